@@ -27,9 +27,22 @@ const allowedImports: Record<string, readonly string[]> = {
   check: ['kernel'],
   sim: ['kernel', 'kv', 'check', 'raft', 'paxos', 'gossip', 'totem'],
   runtime: ['kernel', 'kv', 'raft', 'paxos', 'gossip', 'totem'],
-  server: ['kernel', 'kv', 'check', 'raft', 'paxos', 'gossip', 'totem', 'runtime'],
-  cli: ['kernel', 'kv', 'check', 'raft', 'paxos', 'gossip', 'totem', 'sim', 'runtime', 'server'],
-  web: ['kernel', 'kv', 'check', 'raft', 'paxos', 'gossip', 'totem', 'sim'],
+  client: ['kernel', 'kv'],
+  server: ['client', 'kernel', 'kv', 'check', 'raft', 'paxos', 'gossip', 'totem', 'runtime'],
+  cli: [
+    'client',
+    'kernel',
+    'kv',
+    'check',
+    'raft',
+    'paxos',
+    'gossip',
+    'totem',
+    'sim',
+    'runtime',
+    'server',
+  ],
+  web: ['client', 'kernel', 'kv', 'check', 'raft', 'paxos', 'gossip', 'totem', 'sim'],
 };
 
 const bannedGlobals = new Map<string, string>([
