@@ -11,12 +11,15 @@
  *   effect) or `info` (unknown: may take effect at any time after the invoke, so it stays
  *   open to the end of the history). A process with an `info` op never invokes again.
  * - `f` and `value`: `get` (value = the value read, null = absent, on the ok), `put` (value
- *   written), `delete` (value null), `cas` (value `[expected, new]`; ok = swapped, fail = the
- *   current value was not `expected`, nothing changed).
+ *   written), `delete` (value null), `cas` (value `[expected, new]`; ok = swapped, fail = it
+ *   did not take effect, for a compare mismatch or any other reason; the checker's
+ *   `failedCasObserved` option reads it as "saw a value other than expected", as Jepsen's etcd
+ *   logs mean it), `append` (value = a string appended to the current string; an absent key
+ *   counts as the empty string).
  * - `time`: when the event was observed (simulated or wall ms); line order is real-time order.
  */
 export type EventType = 'invoke' | 'ok' | 'fail' | 'info';
-export type KvFunction = 'get' | 'put' | 'delete' | 'cas';
+export type KvFunction = 'get' | 'put' | 'delete' | 'cas' | 'append';
 
 /** A JSON value as it appears in a history. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

@@ -1,14 +1,31 @@
 import { CommanderError } from 'commander';
 import { type CommandModule, EXIT, newProgram, UsageError } from './program.ts';
 
-/** Every subcommand, in help order. Each lives in its own module under commands/. */
-const commands: CommandModule[] = [];
+/**
+ * Every subcommand, in help order, loaded on demand: a `quorate check` run should not pay
+ * for loading the HTTP server, the simulator and every protocol (startup dominated batch
+ * runs of the checker before this).
+ */
+const commands: Record<string, () => Promise<CommandModule>> = {
+  check: async () => (await import('./commands/check.ts')).checkCommand,
+  kv: async () => (await import('./commands/kv.ts')).kvCommand,
+  status: async () => (await import('./commands/status.ts')).statusCommand,
+  member: async () => (await import('./commands/member.ts')).memberCommand,
+};
+
+/** The modules to load for `argv`: only the named subcommand's, or all for help. */
+async function modulesFor(argv: readonly string[]): Promise<CommandModule[]> {
+  const name = argv[2];
+  const only = name === undefined ? undefined : commands[name];
+  if (only) return [await only()];
+  return Promise.all(Object.values(commands).map((load) => load()));
+}
 
 /** Runs the CLI on `argv` (as process.argv: node, script, args...) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = newProgram();
   let exitCode: number = EXIT.ok;
-  for (const register of commands) register(program, (code) => (exitCode = code));
+  for (const register of await modulesFor(argv)) register(program, (code) => (exitCode = code));
   try {
     await program.parseAsync([...argv]);
   } catch (err) {

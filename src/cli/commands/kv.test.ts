@@ -1,0 +1,122 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startNode, stopNodes, type TestNode } from '../../server/testing/harness.ts';
+import { main } from '../main.ts';
+
+let node: TestNode;
+let out: string[] = [];
+let err: string[] = [];
+
+beforeAll(async () => {
+  node = await startNode({ id: 1 });
+});
+afterAll(() => stopNodes(node));
+afterEach(() => vi.restoreAllMocks());
+
+/** Runs `quorate ...args` in-process against the test node; returns exit code and output. */
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  out = [];
+  err = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => out.push(String(chunk)) > 0);
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => err.push(String(chunk)) > 0);
+  const hasEndpoints = args.includes('--endpoints');
+  const argv = ['node', 'quorate', ...args, ...(hasEndpoints ? [] : ['--endpoints', node.url])];
+  const code = await main(argv);
+  vi.restoreAllMocks();
+  return { code, out: out.join(''), err: err.join('') };
+}
+
+describe('quorate kv', () => {
+  it('puts, gets, lists, swaps and deletes', async () => {
+    expect(await run('kv', 'put', 'cli/a', 'hello world')).toMatchObject({ code: 0 });
+    expect(await run('kv', 'get', 'cli/a')).toMatchObject({ code: 0, out: 'hello world\n' });
+    expect((await run('kv', 'get', 'cli/a', '--stale', '--json')).out).toContain('"version":1');
+    await run('kv', 'put', 'cli/b', 'two');
+    expect(await run('kv', 'list', 'cli/', '--limit', '1')).toMatchObject({
+      code: 0,
+      out: 'cli/a\thello world\n',
+      err: expect.stringContaining('raise --limit'),
+    });
+    expect(await run('kv', 'cas', 'cli/a', 'hello world', 'swapped')).toMatchObject({ code: 0 });
+    expect(await run('kv', 'cas', 'cli/a', '1', 'again', '--version')).toMatchObject({
+      code: 1,
+      out: 'swapped\n',
+      err: expect.stringContaining('version 2'),
+    });
+    expect(await run('kv', 'cas', 'cli/new', '0', 'created', '--version')).toMatchObject({
+      code: 0,
+    });
+    expect(await run('kv', 'del', 'cli/a')).toMatchObject({
+      code: 0,
+      out: expect.stringContaining('deleted'),
+    });
+    expect(await run('kv', 'get', 'cli/a')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining('not found'),
+    });
+  });
+
+  it('prints changes from a revision and stops after --count', async () => {
+    const rev = node.engine.machine.currentRevision;
+    await run('kv', 'put', 'w/x', '1');
+    await run('kv', 'del', 'w/x');
+    const watched = await run('kv', 'watch', 'w/', '--from', String(rev), '--count', '2');
+    expect(watched).toMatchObject({
+      code: 0,
+      out: `${rev + 1}\tPUT\tw/x\t1\n${rev + 2}\tDEL\tw/x\n`,
+    });
+  });
+
+  it('exits 2 with a message on bad input', async () => {
+    expect(await run('kv', 'put', 'only-key')).toMatchObject({ code: 2 });
+    expect(await run('kv', 'cas', 'k', 'abc', 'v', '--version')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('<expected>'),
+    });
+    expect(await run('kv', 'get', 'k', '--endpoints', 'not a url')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('not an http(s) URL'),
+    });
+    expect(await run('kv', 'put', '', 'v')).toMatchObject({ code: 2 });
+    expect(await run('kv', 'list', '--limit', '0')).toMatchObject({ code: 2 });
+  });
+
+  it('exits 3 with a clear error when the cluster is unreachable', async () => {
+    const dead = await startNode({ id: 2 });
+    await stopNodes(dead);
+    const result = await run('kv', 'get', 'k', '--endpoints', dead.url, '--timeout', '500');
+    expect(result.code).toBe(3);
+    expect(result.err).toMatch(/quorate: .*ECONNREFUSED.*\(unreachable\)/);
+    const status = await run('status', '--endpoints', dead.url);
+    expect(status).toMatchObject({ code: 3, err: expect.stringContaining('no endpoint answered') });
+  });
+});
+
+describe('quorate status and member', () => {
+  it('shows status as text and JSON', async () => {
+    const text = await run('status');
+    expect(text.code).toBe(0);
+    expect(text.out).toMatch(/node 1 raft leader term 1 leader 1/);
+    const json = await run('status', '--json');
+    expect(JSON.parse(json.out)).toMatchObject([{ endpoint: node.url, status: { id: 1 } }]);
+  });
+
+  it('adds, promotes, lists and removes a member', async () => {
+    expect(
+      await run('member', 'add', '7', '127.0.0.1:7007', 'http://127.0.0.1:2387'),
+    ).toMatchObject({
+      code: 0,
+    });
+    expect((await run('member', 'list')).out).toContain('7\tlearner\t127.0.0.1:7007');
+    expect(await run('member', 'promote', '7')).toMatchObject({ code: 0 });
+    expect((await run('member', 'list')).out).toContain('7\tvoter');
+    expect(await run('member', 'remove', '7')).toMatchObject({ code: 0 });
+    expect(await run('member', 'add', '0', 'h:1', 'http://h')).toMatchObject({ code: 2 });
+    expect(await run('member', 'add', '8', 'no-port', 'http://h')).toMatchObject({ code: 2 });
+  });
+
+  it('documents the exit codes in --help', async () => {
+    const help = await run('kv', 'put', '--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('3  the cluster is unreachable');
+  });
+});

@@ -1,0 +1,170 @@
+import type { NodeId } from '../kernel/ids.ts';
+import type { KvChange, KvEntry } from '../kv/machine.ts';
+
+/**
+ * The HTTP/JSON wire protocol of the key-value service, shared by the server (which imports
+ * it) and the client, so the two cannot drift apart.
+ *
+ * Routes (all JSON unless noted; every error is `ErrorBody` with a 4xx/5xx status):
+ *
+ *   PUT    /v1/kv/:key            body {value}                        -> PutResponse
+ *   GET    /v1/kv/:key?consistency=linearizable|stale                 -> GetResponse
+ *   DELETE /v1/kv/:key                                                -> DeleteResponse
+ *   POST   /v1/kv/:key/cas        body {expected: string|null, value}
+ *                              or body {expectedVersion: integer, value} -> CasResponse
+ *   GET    /v1/kv?prefix=&limit=&consistency=                          -> ListResponse
+ *   GET    /v1/watch?prefix=&fromRevision=     text/event-stream, see below
+ *   GET    /v1/status                                                 -> StatusResponse
+ *   GET    /v1/members                                                -> MembersResponse
+ *   POST   /v1/members            body {id, peerAddress, clientUrl}   adds a learner
+ *   POST   /v1/members/:id/promote                                    learner -> voter
+ *   DELETE /v1/members/:id
+ *   GET    /metrics  (Prometheus text)       GET /healthz -> {ok, id}
+ *
+ * Keys are one path segment: the client percent-encodes them (encodeURIComponent), so a key
+ * containing '/' travels as '%2F'. An absent key is not an error: GET answers 200 with
+ * `entry: null`, and a failed compare-and-set answers 200 with `ok: false` and the current
+ * entry.
+ *
+ * Exactly-once writes: a write may carry the headers `quorate-session` (1..2^53-1) and
+ * `quorate-seq` (1..2^53-1), both or neither. The state machine remembers each session's last
+ * sequence number and result, so resending the same (session, seq) returns the first result
+ * instead of applying the write again. A session must issue one write at a time.
+ *
+ * Watch: server-sent events. First `event: watching` with `data: {"fromRevision": n}`, the
+ * revision the stream starts after (to resume from if it drops early). Each change is `id: <revision>`, `event: change`, `data:
+ * <KvChange JSON>`; changes after `fromRevision` (default: the current revision) whose key
+ * starts with `prefix`. `Last-Event-ID` resumes after that revision. Comment lines are
+ * heartbeats. `event: error` with `data: <ErrorBody>` (code `compacted` when the history
+ * is gone, `slow-watcher` when the reader fell too far behind) ends the stream.
+ */
+export const HEADER = {
+  session: 'quorate-session',
+  seq: 'quorate-seq',
+  /** How many servers have already forwarded this request; stops forwarding loops. */
+  hops: 'quorate-hops',
+  /** On a forwarded answer: the leader's client URL, so clients can go there directly. */
+  leader: 'quorate-leader',
+} as const;
+
+export type ErrorCode =
+  /** Malformed input: bad JSON, a missing or mistyped field, a bad header. */
+  | 'invalid-request'
+  | 'not-found'
+  | 'method-not-allowed'
+  | 'too-large'
+  | 'unsupported-media-type'
+  /** A write's sequence number is older than its session's last one: it was not applied. */
+  | 'stale-sequence'
+  /** No leader is known; retry later (Retry-After is set). */
+  | 'no-leader'
+  /** Another node leads, but forwarding is exhausted; `leaderClientUrl` says where. */
+  | 'not-leader'
+  /** The leader is known but did not answer the forwarded request. */
+  | 'leader-unreachable'
+  | 'overloaded'
+  | 'unavailable'
+  /** No answer in time: a write may or may not have been applied. */
+  | 'unknown-outcome'
+  | 'compacted'
+  | 'slow-watcher'
+  | 'too-many-watchers'
+  | 'internal';
+
+export interface ErrorBody {
+  readonly error: {
+    readonly code: ErrorCode;
+    readonly message: string;
+    /** With `not-leader` and `no-leader`: the leader's client URL when known. */
+    readonly leaderClientUrl?: string;
+  };
+}
+
+export interface PutResponse {
+  readonly revision: number;
+  readonly version: number;
+}
+
+export interface GetResponse {
+  readonly entry: KvEntry | null;
+  readonly revision: number;
+}
+
+export interface DeleteResponse {
+  readonly deleted: boolean;
+  readonly revision: number;
+}
+
+export interface CasResponse {
+  readonly ok: boolean;
+  /** After a swap, the new entry; after a mismatch, the current one (null if absent). */
+  readonly entry: KvEntry | null;
+  readonly revision: number;
+}
+
+export interface ListResponse {
+  readonly entries: readonly KvEntry[];
+  /** More keys match than `limit` allowed. */
+  readonly more: boolean;
+  readonly revision: number;
+}
+
+export interface MemberJson {
+  readonly id: NodeId;
+  readonly peerAddress: string;
+  readonly clientUrl: string;
+  readonly role: 'voter' | 'learner';
+}
+
+export interface PeerProgressJson {
+  readonly id: NodeId;
+  readonly match: number;
+  readonly next: number;
+  readonly state: string;
+  readonly recentActive: boolean;
+}
+
+export interface StatusResponse {
+  readonly id: NodeId;
+  readonly protocol: 'raft' | 'multipaxos';
+  readonly role: string;
+  readonly term: number;
+  /** 0 when no leader is known. */
+  readonly leader: NodeId;
+  readonly leaderClientUrl: string | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly revision: number;
+  readonly members: readonly MemberJson[];
+  /** Present on the leader only. */
+  readonly progress: readonly PeerProgressJson[] | null;
+}
+
+export interface MembersResponse {
+  readonly members: readonly MemberJson[];
+}
+
+export interface OkResponse {
+  readonly ok: true;
+}
+
+export interface HealthResponse {
+  readonly ok: true;
+  readonly id: NodeId;
+}
+
+/** The `data` of the opening `watching` event. */
+export interface WatchingEvent {
+  readonly fromRevision: number;
+}
+
+/** The `data` of a `change` event. */
+export type ChangeEvent = KvChange;
+
+/** Largest value a session id or sequence number may take (exact in a JS number). */
+export const SESSION_MAX = Number.MAX_SAFE_INTEGER;
+
+/** The path of a key's resource; the key is one percent-encoded segment. */
+export function keyPath(key: string): string {
+  return `/v1/kv/${encodeURIComponent(key)}`;
+}

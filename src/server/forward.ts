@@ -1,0 +1,108 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { HEADER } from '../client/wire.ts';
+import { ApiError, type CallKind } from './errors.ts';
+
+export interface ForwardOptions {
+  /** Forwards a request may take before it must be answered; 1 = follower -> leader only. */
+  readonly hopsMax: number;
+  readonly timeoutMs: number;
+  readonly retryAfterSeconds: number;
+}
+
+/** Connection errors that prove the request never reached the leader. */
+const notDelivered = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** The error code under a fetch failure (undici wraps it in `cause`). */
+export function fetchErrorCode(err: unknown): string | undefined {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
+  return typeof cause?.code === 'string' ? cause.code : undefined;
+}
+
+export function hopsOf(req: FastifyRequest): number {
+  const raw = req.headers[HEADER.hops];
+  const hops = typeof raw === 'string' && /^\d{1,3}$/.test(raw) ? Number(raw) : 0;
+  return hops;
+}
+
+/**
+ * Relays `req` to the leader at `leaderUrl` and answers with the leader's answer, adding the
+ * leader's URL as a header so the client can go there directly next time. The hop count
+ * stops loops when nodes disagree about who leads.
+ */
+export async function forwardToLeader(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  leaderUrl: string,
+  kind: CallKind,
+  options: ForwardOptions,
+): Promise<FastifyReply> {
+  const hops = hopsOf(req);
+  if (hops >= options.hopsMax) {
+    throw new ApiError(
+      421,
+      'not-leader',
+      `not the leader and forwarding stopped after ${hops} hop(s); try ${leaderUrl}`,
+      {},
+      leaderUrl,
+    );
+  }
+  const headers: Record<string, string> = { [HEADER.hops]: String(hops + 1) };
+  for (const name of [HEADER.session, HEADER.seq, 'accept']) {
+    const value = req.headers[name];
+    if (typeof value === 'string') headers[name] = value;
+  }
+  let body: string | undefined;
+  if (req.body !== undefined && req.body !== null) {
+    body = JSON.stringify(req.body);
+    headers['content-type'] = 'application/json';
+  }
+  let answer: Response;
+  let text: string;
+  try {
+    answer = await fetch(new URL(req.url, leaderUrl), {
+      method: req.method,
+      headers,
+      ...(body === undefined ? {} : { body }),
+      signal: AbortSignal.timeout(options.timeoutMs),
+      redirect: 'manual',
+    });
+    text = await answer.text();
+  } catch (err) {
+    throw forwardFailure(err, leaderUrl, kind, options.retryAfterSeconds);
+  }
+  return reply
+    .code(answer.status)
+    .header('content-type', answer.headers.get('content-type') ?? 'application/json')
+    .header(HEADER.leader, answer.headers.get(HEADER.leader) ?? leaderUrl)
+    .send(text);
+}
+
+function forwardFailure(
+  err: unknown,
+  leaderUrl: string,
+  kind: CallKind,
+  retryAfterSeconds: number,
+): ApiError {
+  const code = fetchErrorCode(err);
+  if (kind === 'write' && (code === undefined || !notDelivered.has(code))) {
+    return new ApiError(
+      504,
+      'unknown-outcome',
+      `the leader at ${leaderUrl} did not answer; the write may or may not apply`,
+    );
+  }
+  return new ApiError(
+    503,
+    'leader-unreachable',
+    `the leader at ${leaderUrl} is unreachable (${code ?? String(err)})`,
+    { 'retry-after': String(retryAfterSeconds) },
+    leaderUrl,
+  );
+}

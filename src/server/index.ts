@@ -1,0 +1,19 @@
+/**
+ * The key-value service: the HTTP API over any `KvEngine`, its metrics and logging.
+ */
+export type {
+  EngineStatus,
+  KvEngine,
+  MemberAddress,
+  MemberStatus,
+  PeerProgress,
+  ReadConsistency,
+  WatchHandle,
+} from './engine.ts';
+export { NotLeaderError, OverloadedError, UnavailableError } from './engine.ts';
+export type { Logger, LoggerOptions } from './logger.ts';
+export { createLogger, silentLogger } from './logger.ts';
+export type { EngineMetrics, ServerMetricsOptions } from './metrics.ts';
+export { ServerMetrics } from './metrics.ts';
+export type { QuorateServer, ServerOptions } from './server.ts';
+export { createServer } from './server.ts';

@@ -1,0 +1,254 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  type CasResponse,
+  type DeleteResponse,
+  type GetResponse,
+  HEADER,
+  type HealthResponse,
+  type ListResponse,
+  type MembersResponse,
+  type OkResponse,
+  type PutResponse,
+  SESSION_MAX,
+  type StatusResponse,
+} from '../client/wire.ts';
+import { isNodeId } from '../kernel/ids.ts';
+import type { KvCommand, KvOp, KvResult } from '../kv/machine.ts';
+import {
+  type EngineStatus,
+  type KvEngine,
+  NotLeaderError,
+  type ReadConsistency,
+} from './engine.ts';
+import { ApiError, type CallKind, engineError } from './errors.ts';
+import { type ForwardOptions, forwardToLeader } from './forward.ts';
+import type { ServerMetrics } from './metrics.ts';
+import { type SchemaLimits, schemas } from './schemas.ts';
+import type { WatchHub } from './watch.ts';
+
+export interface RouteContext {
+  readonly engine: KvEngine;
+  readonly metrics: ServerMetrics;
+  readonly hub: WatchHub;
+  readonly limits: SchemaLimits & {
+    readonly listLimitDefault: number;
+    readonly listLimitMax: number;
+  };
+  readonly forward: ForwardOptions;
+}
+
+type KeyParams = { key: string };
+type Consistency = { consistency?: ReadConsistency };
+
+/**
+ * Runs an engine call and answers with its result; a NotLeaderError that names the leader's
+ * URL is relayed there, any other rejection becomes its typed error answer.
+ */
+async function respond(
+  ctx: RouteContext,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  kind: CallKind,
+  call: () => Promise<unknown>,
+): Promise<unknown> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof NotLeaderError && err.leader !== 0 && err.leaderClientUrl !== undefined) {
+      return forwardToLeader(req, reply, err.leaderClientUrl, kind, ctx.forward);
+    }
+    throw engineError(err, kind, ctx.forward.retryAfterSeconds);
+  }
+}
+
+/** The (session, seq) of a write from its headers: both or neither (session 0). */
+function sessionOf(req: FastifyRequest): { session: number; seq: number } {
+  const session = req.headers[HEADER.session];
+  const seq = req.headers[HEADER.seq];
+  if (session === undefined && seq === undefined) return { session: 0, seq: 0 };
+  if (typeof session !== 'string' || typeof seq !== 'string') {
+    throw new ApiError(400, 'invalid-request', `send both ${HEADER.session} and ${HEADER.seq}`);
+  }
+  const ids = { session: Number(session), seq: Number(seq) };
+  if (ids.session > SESSION_MAX || ids.seq > SESSION_MAX) {
+    throw new ApiError(400, 'invalid-request', `session and seq must be at most ${SESSION_MAX}`);
+  }
+  return ids;
+}
+
+/** Narrows a result to the kind the operation produces; `stale` is the client's error. */
+function resultOf<F extends KvResult['f']>(result: KvResult, f: F): Extract<KvResult, { f: F }> {
+  if (result.f === 'stale') {
+    throw new ApiError(
+      409,
+      'stale-sequence',
+      `seq is older than this session's last (${result.lastSeq}); the write was not applied`,
+    );
+  }
+  if (result.f !== f) throw new Error(`engine answered '${result.f}' to a '${f}'`);
+  return result as Extract<KvResult, { f: F }>;
+}
+
+export function registerKvRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  registerKvWrites(app, ctx);
+  registerKvReads(app, ctx);
+}
+
+function registerKvWrites(app: FastifyInstance, ctx: RouteContext): void {
+  const s = schemas(ctx.limits);
+  const write = (req: FastifyRequest, op: KvOp) => {
+    const cmd: KvCommand = { ...sessionOf(req), op };
+    return ctx.engine.write(cmd);
+  };
+  app.put<{ Params: KeyParams; Body: { value: string } }>(
+    '/v1/kv/:key',
+    { schema: s.put },
+    (req, reply) =>
+      respond(ctx, req, reply, 'write', async (): Promise<PutResponse> => {
+        const op = { f: 'put', key: req.params.key, value: req.body.value } as const;
+        const { f: _, ...r } = resultOf(await write(req, op), 'put');
+        return r;
+      }),
+  );
+  app.delete<{ Params: KeyParams }>('/v1/kv/:key', { schema: s.delete }, (req, reply) =>
+    respond(ctx, req, reply, 'write', async (): Promise<DeleteResponse> => {
+      const { f: _, ...r } = resultOf(
+        await write(req, { f: 'delete', key: req.params.key }),
+        'delete',
+      );
+      return r;
+    }),
+  );
+  app.post<{
+    Params: KeyParams;
+    Body: { expected?: string | null; expectedVersion?: number; value: string };
+  }>('/v1/kv/:key/cas', { schema: s.cas }, (req, reply) =>
+    respond(ctx, req, reply, 'write', async (): Promise<CasResponse> => {
+      const { f: _, ...r } = resultOf(await write(req, casOp(req.params.key, req.body)), 'cas');
+      return r;
+    }),
+  );
+}
+
+function registerKvReads(app: FastifyInstance, ctx: RouteContext): void {
+  const s = schemas(ctx.limits);
+  app.get<{ Params: KeyParams; Querystring: Consistency }>(
+    '/v1/kv/:key',
+    { schema: s.get },
+    (req, reply) =>
+      respond(ctx, req, reply, 'read', async (): Promise<GetResponse> => {
+        const op = { f: 'get', key: req.params.key } as const;
+        const result = await ctx.engine.read(op, req.query.consistency ?? 'linearizable');
+        const { f: _, ...r } = resultOf(result, 'get');
+        return r;
+      }),
+  );
+  app.get<{ Querystring: { prefix?: string; limit?: string } & Consistency }>(
+    '/v1/kv',
+    { schema: s.list },
+    (req, reply) =>
+      respond(ctx, req, reply, 'read', async (): Promise<ListResponse> => {
+        const limit =
+          req.query.limit === undefined ? ctx.limits.listLimitDefault : Number(req.query.limit);
+        if (limit < 1 || limit > ctx.limits.listLimitMax) {
+          throw new ApiError(
+            400,
+            'invalid-request',
+            `limit must be in 1..${ctx.limits.listLimitMax}`,
+          );
+        }
+        const op = { f: 'list', prefix: req.query.prefix ?? '', limit } as const;
+        const result = await ctx.engine.read(op, req.query.consistency ?? 'linearizable');
+        const { f: _, ...r } = resultOf(result, 'list');
+        return r;
+      }),
+  );
+  app.get<{ Querystring: { prefix?: string; fromRevision?: string } }>(
+    '/v1/watch',
+    { schema: s.watch },
+    (req, reply) => {
+      const lastEventId = req.headers['last-event-id'];
+      const from =
+        req.query.fromRevision ?? (typeof lastEventId === 'string' ? lastEventId : undefined);
+      const fromRevision = from === undefined ? ctx.engine.status().revision : Number(from);
+      ctx.hub.serve(reply, { prefix: req.query.prefix ?? '', fromRevision });
+    },
+  );
+}
+
+function casOp(
+  key: string,
+  body: { expected?: string | null; expectedVersion?: number; value: string },
+): KvOp {
+  const byValue = body.expected !== undefined;
+  const byVersion = body.expectedVersion !== undefined;
+  if (byValue === byVersion) {
+    throw new ApiError(400, 'invalid-request', 'give exactly one of expected or expectedVersion');
+  }
+  if (body.expectedVersion !== undefined) {
+    return { f: 'casVersion', key, expectedVersion: body.expectedVersion, value: body.value };
+  }
+  return { f: 'cas', key, expected: body.expected ?? null, value: body.value };
+}
+
+export function statusJson(status: EngineStatus): StatusResponse {
+  return {
+    id: status.id,
+    protocol: status.protocol,
+    role: status.role,
+    term: status.term,
+    leader: status.leader,
+    leaderClientUrl: status.leaderClientUrl ?? null,
+    commitIndex: status.commitIndex,
+    appliedIndex: status.appliedIndex,
+    revision: status.revision,
+    members: status.members.map((m) => ({ ...m })),
+    progress: status.progress?.map((p) => ({ ...p })) ?? null,
+  };
+}
+
+export function registerAdminRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const s = schemas(ctx.limits);
+  const ok: OkResponse = { ok: true };
+  app.get('/v1/status', async (): Promise<StatusResponse> => statusJson(ctx.engine.status()));
+  app.get(
+    '/v1/members',
+    async (): Promise<MembersResponse> => ({ members: statusJson(ctx.engine.status()).members }),
+  );
+  app.post<{ Body: { id: number; peerAddress: string; clientUrl: string } }>(
+    '/v1/members',
+    { schema: s.addMember },
+    (req, reply) =>
+      respond(ctx, req, reply, 'write', async () => {
+        await ctx.engine.addLearner(req.body);
+        return ok;
+      }),
+  );
+  app.post<{ Params: { id: string } }>(
+    '/v1/members/:id/promote',
+    { schema: s.member },
+    (req, reply) =>
+      respond(ctx, req, reply, 'write', async () => {
+        await ctx.engine.promote(memberId(req.params.id));
+        return ok;
+      }),
+  );
+  app.delete<{ Params: { id: string } }>('/v1/members/:id', { schema: s.member }, (req, reply) =>
+    respond(ctx, req, reply, 'write', async () => {
+      await ctx.engine.remove(memberId(req.params.id));
+      return ok;
+    }),
+  );
+  app.get('/healthz', async (): Promise<HealthResponse> => ({ ok: true, id: ctx.engine.id }));
+  app.get('/metrics', async (_req, reply) => {
+    ctx.metrics.recordStatus(ctx.engine.status());
+    const { contentType, body } = await ctx.metrics.render();
+    return reply.header('content-type', contentType).send(body);
+  });
+}
+
+function memberId(raw: string): number {
+  const id = Number(raw);
+  if (!isNodeId(id)) throw new ApiError(400, 'invalid-request', `member id must be 1..2^32-1`);
+  return id;
+}
