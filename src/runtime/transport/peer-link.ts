@@ -1,0 +1,223 @@
+/**
+ * One outbound connection to a peer: dials, authenticates (handshake.ts), then writes the
+ * peer's send queue, many frames per socket write, and redials with capped exponential
+ * backoff and jitter when the connection drops. Messages only flow on connections this node
+ * dialled; a peer's messages arrive on the connection it dialled (see tcp-transport.ts).
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { NodeId } from '../../kernel/ids.ts';
+import { encodeFrame, FrameDecoder } from './frame.ts';
+import type { Challenge } from './handshake.ts';
+import {
+  clientProof,
+  decodeChallenge,
+  decodeWelcome,
+  encodeHello,
+  newNonce,
+  proofsEqual,
+  serverProof,
+} from './handshake.ts';
+import type { PeerAddress, PeerStats, QueueLimits } from './transport.ts';
+import { SendQueue } from './transport.ts';
+
+/** Handshake frames are tiny; a bigger one before authentication is an attack or a bug. */
+export const HANDSHAKE_FRAME_BYTES_MAX = 128;
+
+export interface TlsOptions {
+  readonly key: string | Buffer;
+  readonly cert: string | Buffer;
+  /** The cluster CA: peers must present a certificate it signed. */
+  readonly ca: string | Buffer;
+}
+
+export interface LinkSettings {
+  readonly selfId: NodeId;
+  readonly secret: Uint8Array;
+  readonly limits: QueueLimits;
+  readonly writeBytesMax: number;
+  readonly handshakeTimeoutMs: number;
+  readonly reconnectBaseMs: number;
+  readonly reconnectMaxMs: number;
+  readonly tls: TlsOptions | undefined;
+  readonly log: (level: 'info' | 'warn', message: string) => void;
+}
+
+export class PeerLink {
+  private readonly queue: SendQueue;
+  private socket: Socket | undefined;
+  private ready = false;
+  private blocked = false;
+  private attempts = 0;
+  private sent = 0;
+  private writes = 0;
+  private flushScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly settings: LinkSettings,
+    readonly peerId: NodeId,
+    private address: PeerAddress,
+  ) {
+    this.queue = new SendQueue(settings.limits);
+    this.dial();
+  }
+
+  /** Queues an encoded frame; returns whether an older frame was dropped for it. */
+  enqueue(frame: Uint8Array): boolean {
+    const dropped = this.queue.push(frame);
+    // Flush once the caller's synchronous step is over, so that a whole batch of sends
+    // (one Ready's messages) goes out in one socket write.
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
+    }
+    return dropped;
+  }
+
+  setAddress(address: PeerAddress): void {
+    if (address.host === this.address.host && address.port === this.address.port) return;
+    this.address = address;
+    this.socket?.destroy(); // the close handler redials the new address
+  }
+
+  stats(): PeerStats {
+    return {
+      connected: this.ready,
+      queuedMessages: this.queue.length,
+      queuedBytes: this.queue.bytes,
+      sentMessages: this.sent,
+      writes: this.writes,
+      droppedMessages: this.queue.dropped,
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.socket?.destroy();
+    this.queue.clear();
+  }
+
+  private dial(): void {
+    const { host, port } = this.address;
+    const tls = this.settings.tls;
+    // Peer identity comes from the cluster CA plus the HMAC handshake, not from host names,
+    // which for cluster members are usually bare IPs.
+    const socket = tls
+      ? tlsConnect({
+          host,
+          port,
+          key: tls.key,
+          cert: tls.cert,
+          ca: tls.ca,
+          checkServerIdentity: () => undefined,
+        })
+      : netConnect({ host, port });
+    socket.setNoDelay(true);
+    this.socket = socket;
+    const decoder = new FrameDecoder(HANDSHAKE_FRAME_BYTES_MAX);
+    const clientNonce = newNonce();
+    let challenge: Challenge | undefined;
+    this.timer = setTimeout(
+      () => this.drop(socket, 'handshake timed out'),
+      this.settings.handshakeTimeoutMs,
+    );
+    socket.on('data', (chunk: Buffer) => {
+      const result = decoder.push(chunk);
+      if (!result.ok) return this.drop(socket, result.error);
+      for (const frame of result.frames) {
+        if (this.ready) return this.drop(socket, 'unexpected data after the handshake');
+        if (challenge === undefined) {
+          challenge = decodeChallenge(frame);
+          if (challenge === undefined) return this.drop(socket, 'malformed challenge');
+          if (challenge.serverId !== this.peerId) {
+            return this.drop(socket, `address belongs to node ${challenge.serverId}`);
+          }
+          const proof = clientProof(
+            this.settings.secret,
+            challenge,
+            this.settings.selfId,
+            clientNonce,
+          );
+          const hello = {
+            clientId: this.settings.selfId,
+            targetId: this.peerId,
+            clientNonce,
+            proof,
+          };
+          socket.write(encodeFrame(encodeHello(hello)));
+          continue;
+        }
+        const got = decodeWelcome(frame);
+        const hello = {
+          clientId: this.settings.selfId,
+          targetId: this.peerId,
+          clientNonce,
+          proof: new Uint8Array(0),
+        };
+        if (
+          got === undefined ||
+          !proofsEqual(got, serverProof(this.settings.secret, challenge, hello))
+        ) {
+          return this.drop(socket, 'peer failed to prove the cluster secret');
+        }
+        this.onReady();
+      }
+    });
+    socket.on('drain', () => {
+      this.blocked = false;
+      this.flush();
+    });
+    socket.on('error', (e) => this.settings.log('info', `link to ${this.peerId}: ${e.message}`));
+    socket.on('close', () => this.onClose(socket));
+  }
+
+  private onReady(): void {
+    clearTimeout(this.timer);
+    this.ready = true;
+    this.attempts = 0;
+    this.settings.log('info', `connected to node ${this.peerId}`);
+    this.flush();
+  }
+
+  private drop(socket: Socket, why: string): void {
+    this.settings.log('warn', `closing link to node ${this.peerId}: ${why}`);
+    socket.destroy();
+  }
+
+  /** Writes queued frames in batches of up to writeBytesMax until the socket pushes back. */
+  private flush(): void {
+    const socket = this.socket;
+    while (this.ready && !this.blocked && socket !== undefined && this.queue.length > 0) {
+      const frames = this.queue.take(this.settings.writeBytesMax);
+      this.sent += frames.length;
+      this.writes += 1;
+      this.blocked = !socket.write(
+        frames.length === 1 ? (frames[0] as Uint8Array) : Buffer.concat(frames),
+      );
+    }
+  }
+
+  private onClose(socket: Socket): void {
+    if (this.socket !== socket) return;
+    clearTimeout(this.timer);
+    this.socket = undefined;
+    this.ready = false;
+    this.blocked = false;
+    if (this.closed) return;
+    this.timer = setTimeout(() => this.dial(), this.backoffMs());
+  }
+
+  /** Capped exponential backoff with "equal jitter": uniform in [d/2, d]. */
+  private backoffMs(): number {
+    const { reconnectBaseMs, reconnectMaxMs } = this.settings;
+    const d = Math.min(reconnectMaxMs, reconnectBaseMs * 2 ** Math.min(this.attempts, 30));
+    this.attempts += 1;
+    return d / 2 + Math.random() * (d / 2);
+  }
+}
