@@ -8,6 +8,7 @@ import { type CommandModule, EXIT, newProgram, UsageError } from './program.ts';
  */
 const commands: Record<string, () => Promise<CommandModule>> = {
   check: async () => (await import('./commands/check.ts')).checkCommand,
+  sim: async () => (await import('./commands/sim.ts')).simCommand,
   kv: async () => (await import('./commands/kv.ts')).kvCommand,
   status: async () => (await import('./commands/status.ts')).statusCommand,
   member: async () => (await import('./commands/member.ts')).memberCommand,

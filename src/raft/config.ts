@@ -1,0 +1,99 @@
+import { assert } from '../kernel/assert.ts';
+
+/** Tuning of one Raft node. Every queue and window has a maximum here. */
+export interface RaftOptions<C> {
+  /** Election timeout, re-drawn uniformly in [min, max] at every reset (paper section 5.2). */
+  readonly electionTimeoutMinMs: number;
+  readonly electionTimeoutMaxMs: number;
+  /** Leader heartbeat interval; must be well below the minimum election timeout. */
+  readonly heartbeatIntervalMs: number;
+  /** Campaign in two phases so a node that cannot win does not raise terms (dissertation 9.6). */
+  readonly preVote: boolean;
+  /** A leader that has not heard from a quorum for a minimum election timeout steps down (6.2). */
+  readonly checkQuorum: boolean;
+  /** Serve reads under a leader lease without a heartbeat round (6.4.1); needs checkQuorum. */
+  readonly leaseReads: boolean;
+  /** Clock-drift allowance subtracted from the lease (the lease is electionTimeoutMinMs minus this). */
+  readonly leaseDriftMarginMs: number;
+  /** Entries appended by the leader but not yet committed; proposals beyond are rejected. */
+  readonly maxUncommittedEntries: number;
+  /** AppendEntries messages in flight to one follower in replicate state. */
+  readonly maxInflightMsgs: number;
+  /** Entry bytes (by `sizeOf`) in flight to one follower. */
+  readonly maxInflightBytes: number;
+  readonly maxEntriesPerAppend: number;
+  /** Bytes per AppendEntries; one entry is always sent even if larger. */
+  readonly maxBytesPerAppend: number;
+  /** Entries (or one snapshot) handed to the host per batch for applying. */
+  readonly maxApplyBatch: number;
+  /** Reads waiting for their heartbeat round or for the leader's first commit. */
+  readonly maxPendingReads: number;
+  readonly snapshotChunkBytes: number;
+  /** Largest snapshot accepted from the application or from a leader. */
+  readonly maxSnapshotBytes: number;
+  /** Byte size of a command for accounting; need not be exact, must be positive and stable. */
+  readonly sizeOf: (data: C) => number;
+}
+
+/** etcd-like defaults: 150–300 ms elections and 50 ms heartbeats, as in the paper's section 9. */
+export function defaultRaftOptions<C>(sizeOf: (data: C) => number = () => 64): RaftOptions<C> {
+  return {
+    electionTimeoutMinMs: 150,
+    electionTimeoutMaxMs: 300,
+    heartbeatIntervalMs: 50,
+    preVote: true,
+    checkQuorum: true,
+    leaseReads: false,
+    leaseDriftMarginMs: 15,
+    maxUncommittedEntries: 10_000,
+    maxInflightMsgs: 64,
+    maxInflightBytes: 4 * 1024 * 1024,
+    maxEntriesPerAppend: 256,
+    maxBytesPerAppend: 1024 * 1024,
+    maxApplyBatch: 256,
+    maxPendingReads: 4096,
+    snapshotChunkBytes: 256 * 1024,
+    maxSnapshotBytes: 1024 * 1024 * 1024,
+    sizeOf,
+  };
+}
+
+function positiveInt(value: number, name: string): void {
+  assert(
+    Number.isSafeInteger(value) && value >= 1,
+    `${name} must be a positive integer, got ${value}`,
+  );
+}
+
+/** Throws InvariantError on a configuration that could not work; returns the options otherwise. */
+export function validateRaftOptions<C>(o: RaftOptions<C>): RaftOptions<C> {
+  positiveInt(o.electionTimeoutMinMs, 'electionTimeoutMinMs');
+  positiveInt(o.electionTimeoutMaxMs, 'electionTimeoutMaxMs');
+  positiveInt(o.heartbeatIntervalMs, 'heartbeatIntervalMs');
+  positiveInt(o.maxUncommittedEntries, 'maxUncommittedEntries');
+  positiveInt(o.maxInflightMsgs, 'maxInflightMsgs');
+  positiveInt(o.maxInflightBytes, 'maxInflightBytes');
+  positiveInt(o.maxEntriesPerAppend, 'maxEntriesPerAppend');
+  positiveInt(o.maxBytesPerAppend, 'maxBytesPerAppend');
+  positiveInt(o.maxApplyBatch, 'maxApplyBatch');
+  positiveInt(o.maxPendingReads, 'maxPendingReads');
+  positiveInt(o.snapshotChunkBytes, 'snapshotChunkBytes');
+  positiveInt(o.maxSnapshotBytes, 'maxSnapshotBytes');
+  assert(
+    o.electionTimeoutMaxMs >= o.electionTimeoutMinMs,
+    'electionTimeoutMaxMs must be >= electionTimeoutMinMs',
+  );
+  assert(
+    o.heartbeatIntervalMs < o.electionTimeoutMinMs,
+    'heartbeatIntervalMs must be below electionTimeoutMinMs, or followers time out between heartbeats',
+  );
+  assert(!o.leaseReads || o.checkQuorum, 'leaseReads needs checkQuorum: the lease rests on it');
+  assert(
+    Number.isSafeInteger(o.leaseDriftMarginMs) &&
+      o.leaseDriftMarginMs >= 0 &&
+      o.leaseDriftMarginMs < o.electionTimeoutMinMs,
+    'leaseDriftMarginMs must be in [0, electionTimeoutMinMs)',
+  );
+  assert(typeof o.sizeOf === 'function', 'sizeOf must be a function');
+  return o;
+}

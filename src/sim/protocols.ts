@@ -1,0 +1,21 @@
+import type { CoreTypes } from '../kernel/core.ts';
+import type { SimProtocol } from './protocol.ts';
+import { raftSim } from './raft/plugin.ts';
+import { primaryBackup } from './reference/plugin.ts';
+
+/** A registered protocol with its types erased, so different families share one table. */
+export type AnySimProtocol = SimProtocol<CoreTypes, unknown>;
+
+/**
+ * Protocols the simulator can run, by the name `quorate sim <protocol>` takes. Each family
+ * adds its plugin here (raft, paxos, gossip, totem); `primary-backup` is the test fixture
+ * that proves the harness catches an unsafe protocol.
+ */
+export const protocols: ReadonlyMap<string, AnySimProtocol> = new Map<string, AnySimProtocol>([
+  [raftSim.name, raftSim as unknown as AnySimProtocol],
+  [primaryBackup.name, primaryBackup],
+]);
+
+export function findProtocol(name: string): AnySimProtocol | undefined {
+  return protocols.get(name);
+}

@@ -1,0 +1,230 @@
+import type { Json } from '../../check/history.ts';
+import type { NodeId } from '../../kernel/ids.ts';
+import type { KvCommand } from '../../kv/machine.ts';
+import { defaultRaftOptions, type RaftOptions } from '../../raft/config.ts';
+import {
+  cloneDurableState,
+  initialDurableState,
+  type RaftDurableState,
+  applyPersist as raftApplyPersist,
+} from '../../raft/durable.ts';
+import { type RaftNodeView, RaftSafetyChecker } from '../../raft/invariants.ts';
+import {
+  defaultReplicaOptions,
+  RaftKvReplica,
+  type RaftKvTypes,
+  type ReplicaOptions,
+} from '../../replica/raft-kv.ts';
+import type { ClusterView, Monitor, ProtocolFault, SimProtocol } from '../protocol.ts';
+import { type KvAdapter, KvWorkload } from '../workload/kv.ts';
+import { linearizabilityCheck } from '../workload/linearizable.ts';
+
+/**
+ * `quorate sim raft`: the key-value replica (Raft + state machine, src/replica) under the
+ * simulator. After every step the cluster is checked against the Raft paper's figure 3
+ * (Election Safety, Log Matching, Leader Completeness, State Machine Safety) plus Leader
+ * Append-Only; at the end the clients' history must be linearizable.
+ */
+export type RaftDurable = RaftDurableState<KvCommand>;
+
+/** Sim-friendly sizes: commands are small objects, snapshots every few hundred entries. */
+export function simRaftOptions(
+  overrides: Partial<RaftOptions<KvCommand>> = {},
+): RaftOptions<KvCommand> {
+  return { ...defaultRaftOptions<KvCommand>(commandBytes), ...overrides };
+}
+
+function commandBytes(cmd: KvCommand): number {
+  const op = cmd.op;
+  const value = 'value' in op ? op.value.length : 0;
+  return 32 + op.f.length + ('key' in op ? op.key.length : 0) + value;
+}
+
+export const raftKvAdapter: KvAdapter<RaftKvTypes> = {
+  request: (op, requestId, client) => ({
+    type: 'kv',
+    id: requestId,
+    session: client,
+    seq: requestId,
+    op,
+  }),
+  requestIdOf: (reply) => reply.id,
+  classify(reply) {
+    switch (reply.type) {
+      case 'result': {
+        const r = reply.result;
+        if (r.f === 'get') return { kind: 'ok', value: r.entry?.value ?? null };
+        if (r.f === 'cas')
+          return r.ok ? { kind: 'ok', value: null } : { kind: 'fail', reason: 'cas mismatch' };
+        if (r.f === 'stale') return { kind: 'unknown' };
+        return { kind: 'ok', value: null };
+      }
+      case 'notLeader':
+        return { kind: 'redirect', hint: reply.leader === 0 ? undefined : reply.leader };
+      // Refused before proposing: this attempt applied nothing, so trying elsewhere is safe.
+      case 'rejected':
+        return { kind: 'redirect', hint: undefined };
+      case 'unknown':
+        return { kind: 'unknown' };
+      case 'done':
+        return { kind: 'unknown' };
+    }
+  },
+  dedupsRetries: true,
+};
+
+/** The disk of a member of the initial cluster before its first write. */
+function bootstrapDurable(members: readonly NodeId[]): RaftDurable {
+  return initialDurableState<KvCommand>({ voters: [...members], learners: [] });
+}
+
+function views(view: ClusterView<RaftKvTypes, RaftDurable>): RaftNodeView<KvCommand>[] {
+  const out: RaftNodeView<KvCommand>[] = [];
+  for (const id of view.members) {
+    const core = view.core(id) as RaftKvReplica | undefined;
+    if (core !== undefined) out.push({ status: core.status(), log: core.raft.log() });
+  }
+  return out;
+}
+
+/**
+ * Leader Append-Only (figure 3): while a node leads a term, it never overwrites or deletes
+ * entries in its log. Tracked per node as the last index and term seen while leading.
+ */
+class LeaderAppendOnly {
+  private readonly seen = new Map<NodeId, { term: number; index: number; entryTerm: number }>();
+
+  check(core: RaftKvReplica): string | undefined {
+    const s = core.status();
+    const log = core.raft.log();
+    const prev = this.seen.get(s.id);
+    if (s.role !== 'leader') {
+      this.seen.delete(s.id);
+      return undefined;
+    }
+    if (prev !== undefined && prev.term === s.term && prev.index > log.snapshotIndex) {
+      const term = log.term(prev.index);
+      if (log.lastIndex < prev.index || term !== prev.entryTerm) {
+        return `leader append-only: leader ${s.id} of term ${s.term} lost or rewrote entry ${prev.index}`;
+      }
+    }
+    this.seen.set(s.id, {
+      term: s.term,
+      index: log.lastIndex,
+      entryTerm: log.term(log.lastIndex) ?? 0,
+    });
+    return undefined;
+  }
+
+  forget(node: NodeId): void {
+    this.seen.delete(node);
+  }
+}
+
+function raftMonitor(
+  view: ClusterView<RaftKvTypes, RaftDurable>,
+): Monitor<RaftKvTypes, RaftDurable> {
+  const safety = new RaftSafetyChecker();
+  const appendOnly = new LeaderAppendOnly();
+  return {
+    onDeliver(node, item) {
+      return safety.delivered(node, item)[0];
+    },
+    onCrash(node) {
+      safety.restarted(node);
+      appendOnly.forget(node);
+    },
+    afterStep(v, node) {
+      const core = v.core(node) as RaftKvReplica | undefined;
+      if (core !== undefined) {
+        const violation = appendOnly.check(core);
+        if (violation !== undefined) return violation;
+      }
+      return safety.observe(views(view))[0];
+    },
+  };
+}
+
+/** Membership churn for the nemesis: remove a voter, re-add it as a learner, promote it. */
+const membershipFault: ProtocolFault<RaftKvTypes, RaftDurable> = {
+  name: 'membership',
+  apply(control, rng) {
+    const leader = control.view.members
+      .map((id) => control.view.core(id) as RaftKvReplica | undefined)
+      .find((c) => c?.status().role === 'leader');
+    if (leader === undefined) return undefined;
+    const { voters, learners } = leader.status().config;
+    const removed = control.view.members.filter(
+      (id) => !voters.includes(id) && !learners.includes(id),
+    );
+    let change: { type: 'addLearner' | 'promote' | 'remove'; node: NodeId } | undefined;
+    if (learners.length > 0) change = { type: 'promote', node: rng.pick(learners) };
+    else if (removed.length > 0) change = { type: 'addLearner', node: rng.pick(removed) };
+    else if (voters.length > 3) change = { type: 'remove', node: rng.pick(voters) };
+    if (change === undefined) return undefined;
+    control.request(leader.id, { type: 'changeMembership', id: 0, change });
+    return { leader: leader.id, ...change } as Json;
+  },
+};
+
+export interface RaftSimSettings {
+  readonly name: string;
+  readonly description: string;
+  readonly raft: Partial<RaftOptions<KvCommand>>;
+  readonly replica: ReplicaOptions;
+}
+
+/** Builds the plugin; tests build variants (a deliberately broken commit rule) the same way. */
+export function raftSimProtocol(settings: RaftSimSettings): SimProtocol<RaftKvTypes, RaftDurable> {
+  const raftOptions = simRaftOptions(settings.raft);
+  return {
+    name: settings.name,
+    description: settings.description,
+    defaultNodes: 5,
+    faults: [membershipFault],
+
+    createCore(init) {
+      // A node that never persisted anything boots exactly like a fresh one.
+      const durable = init.durable ?? bootstrapDurable(init.members);
+      return RaftKvReplica.restore(
+        init.id,
+        cloneDurableState(durable),
+        raftOptions,
+        init.rng,
+        settings.replica,
+      );
+    },
+
+    emptyDurable(init) {
+      return bootstrapDurable(init.members);
+    },
+
+    applyPersist(durable, item) {
+      raftApplyPersist(durable, item);
+      return durable;
+    },
+
+    createMonitor: raftMonitor,
+
+    createWorkload(ctx) {
+      return new KvWorkload<RaftKvTypes>(ctx, raftKvAdapter, linearizabilityCheck());
+    },
+
+    describeMessage(msg) {
+      // Snapshot bytes would bloat the trace; their size is what a viewer needs.
+      if (msg.type === 'snapshotChunk') {
+        const { data, ...rest } = msg;
+        return { ...rest, bytes: data.length } as unknown as Json;
+      }
+      return msg as unknown as Json;
+    },
+  };
+}
+
+export const raftSim = raftSimProtocol({
+  name: 'raft',
+  description:
+    'Raft (pre-vote, check-quorum, ReadIndex, snapshots, membership) under a key-value workload',
+  raft: {},
+  replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
+});

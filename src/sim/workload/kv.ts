@@ -1,0 +1,325 @@
+import type { HistoryEvent, Json, KvFunction } from '../../check/history.ts';
+import { assert } from '../../kernel/assert.ts';
+import type { CoreTypes } from '../../kernel/core.ts';
+import type { ClientId, NodeId } from '../../kernel/ids.ts';
+import type { Rng } from '../../kernel/rng.ts';
+import type { CheckOutcome, Workload, WorkloadContext, WorkloadIo } from '../protocol.ts';
+
+/** A key-value operation as the workload issues it. Written values are unique strings. */
+export type KvOp =
+  | { readonly f: 'get'; readonly key: string }
+  | { readonly f: 'put'; readonly key: string; readonly value: string }
+  | { readonly f: 'delete'; readonly key: string }
+  | {
+      readonly f: 'cas';
+      readonly key: string;
+      readonly expected: string | null;
+      readonly value: string;
+    };
+
+/** What one reply means to the client. */
+export type KvOutcome =
+  /** Took effect; `value` is what a get read (null = absent). */
+  | { readonly kind: 'ok'; readonly value: string | null }
+  /** Definitely did not take effect (cas mismatch, a refusal before applying). */
+  | { readonly kind: 'fail'; readonly reason: string }
+  /** Not handled here and not applied; try `hint` if known. */
+  | { readonly kind: 'redirect'; readonly hint: NodeId | undefined }
+  /** May or may not have taken effect (leadership lost after proposing...). */
+  | { readonly kind: 'unknown' };
+
+/** How a protocol's requests and replies carry key-value operations. */
+export interface KvAdapter<T extends CoreTypes> {
+  /**
+   * The request for one attempt. `client` is stable across a client's operations (a session
+   * for protocols that deduplicate); `requestId` grows with every operation.
+   */
+  request(op: KvOp, requestId: number, client: ClientId): T['request'];
+  /** The request id a reply answers; replies to older attempts are ignored. */
+  requestIdOf(reply: T['reply']): number;
+  classify(reply: T['reply']): KvOutcome;
+  /**
+   * Whether the protocol applies a retried request id at most once (client sessions); only
+   * then may a write be retried after an attempt that may have taken effect.
+   */
+  readonly dedupsRetries: boolean;
+}
+
+/** The end-of-run history check (linearizability for key-value protocols). */
+export type HistoryCheck = (events: readonly HistoryEvent[]) => CheckOutcome;
+
+export interface KvWorkloadSettings {
+  readonly keys: number;
+  /** Mean idle time between a client's operations. */
+  readonly thinkMeanMs: number;
+  /** One attempt's timeout; then the client retries elsewhere or gives up. */
+  readonly attemptTimeoutMs: number;
+  /** Attempts per operation in the safety phase (final reads retry until they succeed). */
+  readonly attemptsMax: number;
+  /** Pause before retrying after a redirect or refusal. */
+  readonly backoffMs: number;
+}
+
+export const defaultKvSettings: KvWorkloadSettings = {
+  keys: 3,
+  thinkMeanMs: 20,
+  attemptTimeoutMs: 400,
+  attemptsMax: 5,
+  backoffMs: 5,
+};
+
+const IDLE = 0;
+const AWAITING_REPLY = 1;
+const BACKING_OFF = 2;
+
+interface ClientState {
+  readonly id: ClientId;
+  process: number;
+  state: number;
+  op: KvOp | undefined;
+  attempts: number;
+  requestId: number;
+  token: number;
+  target: NodeId;
+  mayHaveApplied: boolean;
+  isFinalRead: boolean;
+  finalDone: boolean;
+}
+
+/**
+ * Jepsen-style key-value clients: each of C clients runs one operation at a time, over a
+ * small key set so operations contend; on timeout or redirect it retries at another node.
+ * The history follows src/check/history.ts: a write that may have taken effect and cannot
+ * be retried safely completes as `info`, and its process retires (the client continues
+ * under a fresh process id). After healing, every client performs one final read that
+ * must succeed: the liveness check.
+ */
+export class KvWorkload<T extends CoreTypes> implements Workload<T> {
+  private readonly clients: ClientState[];
+  private readonly events: HistoryEvent[] = [];
+  private readonly known = new Map<string, string | null>();
+  private io: WorkloadIo<T> | undefined;
+  private remaining: number;
+  private nextProcess: number;
+  private nextRequestId = 0;
+  private nextValue = 0;
+  private healed = false;
+
+  constructor(
+    private readonly ctx: WorkloadContext,
+    private readonly adapter: KvAdapter<T>,
+    private readonly checkHistory: HistoryCheck,
+    private readonly settings: KvWorkloadSettings = defaultKvSettings,
+  ) {
+    assert(settings.keys >= 1 && settings.attemptsMax >= 1, 'need >= 1 key and >= 1 attempt');
+    assert(settings.attemptTimeoutMs > 0 && settings.backoffMs >= 0, 'bad KV workload timing');
+    this.remaining = ctx.ops;
+    this.nextProcess = ctx.clients.length;
+    this.clients = ctx.clients.map((id, i) => ({
+      id,
+      process: i,
+      state: IDLE,
+      op: undefined,
+      attempts: 0,
+      requestId: 0,
+      token: 0,
+      target: ctx.members[0]!,
+      mayHaveApplied: false,
+      isFinalRead: false,
+      finalDone: false,
+    }));
+  }
+
+  private get rng(): Rng {
+    return this.ctx.rng;
+  }
+
+  start(io: WorkloadIo<T>): void {
+    this.io = io;
+    for (const c of this.clients) this.think(c);
+  }
+
+  exhausted(): boolean {
+    return this.remaining === 0;
+  }
+
+  heal(): void {
+    this.healed = true;
+  }
+
+  done(): boolean {
+    return this.healed && this.clients.every((c) => c.finalDone);
+  }
+
+  describePending(): string {
+    const stuck = this.clients.filter((c) => !c.finalDone);
+    const show = (c: ClientState) =>
+      `client ${c.id} ${c.op ? `${c.op.f} ${c.op.key} after ${c.attempts} attempt(s)` : 'idle'}`;
+    return `${stuck.length} client(s) unfinished: ${stuck.slice(0, 5).map(show).join('; ')}`;
+  }
+
+  check(): CheckOutcome {
+    return this.checkHistory(this.events);
+  }
+
+  onTimer(clientId: ClientId, token: number): void {
+    const c = this.client(clientId);
+    if (token !== c.token) return;
+    switch (c.state) {
+      case IDLE:
+        this.begin(c);
+        return;
+      case BACKING_OFF:
+        this.attempt(c);
+        return;
+      case AWAITING_REPLY:
+        if (c.op?.f !== 'get') c.mayHaveApplied = true;
+        this.retryOrGiveUp(c, this.nextNode(c.target));
+        return;
+    }
+  }
+
+  onReply(clientId: ClientId, from: NodeId, reply: T['reply']): void {
+    const c = this.client(clientId);
+    if (c.state !== AWAITING_REPLY || this.adapter.requestIdOf(reply) !== c.requestId) return;
+    const outcome = this.adapter.classify(reply);
+    switch (outcome.kind) {
+      case 'ok':
+        this.complete(c, 'ok', outcome.value);
+        return;
+      case 'fail':
+        if (c.isFinalRead) this.retryOrGiveUp(c, this.nextNode(from));
+        else this.complete(c, 'fail', null);
+        return;
+      case 'redirect':
+        this.retryOrGiveUp(c, outcome.hint ?? this.nextNode(from));
+        return;
+      case 'unknown':
+        if (c.op?.f !== 'get') c.mayHaveApplied = true;
+        this.retryOrGiveUp(c, this.nextNode(from));
+        return;
+    }
+  }
+
+  private client(id: ClientId): ClientState {
+    const c = this.clients[id - 1];
+    if (c === undefined) assert(false, `unknown client ${id}`);
+    return c;
+  }
+
+  private think(c: ClientState): void {
+    c.state = IDLE;
+    const io = this.io!;
+    io.setTimer(c.id, io.now() + this.rng.exponential(this.settings.thinkMeanMs), ++c.token);
+  }
+
+  private begin(c: ClientState): void {
+    if (this.healed) {
+      if (c.finalDone) return;
+      c.isFinalRead = true;
+      c.op = { f: 'get', key: this.randomKey() };
+    } else {
+      if (this.remaining === 0) return;
+      this.remaining--;
+      c.op = this.randomOp();
+    }
+    // Like clients behind a load balancer: any node may get the first attempt, so a split
+    // brain is visible to clients rather than hidden behind one sticky connection.
+    c.target = this.rng.pick(this.ctx.members);
+    c.attempts = 0;
+    c.mayHaveApplied = false;
+    c.requestId = ++this.nextRequestId;
+    this.record(c, 'invoke', invokeValue(c.op));
+    this.attempt(c);
+  }
+
+  private attempt(c: ClientState): void {
+    const io = this.io!;
+    const op = c.op!;
+    // Without deduplication a retry is a new request; with it, the same id is answered once.
+    if (c.attempts > 0 && !this.adapter.dedupsRetries) c.requestId = ++this.nextRequestId;
+    c.attempts++;
+    c.state = AWAITING_REPLY;
+    io.send(c.id, c.target, this.adapter.request(op, c.requestId, c.id));
+    io.setTimer(c.id, io.now() + this.settings.attemptTimeoutMs, ++c.token);
+  }
+
+  private retryOrGiveUp(c: ClientState, next: NodeId): void {
+    const op = c.op!;
+    const safeToRetry = op.f === 'get' || this.adapter.dedupsRetries || !c.mayHaveApplied;
+    const attemptsLeft = c.isFinalRead || c.attempts < this.settings.attemptsMax;
+    if (!safeToRetry || !attemptsLeft) {
+      this.complete(c, c.mayHaveApplied ? 'info' : 'fail', null);
+      return;
+    }
+    c.target = next;
+    c.state = BACKING_OFF;
+    const io = this.io!;
+    io.setTimer(c.id, io.now() + this.settings.backoffMs, ++c.token);
+  }
+
+  private complete(c: ClientState, type: 'ok' | 'fail' | 'info', read: string | null): void {
+    const op = c.op!;
+    const value = type === 'ok' && op.f === 'get' ? read : invokeValue(op);
+    this.record(c, type, value);
+    if (type === 'ok') this.learn(op, read);
+    if (type === 'info') c.process = this.nextProcess++;
+    if (c.isFinalRead && type === 'ok') c.finalDone = true;
+    c.op = undefined;
+    this.think(c);
+  }
+
+  private record(c: ClientState, type: HistoryEvent['type'], value: Json): void {
+    const op = c.op!;
+    const event: HistoryEvent = {
+      process: c.process,
+      type,
+      f: op.f as KvFunction,
+      key: op.key,
+      value,
+      time: this.io!.now(),
+    };
+    this.events.push(event);
+    this.io!.record(event);
+  }
+
+  /** Remembers the latest value seen per key, so cas operations often match. */
+  private learn(op: KvOp, read: string | null): void {
+    if (op.f === 'get') this.known.set(op.key, read);
+    else if (op.f === 'delete') this.known.set(op.key, null);
+    else this.known.set(op.key, op.value);
+  }
+
+  private randomKey(): string {
+    return `k${this.rng.int(this.settings.keys)}`;
+  }
+
+  private randomOp(): KvOp {
+    const key = this.randomKey();
+    const roll = this.rng.int(10);
+    if (roll < 4) return { f: 'get', key };
+    if (roll < 7) return { f: 'put', key, value: `v${++this.nextValue}` };
+    if (roll < 8) return { f: 'delete', key };
+    const expected = this.known.get(key) ?? null;
+    return { f: 'cas', key, expected, value: `v${++this.nextValue}` };
+  }
+
+  private nextNode(after: NodeId): NodeId {
+    const members = this.ctx.members;
+    const i = members.indexOf(after);
+    return members[(i + 1) % members.length]!;
+  }
+}
+
+/** The history `value` of an invocation (and of a completion other than a get's ok). */
+function invokeValue(op: KvOp): Json {
+  switch (op.f) {
+    case 'get':
+    case 'delete':
+      return null;
+    case 'put':
+      return op.value;
+    case 'cas':
+      return [op.expected, op.value];
+  }
+}
