@@ -12,6 +12,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   kv: async () => (await import('./commands/kv.ts')).kvCommand,
   status: async () => (await import('./commands/status.ts')).statusCommand,
   member: async () => (await import('./commands/member.ts')).memberCommand,
+  node: async () => (await import('./commands/node.ts')).nodeCommand,
+  up: async () => (await import('./commands/up.ts')).upCommand,
 };
 
 /** The modules to load for `argv`: only the named subcommand's, or all for help. */

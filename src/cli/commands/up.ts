@@ -1,0 +1,288 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NodeId } from '../../kernel/ids.ts';
+import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
+
+/**
+ * A local cluster of `quorate node` child processes on 127.0.0.1: `quorate up` for people,
+ * `startLocalCluster` for the end-to-end tests, the dashboard and benchmarks. Node i (from 1)
+ * serves clients on portBase + 2(i-1) and peers on portBase + 2(i-1) + 1, keeps its data in
+ * <dataDir>/node-<i> and its log (JSON lines) in <dataDir>/node-<i>.log. The secret is
+ * generated once and kept in <dataDir>/secret (mode 0600). Nothing is restarted by itself.
+ */
+export interface LocalClusterOptions {
+  readonly nodes: number;
+  readonly dataDir: string;
+  readonly portBase: number;
+  readonly host?: string;
+  /** Extra `quorate node` flags for every node (timeouts, snapshot interval...). */
+  readonly nodeArgs?: readonly string[];
+  /** How long a node may take to print its ready line. */
+  readonly readyTimeoutMs?: number;
+}
+
+export interface LocalNode {
+  readonly id: NodeId;
+  readonly clientUrl: string;
+  readonly peerAddress: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+}
+
+export interface LocalCluster {
+  readonly nodes: readonly LocalNode[];
+  readonly secretFile: string;
+  /** The --peers value naming every node. */
+  readonly peers: string;
+  endpoints(): readonly { readonly id: NodeId; readonly clientUrl: string }[];
+  /**
+   * Lays out one more node (its ports follow the others') without starting it; start it
+   * with `start(id, ['--join'])` and add it through the membership API.
+   */
+  addNode(id: NodeId): LocalNode;
+  /** Starts (or restarts) node `id` and resolves once it is serving. */
+  start(id: NodeId, extraArgs?: readonly string[]): Promise<void>;
+  /** Sends `signal` (SIGKILL by default) and resolves once the process is gone. */
+  kill(id: NodeId, signal?: NodeJS.Signals): Promise<number | null>;
+  /** SIGTERM, a clean shutdown; resolves with the exit code. */
+  stop(id: NodeId): Promise<number | null>;
+  isRunning(id: NodeId): boolean;
+  pid(id: NodeId): number | undefined;
+  /** Stops every running node (SIGTERM, then SIGKILL after a grace period). */
+  stopAll(graceMs?: number): Promise<void>;
+}
+
+const binPath = fileURLToPath(new URL('../../../bin/quorate.mjs', import.meta.url));
+
+/** Node `id`'s addresses in a cluster laid out from `portBase`. */
+export function localNode(dataDir: string, host: string, portBase: number, id: NodeId): LocalNode {
+  const clientPort = portBase + 2 * (id - 1);
+  return {
+    id,
+    clientUrl: `http://${host}:${clientPort}`,
+    peerAddress: `${host}:${clientPort + 1}`,
+    dataDir: join(dataDir, `node-${id}`),
+    logFile: join(dataDir, `node-${id}.log`),
+  };
+}
+
+async function ensureSecret(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'secret');
+  if (!existsSync(path)) {
+    await writeFile(path, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  const secret = (await readFile(path, 'utf8')).trim();
+  if (secret.length < 16) throw new Error(`${path} holds a secret shorter than 16 bytes`);
+  return path;
+}
+
+export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
+  if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 99) {
+    throw new RangeError(`nodes must be in 1..99, got ${options.nodes}`);
+  }
+  const host = options.host ?? '127.0.0.1';
+  const dataDir = resolve(options.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const secretFile = await ensureSecret(dataDir);
+  const nodes = Array.from({ length: options.nodes }, (_, i) =>
+    localNode(dataDir, host, options.portBase, i + 1),
+  );
+  const peers = nodes.map((n) => `${n.id}=${n.peerAddress}@${n.clientUrl}`).join(',');
+  const cluster = new ProcessCluster(nodes, peers, secretFile, options);
+  try {
+    await Promise.all(nodes.map((n) => cluster.start(n.id)));
+  } catch (err) {
+    await cluster.stopAll();
+    throw err;
+  }
+  return cluster;
+}
+
+class ProcessCluster implements LocalCluster {
+  private readonly children = new Map<NodeId, ChildProcess>();
+
+  constructor(
+    readonly nodes: LocalNode[],
+    readonly peers: string,
+    readonly secretFile: string,
+    private readonly options: LocalClusterOptions,
+  ) {}
+
+  endpoints(): { id: NodeId; clientUrl: string }[] {
+    return this.nodes.map((n) => ({ id: n.id, clientUrl: n.clientUrl }));
+  }
+
+  addNode(id: NodeId): LocalNode {
+    if (this.nodes.some((n) => n.id === id)) throw new Error(`node ${id} is already laid out`);
+    const first = this.nodes[0] as LocalNode;
+    const portBase = Number(new URL(first.clientUrl).port);
+    const host = new URL(first.clientUrl).hostname;
+    const node = localNode(resolve(first.dataDir, '..'), host, portBase, id);
+    this.nodes.push(node);
+    return node;
+  }
+
+  isRunning(id: NodeId): boolean {
+    const child = this.children.get(id);
+    return child !== undefined && child.exitCode === null && child.signalCode === null;
+  }
+
+  pid(id: NodeId): number | undefined {
+    return this.isRunning(id) ? this.children.get(id)?.pid : undefined;
+  }
+
+  async start(id: NodeId, extraArgs: readonly string[] = []): Promise<void> {
+    const node = this.node(id);
+    if (this.isRunning(id)) throw new Error(`node ${id} is already running`);
+    await mkdir(node.dataDir, { recursive: true });
+    const clientAddress = node.clientUrl.replace(/^http:\/\//, '');
+    const args = [
+      binPath,
+      'node',
+      ...['--id', String(id), '--data', node.dataDir, '--client-listen', clientAddress],
+      ...['--peer-listen', node.peerAddress, '--peers', this.peers],
+      ...['--secret-file', this.secretFile],
+      ...(this.options.nodeArgs ?? []),
+      ...extraArgs,
+    ];
+    const log = createWriteStream(node.logFile, { flags: 'a' });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stderr?.pipe(log);
+    this.children.set(id, child);
+    await waitReady(child, id, node.logFile, this.options.readyTimeoutMs ?? 30_000);
+  }
+
+  async kill(id: NodeId, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    const child = this.children.get(id);
+    if (child === undefined || !this.isRunning(id)) return child?.exitCode ?? null;
+    const exited = exitOf(child);
+    child.kill(signal);
+    return exited;
+  }
+
+  stop(id: NodeId): Promise<number | null> {
+    return this.kill(id, 'SIGTERM');
+  }
+
+  async stopAll(graceMs = 5000): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        const child = this.children.get(n.id);
+        if (child === undefined || !this.isRunning(n.id)) return;
+        const exited = exitOf(child);
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+
+  private node(id: NodeId): LocalNode {
+    const node = this.nodes.find((n) => n.id === id);
+    if (node === undefined) throw new Error(`no node ${id} in this cluster`);
+    return node;
+  }
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+/** Resolves when the child prints its ready line; rejects if it exits or takes too long. */
+function waitReady(child: ChildProcess, id: NodeId, logFile: string, timeoutMs: number) {
+  return new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`node ${id} not ready after ${timeoutMs} ms (see ${logFile})`));
+    }, timeoutMs);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`node ${id} exited with ${code} before it was ready (see ${logFile})`));
+    };
+    child.once('exit', onExit);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (!seen.includes(' ready: ')) return;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      child.stdout?.removeAllListeners('data');
+      child.stdout?.resume();
+      resolve();
+    });
+  });
+}
+
+interface UpFlags {
+  nodes: number;
+  data: string;
+  portBase: number;
+  dashboard: boolean;
+  dashboardPort?: number;
+}
+
+export const upCommand: CommandModule = (program, setExitCode) => {
+  program
+    .command('up')
+    .description('start a local Raft cluster as child processes and print its endpoints')
+    .option('--nodes <n>', 'number of nodes', intOption('--nodes', 1, 99), 3)
+    .option('--data <dir>', 'data directory', './data')
+    .option(
+      '--port-base <p>',
+      'first client port (peers use the next)',
+      intOption('--port-base', 1, 65_000),
+      2379,
+    )
+    .option('--no-dashboard', 'do not serve the web dashboard')
+    .option(
+      '--dashboard-port <p>',
+      'dashboard port (default: after the nodes)',
+      intOption('--dashboard-port', 0, 65_535),
+    )
+    .action(async (flags: UpFlags) => {
+      if (flags.portBase + 2 * flags.nodes > 65_535) throw new UsageError('ports run past 65535');
+      const cluster = await startLocalCluster({
+        nodes: flags.nodes,
+        dataDir: flags.data,
+        portBase: flags.portBase,
+      });
+      for (const n of cluster.nodes) {
+        process.stdout.write(
+          `node ${n.id}: client ${n.clientUrl}  peer ${n.peerAddress}  log ${n.logFile}\n`,
+        );
+      }
+      process.stdout.write(
+        `endpoints: ${cluster
+          .endpoints()
+          .map((e) => e.clientUrl)
+          .join(',')}\n`,
+      );
+      const { startDashboard } = await import('../dashboard.ts');
+      const dashboard = flags.dashboard
+        ? await startDashboard({
+            host: '127.0.0.1',
+            port: flags.dashboardPort ?? flags.portBase + 2 * flags.nodes,
+            cluster: {
+              endpoints: () => cluster.endpoints(),
+              stop: async (id) => void (await cluster.stop(id)),
+              start: (id) => cluster.start(id),
+            },
+          })
+        : undefined;
+      if (dashboard !== undefined) process.stdout.write(`dashboard: ${dashboard.url}\n`);
+      process.stdout.write('Ctrl-C stops the cluster\n');
+      await new Promise<void>((done) => {
+        process.once('SIGINT', () => done());
+        process.once('SIGTERM', () => done());
+      });
+      await dashboard?.close();
+      await cluster.stopAll();
+      setExitCode(EXIT.ok);
+    });
+};

@@ -1,0 +1,308 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decode, encode } from '@msgpack/msgpack';
+import { assert, unreachable } from '../kernel/assert.ts';
+import { NO_NODE, type NodeId } from '../kernel/ids.ts';
+import type { KvCommand } from '../kv/machine.ts';
+import { applyPersist, initialDurableState, type RaftDurableState } from '../raft/durable.ts';
+import type { Entry, HardState, RaftConfig, RaftPersist, SnapshotMeta } from '../raft/types.ts';
+import { FileWal } from '../runtime/storage/file-wal.ts';
+import { FileHardStateStore } from '../runtime/storage/hard-state.ts';
+import { FileSnapshotStore, writeSnapshot } from '../runtime/storage/snapshot.ts';
+import type { WalMetrics } from '../runtime/storage/wal.ts';
+
+/**
+ * A Raft node's disk: hard state (term, vote, commit) in a two-slot file, log entries in the
+ * WAL with the WAL sequence number equal to the log index, snapshots in an atomic store.
+ *
+ *     <dir>/node.json    which node this directory belongs to (refuses another id)
+ *     <dir>/hardstate    FileHardStateStore
+ *     <dir>/wal/         FileWal segments, one record per entry
+ *     <dir>/snapshots/   FileSnapshotStore; meta = SnapshotMeta, data = the KV image
+ *
+ * `persist` writes one Ready batch and resolves once all of it is durable. Crash safety:
+ * the core orders a batch so every prefix is safe to restart from. A hard state that changes
+ * term or vote is therefore written before anything after it (the log must never hold a term
+ * above the durable term); a commit-only hard state is written concurrently with the entries,
+ * because the commit index is a hint that recovery clamps to the durable log.
+ */
+export interface RaftStorageOptions {
+  readonly dir: string;
+  readonly id: NodeId;
+  /** The configuration a brand-new node starts under (empty for a node that will be added). */
+  readonly bootstrap: RaftConfig;
+  readonly walMetrics?: WalMetrics;
+  readonly segmentBytesMax?: number;
+}
+
+const ENTRY_RECORD = 1;
+const IDENTITY_FILE = 'node.json';
+/** Chunk size when reading a snapshot back at startup and when writing one. */
+const SNAPSHOT_IO_BYTES = 1024 * 1024;
+
+type KvEntry = Entry<KvCommand>;
+
+export class RaftStorage {
+  private savedHard: HardState;
+  /** The term of every entry the WAL holds after the snapshot, as [first index, term] runs. */
+  private readonly terms = new TermRuns();
+
+  private constructor(
+    private readonly wal: FileWal,
+    private readonly hard: FileHardStateStore,
+    private readonly snapshots: FileSnapshotStore,
+    /** The durable state as restored; owned by the caller after `open`. */
+    readonly restored: RaftDurableState<KvCommand>,
+    /** Whether this directory held no state before (a first boot). */
+    readonly fresh: boolean,
+  ) {
+    this.savedHard = restored.hardState;
+    this.terms.reset(restored.snapshot.meta.index + 1);
+    this.terms.append(restored.entries);
+  }
+
+  /**
+   * Opens the directory and rebuilds the durable state: hard state + newest snapshot + the
+   * WAL records after it. Throws WalCorruptionError (naming file and offset) on damage before
+   * the WAL's tail; a torn last record is cut off by the WAL itself.
+   */
+  static async open(options: RaftStorageOptions): Promise<RaftStorage> {
+    const fresh = await claimDirectory(options.dir, options.id);
+    const hard = await FileHardStateStore.open(options.dir);
+    const snapshots = await FileSnapshotStore.open(join(options.dir, 'snapshots'));
+    const wal = await FileWal.open({
+      dir: join(options.dir, 'wal'),
+      initialSeq: 1,
+      ...(options.walMetrics === undefined ? {} : { metrics: options.walMetrics }),
+      ...(options.segmentBytesMax === undefined
+        ? {}
+        : { segmentBytesMax: options.segmentBytesMax }),
+    });
+    try {
+      const durable = await restoreDurable(wal, hard, snapshots, options);
+      return new RaftStorage(wal, hard, snapshots, durable, fresh);
+    } catch (err) {
+      await wal.close();
+      await hard.close();
+      throw err;
+    }
+  }
+
+  /** Writes a batch's persist items in order; resolves once every one is durable. */
+  async persist(items: readonly RaftPersist<KvCommand>[]): Promise<void> {
+    const pending: Promise<unknown>[] = [];
+    for (const item of items) {
+      switch (item.kind) {
+        case 'hardState': {
+          const prev = this.savedHard;
+          this.savedHard = item.state;
+          const save = this.hard.save(encodeHardState(item.state));
+          if (prev.term !== item.state.term || prev.vote !== item.state.vote) {
+            await Promise.all([...pending.splice(0), save]);
+          } else {
+            pending.push(save);
+          }
+          break;
+        }
+        case 'entries':
+          pending.push(...this.appendEntries(item.entries));
+          break;
+        case 'snapshot':
+          await Promise.all(pending.splice(0));
+          await this.saveSnapshot(item.snapshot.meta, item.snapshot.data);
+          break;
+        default:
+          unreachable(item, 'persist item');
+      }
+    }
+    await Promise.all(pending);
+  }
+
+  async close(): Promise<void> {
+    await this.wal.close();
+    await this.hard.close();
+  }
+
+  private appendEntries(entries: readonly KvEntry[]): Promise<unknown>[] {
+    const first = entries[0];
+    if (first === undefined) return [];
+    const calls: Promise<unknown>[] = [];
+    if (first.index < this.wal.nextSeq()) calls.push(this.wal.truncateSuffix(first.index));
+    assert(
+      first.index === this.wal.nextSeq(),
+      `entries from ${first.index} but the WAL continues at ${this.wal.nextSeq()}`,
+    );
+    calls.push(this.wal.append(entries.map((e) => ({ type: ENTRY_RECORD, payload: encode(e) }))));
+    this.terms.append(entries);
+    return calls;
+  }
+
+  /**
+   * Makes the snapshot durable, then trims the WAL like `applyPersist` trims the log: keep
+   * the entries after the snapshot if the log holds its last entry, else drop the whole log.
+   */
+  private async saveSnapshot(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
+    const held = this.terms.termAt(meta.index, this.wal.nextSeq());
+    await writeSnapshot(this.snapshots, encode(meta), chunksOf(data));
+    if (held === meta.term) {
+      await this.wal.dropPrefix(meta.index + 1);
+      this.terms.dropBefore(meta.index + 1);
+    } else {
+      await this.wal.reset(meta.index + 1);
+      this.terms.reset(meta.index + 1);
+    }
+  }
+}
+
+/**
+ * Log terms as runs: one [first index, term] pair per term the log holds, a handful at most,
+ * so the snapshot path can tell whether the WAL holds the snapshot's last entry without
+ * reading the WAL back or mirroring the log in memory.
+ */
+class TermRuns {
+  private runs: [number, number][] = [];
+  private first = 1;
+
+  reset(first: number): void {
+    this.runs = [];
+    this.first = first;
+  }
+
+  append(entries: readonly KvEntry[]): void {
+    const head = entries[0];
+    if (head === undefined) return;
+    while (this.runs.length > 0 && (this.runs.at(-1) as [number, number])[0] >= head.index) {
+      this.runs.pop();
+    }
+    for (const e of entries) {
+      if (this.runs.at(-1)?.[1] !== e.term) this.runs.push([e.index, e.term]);
+    }
+  }
+
+  /** The term at `index`, if it lies in [first, nextIndex). */
+  termAt(index: number, nextIndex: number): number | undefined {
+    if (index < this.first || index >= nextIndex) return undefined;
+    let term: number | undefined;
+    for (const [start, t] of this.runs) {
+      if (start > index) break;
+      term = t;
+    }
+    return term;
+  }
+
+  dropBefore(first: number): void {
+    while (this.runs.length > 1 && (this.runs[1] as [number, number])[0] <= first)
+      this.runs.shift();
+    this.first = Math.max(this.first, first);
+  }
+}
+
+/** Records the owner of a data directory on first use; refuses a directory of another node. */
+async function claimDirectory(dir: string, id: NodeId): Promise<boolean> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, IDENTITY_FILE);
+  let text: string | undefined;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (text === undefined) {
+    await writeFile(path, `${JSON.stringify({ id })}\n`, { mode: 0o600 });
+    return true;
+  }
+  const owner = (JSON.parse(text) as { id?: unknown }).id;
+  if (owner !== id) {
+    throw new Error(`data directory ${dir} belongs to node ${String(owner)}, not node ${id}`);
+  }
+  return false;
+}
+
+async function restoreDurable(
+  wal: FileWal,
+  hard: FileHardStateStore,
+  snapshots: FileSnapshotStore,
+  options: RaftStorageOptions,
+): Promise<RaftDurableState<KvCommand>> {
+  const durable = initialDurableState<KvCommand>(options.bootstrap);
+  const hs = hard.load();
+  if (hs !== undefined) durable.hardState = decodeHardState(hs);
+  const info = snapshots.latest();
+  if (info !== undefined) {
+    const meta = decode(info.meta) as SnapshotMeta;
+    const data = new Uint8Array(info.dataBytes);
+    let at = 0;
+    for await (const chunk of snapshots.read(info.id, SNAPSHOT_IO_BYTES)) {
+      data.set(chunk, at);
+      at += chunk.length;
+    }
+    applyPersist(durable, { kind: 'snapshot', snapshot: { meta, data } });
+    durable.entries = [];
+  }
+  await loadEntries(wal, durable);
+  const last = durable.snapshot.meta.index + durable.entries.length;
+  const commit = Math.max(durable.snapshot.meta.index, Math.min(durable.hardState.commit, last));
+  durable.hardState = { ...durable.hardState, commit };
+  const lastTerm = durable.entries.at(-1)?.term ?? durable.snapshot.meta.term;
+  if (lastTerm > durable.hardState.term) {
+    throw new Error(
+      `${options.dir}: the log holds term ${lastTerm} above the durable term ${durable.hardState.term}`,
+    );
+  }
+  return durable;
+}
+
+/**
+ * Reads the entries after the snapshot. The WAL may still hold a log the snapshot replaced
+ * (a crash between installing a leader's snapshot and resetting the WAL): its records are
+ * kept only if the WAL's entry at the snapshot index has the snapshot's term, or the WAL
+ * starts right after the snapshot; otherwise the WAL is reset to continue after it.
+ */
+async function loadEntries(wal: FileWal, durable: RaftDurableState<KvCommand>): Promise<void> {
+  const snap = durable.snapshot.meta;
+  const from = snap.index + 1;
+  if (wal.firstSeq() > from) {
+    throw new Error(
+      `WAL starts at index ${wal.firstSeq()} but the newest snapshot ends at ${snap.index}: entries are missing`,
+    );
+  }
+  let consistent = wal.firstSeq() === from;
+  for await (const record of wal.read(Math.max(wal.firstSeq(), snap.index))) {
+    const entry = decodeEntry(record.payload);
+    assert(entry.index === record.seq, `WAL record ${record.seq} holds entry ${entry.index}`);
+    if (entry.index === snap.index) {
+      consistent = entry.term === snap.term;
+      continue;
+    }
+    if (!consistent) break;
+    durable.entries.push(entry);
+  }
+  if (!consistent || wal.nextSeq() < from) {
+    durable.entries = [];
+    await wal.reset(from);
+  }
+}
+
+function* chunksOf(data: Uint8Array): Iterable<Uint8Array> {
+  for (let at = 0; at < data.length; at += SNAPSHOT_IO_BYTES) {
+    yield data.subarray(at, Math.min(data.length, at + SNAPSHOT_IO_BYTES));
+  }
+}
+
+function encodeHardState(state: HardState): Uint8Array {
+  return encode([state.term, state.vote, state.commit]);
+}
+
+function decodeHardState(bytes: Uint8Array): HardState {
+  const raw = decode(bytes);
+  assert(
+    Array.isArray(raw) && raw.length === 3 && raw.every((n) => Number.isSafeInteger(n)),
+    'hard state record is malformed',
+  );
+  const [term, vote, commit] = raw as [number, number, number];
+  return { term, vote: vote === 0 ? NO_NODE : vote, commit };
+}
+
+function decodeEntry(payload: Uint8Array): KvEntry {
+  return decode(payload) as KvEntry;
+}
