@@ -17,14 +17,22 @@ export interface RaftNodeView<C> {
  * Log Matching (paper figure 3): if two logs hold an entry with the same index and term, they
  * hold the same entries up to it. Checked over the indexes both logs still hold, scanning down
  * from the top: below the highest common (index, term), every term must agree.
+ *
+ * With `aboveCommit`, each pair is checked only above the lower of the two commit indexes:
+ * what both have committed is covered by State Machine Safety (every committed entry is
+ * compared with the one committed index), so the cost is the uncommitted tails only.
  */
-export function checkLogMatching<C>(views: readonly RaftNodeView<C>[]): string[] {
+export function checkLogMatching<C>(
+  views: readonly RaftNodeView<C>[],
+  aboveCommit = false,
+): string[] {
   const violations: string[] = [];
   for (let a = 0; a < views.length; a++) {
     for (let b = a + 1; b < views.length; b++) {
       const x = views[a] as RaftNodeView<C>;
       const y = views[b] as RaftNodeView<C>;
-      const lo = Math.max(x.log.firstIndex, y.log.firstIndex);
+      const committed = aboveCommit ? Math.min(x.status.commit, y.status.commit) + 1 : 0;
+      const lo = Math.max(x.log.firstIndex, y.log.firstIndex, committed);
       let matched = false;
       for (let i = Math.min(x.log.lastIndex, y.log.lastIndex); i >= lo; i--) {
         const same =
@@ -62,14 +70,18 @@ interface CommittedEntry {
 export class RaftSafetyChecker {
   private readonly leaders = new Map<number, NodeId>();
   private readonly committed = new Map<number, CommittedEntry>();
+  /** Committed indexes in the order first seen, so each leader term checks each once. */
+  private readonly committedOrder: number[] = [];
+  /** Per leader term: how much of `committedOrder` its leader was checked against. */
+  private readonly leaderChecked = new Map<number, number>();
   private readonly seenCommit = new Map<NodeId, number>();
   private readonly deliveredUpTo = new Map<NodeId, number>();
 
   observe<C>(views: readonly RaftNodeView<C>[]): string[] {
     const violations: string[] = [];
     for (const v of views) this.checkElection(v, violations);
-    violations.push(...checkLogMatching(views));
     for (const v of views) this.recordCommits(v, violations);
+    violations.push(...checkLogMatching(views, true));
     for (const v of views)
       if (v.status.role === 'leader') this.checkLeaderCompleteness(v, violations);
     return violations;
@@ -136,6 +148,7 @@ export class RaftSafetyChecker {
       }
       const knownAtTerm = Math.min(known?.knownAtTerm ?? Number.POSITIVE_INFINITY, v.status.term);
       this.committed.set(i, { term, knownAtTerm });
+      if (known === undefined) this.committedOrder.push(i);
     }
     this.seenCommit.set(
       v.status.id,
@@ -143,16 +156,24 @@ export class RaftSafetyChecker {
     );
   }
 
+  /**
+   * A leader never loses entries during its term, so each committed entry is checked against
+   * the leader of a term once. (An entry whose commit is later attributed to an earlier term
+   * is not re-checked; State Machine Safety still covers it.)
+   */
   private checkLeaderCompleteness<C>(v: RaftNodeView<C>, violations: string[]): void {
-    for (const [index, c] of this.committed) {
-      if (c.knownAtTerm >= v.status.term || index <= v.log.snapshotIndex) continue;
-      const term = v.log.term(index);
-      if (term !== c.term) {
+    const term = v.status.term;
+    for (let k = this.leaderChecked.get(term) ?? 0; k < this.committedOrder.length; k++) {
+      const index = this.committedOrder[k] as number;
+      const c = this.committed.get(index) as CommittedEntry;
+      if (c.knownAtTerm >= term || index <= v.log.snapshotIndex) continue;
+      if (v.log.term(index) !== c.term) {
         violations.push(
-          `leader completeness: leader ${v.status.id} of term ${v.status.term} lacks entry ${index} (term ${c.term}) committed by term ${c.knownAtTerm}`,
+          `leader completeness: leader ${v.status.id} of term ${term} lacks entry ${index} (term ${c.term}) committed by term ${c.knownAtTerm}`,
         );
         return;
       }
     }
+    this.leaderChecked.set(term, this.committedOrder.length);
   }
 }

@@ -527,9 +527,11 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     const log = this.raftLog;
     if (pr.match < log.lastIndex || pr.state === 'snapshot') this.appendsDue.add(from);
     if (pr.state === 'snapshot') this.sendSnapshotChunk(from, pr);
-    if (pr.state === 'replicate' && pr.match < log.lastIndex && pr.next > log.lastIndex) {
-      // Everything is in flight, but appends may have been lost: an empty append at the end
-      // is either acknowledged or refused, and a refusal falls back to probing (section 5.3).
+    const stalled = pr.next > log.lastIndex || pr.inflights.full();
+    if (pr.state === 'replicate' && pr.match < log.lastIndex && stalled) {
+      // Nothing more can be sent, but appends in flight may have been lost: an empty append
+      // at the end is either acknowledged (freeing the window) or refused, and a refusal
+      // falls back to probing (section 5.3).
       const prevIndex = pr.next - 1;
       const prevTerm = log.term(prevIndex) as number;
       const commit = Math.min(log.commit, pr.match);

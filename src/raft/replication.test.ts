@@ -96,6 +96,22 @@ describe('log replication (Raft paper section 5.3)', () => {
     expect(net.appliedData(2)).toHaveLength(10);
   });
 
+  it('recovers when a whole in-flight window of appends is lost (found by the sweep)', () => {
+    const net = new Network<string>({
+      ids: [1, 2, 3],
+      raft: { maxInflightMsgs: 2, maxEntriesPerAppend: 1 },
+    });
+    net.elect(1);
+    for (let i = 0; i < 5; i++) net.propose(1, `v${i}`);
+    expect(net.drop((e) => e.msg.type === 'append' && e.to === 2)).toBe(2);
+    expect(net.core(1).status().progress.get(2)).toMatchObject({
+      state: 'replicate',
+      inflightMsgs: 2,
+    });
+    net.run(200);
+    expect(net.appliedData(2)).toEqual(['v0', 'v1', 'v2', 'v3', 'v4']);
+  });
+
   it('refuses proposals beyond maxUncommittedEntries instead of queueing them', () => {
     const net = new Network<string>({ ids: [1, 2, 3], raft: { maxUncommittedEntries: 5 } });
     net.elect(1);

@@ -58,6 +58,7 @@ const encoder = new TextEncoder();
 
 /** `npm run test:raft-sweep` raises this for a long search; the default keeps `npm test` fast. */
 const sweepRuns = Number(process.env.RAFT_SWEEP_RUNS ?? 0);
+const sweepTimeoutMs = sweepRuns > 0 ? sweepRuns * 200 : undefined;
 
 const memberAction: fc.Arbitrary<Action> = fc.record({
   kind: fc.constant('member' as const),
@@ -132,78 +133,86 @@ function perform(net: Network<string>, ids: NodeId[], a: Action, counter: { n: n
 }
 
 describe('Raft safety under random schedules (figure 3 properties)', () => {
-  it('keeps Election Safety, Log Matching, Leader Completeness and State Machine Safety', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 3, max: 5 }),
-        fc.nat(),
-        fc.boolean(),
-        fc.array(action, { minLength: 50, maxLength: 300 }),
-        (size, seed, preVote, actions) => {
-          const ids = Array.from({ length: size }, (_, i) => i + 1);
-          const net = new Network<string>({
-            ids,
-            seed,
-            raft: {
-              preVote,
-              checkQuorum: preVote,
-              maxInflightMsgs: 4,
-              maxEntriesPerAppend: 3,
-              snapshotChunkBytes: 8,
-            },
-          });
-          const counter = { n: 0 };
-          for (const a of actions) perform(net, ids, a, counter);
-          // Liveness: once healed and restarted, the cluster elects a leader and commits.
-          net.heal();
-          for (const id of ids) if (!net.node(id).alive) net.restart(id);
-          net.run(2000, 10);
-          const leader = net.leader();
-          expect(leader).toBeDefined();
-          const reply = net.propose(leader as NodeId, 'final');
-          expect(reply.type).toBe('accepted');
-          net.run(200, 10);
-          for (const id of ids)
-            expect(net.core(id).status().commit).toBe(
-              net.core(leader as NodeId).status().lastIndex,
-            );
-        },
-      ),
-      { numRuns: sweepRuns || 150 },
-    );
-  });
+  it(
+    'keeps Election Safety, Log Matching, Leader Completeness and State Machine Safety',
+    () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 3, max: 5 }),
+          fc.nat(),
+          fc.boolean(),
+          fc.array(action, { minLength: 50, maxLength: 300 }),
+          (size, seed, preVote, actions) => {
+            const ids = Array.from({ length: size }, (_, i) => i + 1);
+            const net = new Network<string>({
+              ids,
+              seed,
+              raft: {
+                preVote,
+                checkQuorum: preVote,
+                maxInflightMsgs: 4,
+                maxEntriesPerAppend: 3,
+                snapshotChunkBytes: 8,
+              },
+            });
+            const counter = { n: 0 };
+            for (const a of actions) perform(net, ids, a, counter);
+            // Liveness: once healed and restarted, the cluster elects a leader and commits.
+            net.heal();
+            for (const id of ids) if (!net.node(id).alive) net.restart(id);
+            net.run(2000, 10);
+            const leader = net.leader();
+            expect(leader).toBeDefined();
+            const reply = net.propose(leader as NodeId, 'final');
+            expect(reply.type).toBe('accepted');
+            net.run(200, 10);
+            for (const id of ids)
+              expect(net.core(id).status().commit).toBe(
+                net.core(leader as NodeId).status().lastIndex,
+              );
+          },
+        ),
+        { numRuns: sweepRuns || 150 },
+      );
+    },
+    sweepTimeoutMs,
+  );
 });
 
 describe('Raft safety with membership changes under random schedules (dissertation 4.1)', () => {
-  it('keeps the figure 3 properties while learners are added, promoted and nodes removed', () => {
-    fc.assert(
-      fc.property(
-        fc.nat(),
-        fc.array(
-          fc.oneof({ weight: 9, arbitrary: action }, { weight: 1, arbitrary: memberAction }),
-          {
-            minLength: 50,
-            maxLength: 300,
+  it(
+    'keeps the figure 3 properties while learners are added, promoted and nodes removed',
+    () => {
+      fc.assert(
+        fc.property(
+          fc.nat(),
+          fc.array(
+            fc.oneof({ weight: 9, arbitrary: action }, { weight: 1, arbitrary: memberAction }),
+            {
+              minLength: 50,
+              maxLength: 300,
+            },
+          ),
+          (seed, actions) => {
+            const ids = [1, 2, 3, 4, 5];
+            const net = new Network<string>({
+              ids: [1, 2, 3],
+              seed,
+              raft: { maxInflightMsgs: 4, maxEntriesPerAppend: 3, snapshotChunkBytes: 8 },
+            });
+            net.addNode(4, makeConfig([]));
+            net.addNode(5, makeConfig([]));
+            const counter = { n: 0 };
+            for (const a of actions) perform(net, ids, a, counter);
+            net.heal();
+            for (const id of ids) if (!net.node(id).alive) net.restart(id);
+            net.run(2000, 10);
+            expect(net.leader()).toBeDefined();
           },
         ),
-        (seed, actions) => {
-          const ids = [1, 2, 3, 4, 5];
-          const net = new Network<string>({
-            ids: [1, 2, 3],
-            seed,
-            raft: { maxInflightMsgs: 4, maxEntriesPerAppend: 3, snapshotChunkBytes: 8 },
-          });
-          net.addNode(4, makeConfig([]));
-          net.addNode(5, makeConfig([]));
-          const counter = { n: 0 };
-          for (const a of actions) perform(net, ids, a, counter);
-          net.heal();
-          for (const id of ids) if (!net.node(id).alive) net.restart(id);
-          net.run(2000, 10);
-          expect(net.leader()).toBeDefined();
-        },
-      ),
-      { numRuns: Math.ceil(sweepRuns / 3) || 60 },
-    );
-  });
+        { numRuns: Math.ceil(sweepRuns / 3) || 60 },
+      );
+    },
+    sweepTimeoutMs,
+  );
 });
