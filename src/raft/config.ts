@@ -33,6 +33,21 @@ export interface RaftOptions<C> {
   readonly maxSnapshotBytes: number;
   /** Byte size of a command for accounting; need not be exact, must be positive and stable. */
   readonly sizeOf: (data: C) => number;
+  /**
+   * Deliberate bugs, for tests only: they exist to prove that the simulator's checks catch
+   * a broken Raft. Never set them anywhere else.
+   */
+  readonly unsafeTestingFaults?: RaftTestingFaults;
+}
+
+export interface RaftTestingFaults {
+  /**
+   * Commit an entry of an earlier term as soon as a majority holds it (the rule the paper's
+   * figure 8 shows to be unsafe: such an entry can still be overwritten).
+   */
+  readonly commitPriorTermsByCounting?: boolean;
+  /** Grant votes without the log up-to-date check (section 5.4.1's election restriction). */
+  readonly voteIgnoringLogs?: boolean;
 }
 
 /** etcd-like defaults: 150–300 ms elections and 50 ms heartbeats, as in the paper's section 9. */

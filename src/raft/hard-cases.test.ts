@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeId } from '../kernel/ids.ts';
+import type { RaftTestingFaults } from './config.ts';
 import type { RaftNodeView } from './invariants.ts';
 import { Network } from './testing.ts';
 
@@ -27,10 +28,10 @@ function termAt(net: Network<string>, id: NodeId, index: number): number | undef
  * nobody. (The paper uses S1, S2, S3; S2 already holds index 2, so here S1 learns of the
  * majority through S3 and S4.)
  */
-function figure8(): Network<string> {
+function figure8(unsafe: RaftTestingFaults = {}): Network<string> {
   const net = new Network<string>({
     ids: [1, 2, 3, 4, 5],
-    raft: { ...noPreVote, maxEntriesPerAppend: 1 },
+    raft: { ...noPreVote, maxEntriesPerAppend: 1, unsafeTestingFaults: unsafe },
   });
   net.elect(1);
   net.partition([1, 2], [3, 4, 5]);
@@ -89,6 +90,29 @@ describe('commitment rules (Raft paper section 5.4.2, figure 8)', () => {
     net.stabilize();
     for (const id of [2, 3, 4, 5]) expect(termAt(net, id, 2)).toBe(2);
     for (const id of [2, 3, 4, 5]) expect(net.appliedData(id)).not.toContain('from-term-1');
+  });
+
+  it('catches a leader that commits an earlier-term entry by counting (the checks bite)', () => {
+    const net = figure8({ commitPriorTermsByCounting: true });
+    const s1 = net.core(1);
+    const safe = (e: (typeof net.inFlight)[number]) => {
+      if (e.msg.type !== 'append') return true;
+      if (e.to !== 3 && e.to !== 4) return false;
+      const last = net.core(e.to).log().lastIndex;
+      return e.msg.prevIndex > last || e.msg.entries.every((x) => x.index < 3);
+    };
+    for (let k = net.inFlight.findIndex(safe); k >= 0; k = net.inFlight.findIndex(safe))
+      net.deliverAt(k);
+    net.drop();
+    expect(s1.status().commit).toBe(2); // the unsafe rule committed index 2 of term 1
+    net.crash(1);
+    net.restart(5);
+    net.partition([1], [2, 3, 4, 5]);
+    // S5 overwrites the committed entry: the network's safety checker must object.
+    expect(() => {
+      electEventually(net, 5);
+      net.stabilize();
+    }).toThrow(/state machine safety|leader completeness/);
   });
 
   it('commits the earlier entry together with one of the current term (figure 8 (e))', () => {

@@ -206,7 +206,10 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
       this.vote === from ||
       (this.vote === NO_NODE && this.leader === NO_NODE) ||
       (m.preVote && m.term > this.term);
-    if (canVote && this.raftLog.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
+    const upToDate =
+      this.opts.unsafeTestingFaults?.voteIgnoringLogs === true ||
+      this.raftLog.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    if (canVote && upToDate) {
       this.out.send(from, {
         type: 'requestVoteReply',
         term: m.term,
@@ -565,7 +568,8 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     const acked = (id: NodeId) =>
       id === this.id ? log.lastIndex : (this.progress.get(id)?.match ?? 0);
     const index = committedIndex(this.config.voters, acked);
-    if (index <= log.commit || log.term(index) !== this.term) return;
+    const ownTermOnly = this.opts.unsafeTestingFaults?.commitPriorTermsByCounting !== true;
+    if (index <= log.commit || (ownTermOnly && log.term(index) !== this.term)) return;
     this.commitTo(index);
     this.dueAll(); // followers learn the new commit index
     for (const t of this.reads.takeWaiting()) this.serveRead(t);

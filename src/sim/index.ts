@@ -8,6 +8,25 @@
  *     if (result.verdict === 'violation') console.log(result.message, result.replay);
  */
 
+/** The interactive, steppable host behind the browser playground. */
+export type {
+  Caption,
+  ClientRequest,
+  Flight,
+  NodeState,
+  PlaygroundSettings,
+  RequestPhase,
+} from './interactive.ts';
+export { CLIENT, defaultPlaygroundSettings, Playground } from './interactive.ts';
+export type {
+  ClientReaction,
+  LogCell,
+  MessageLook,
+  MessageTone,
+  NodeView,
+  PlaygroundCoreInit,
+  PlaygroundProtocol,
+} from './interactive-protocol.ts';
 /** Faults: actions, scripted scenarios, the random nemesis and `--faults` parsing. */
 export type { FaultAction, NemesisState, ParsedFaults, ScheduledAction } from './nemesis.ts';
 export { genericFaults, parseFaults, RandomNemesis } from './nemesis.ts';

@@ -22,7 +22,7 @@ type Types = BasicTypes<V>;
  * Single-decree Paxos (src/paxos/basic) in the playground. Every node is proposer, acceptor
  * and learner. A node is drawn by its proposer phase (preparing, accepting) or, once it
  * learned the chosen value, as `learned`; its badge is its promise (round.node) and its one
- * cell the proposal it accepted, filled once the value is known chosen.
+ * cell the proposal it accepted, replaced by the chosen value (filled) once learned.
  */
 function cellOf(accepted: AcceptedProposal<V> | null): LogCell[] {
   if (accepted === null) return [];

@@ -6,7 +6,7 @@ import { raftPlayground } from '../protocols/raft.ts';
 import { SceneCanvas } from '../render/canvas.ts';
 import { groupsByDistance, ringLayout } from '../render/scene.ts';
 import { byId, el, setText } from './dom.ts';
-import { raftTour, type TourStop } from './tour.ts';
+import { basicPaxosTour, raftTour, type TourStop } from './tour.ts';
 
 type AnyPlayground = Playground<CoreTypes, unknown>;
 type AnyProtocol = PlaygroundProtocol<CoreTypes, unknown>;
@@ -21,6 +21,11 @@ const PANEL_REFRESH_MS = 200;
 const protocols: Readonly<Record<string, AnyProtocol>> = {
   raft: raftPlayground as unknown as AnyProtocol,
   'basic-paxos': basicPaxosPlayground as unknown as AnyProtocol,
+};
+
+const tours: Readonly<Record<string, readonly TourStop[]>> = {
+  raft: raftTour,
+  'basic-paxos': basicPaxosTour,
 };
 
 /**
@@ -186,10 +191,12 @@ export class PlaygroundView {
     else this.pg.partition(groups.map((g) => g.map((i) => i + 1)));
   }
 
+  /** The tour of the protocol picked in the menu (Raft's for protocols without one). */
   private startTour(): void {
-    this.tour = raftTour;
+    const picker = byId<HTMLSelectElement>('pg-protocol');
+    this.tour = tours[picker.value] ?? raftTour;
+    if (tours[picker.value] === undefined) picker.value = 'raft';
     byId('tour').hidden = false;
-    byId<HTMLSelectElement>('pg-protocol').value = 'raft';
     this.reset();
     this.playing = true;
     this.tourStep(0);

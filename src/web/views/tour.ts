@@ -78,3 +78,45 @@ export const raftTour: readonly TourStop[] = [
     ready: () => true,
   },
 ];
+
+const learnedAll = (pg: Pg) => pg.nodes().every((n) => !n.up || n.view.role === 'learned');
+
+export const basicPaxosTour: readonly TourStop[] = [
+  {
+    caption: () =>
+      'Basic Paxos (src/paxos/basic) decides one value. Every node is a proposer, an acceptor and a learner. Under each node is its promise: the highest proposal id it answered, written round.node so ids are unique and ordered. Nobody has promised anything yet.',
+    ready: () => true,
+  },
+  {
+    caption: () =>
+      'A client asks n1 to propose "red". Phase 1: n1 picks a proposal id above any it has seen and sends Prepare(id) to every acceptor (orange dots).',
+    enter: (pg) => {
+      pg.clientRequest('red', 1);
+    },
+    ready: (pg) =>
+      pg.nodes().some((n) => n.view.badge !== undefined && n.view.badge !== 'no promise'),
+  },
+  {
+    caption: () =>
+      'Each acceptor answers with a Promise: it will accept nothing below this id, and it reports the proposal it has already accepted, if any. With promises from a majority, the proposer must propose the value of the highest-id proposal reported, or its own value if none was.',
+    ready: (pg) => pg.nodes().some((n) => n.view.role === 'accepting' || n.view.role === 'learned'),
+  },
+  {
+    caption: () =>
+      'Phase 2: Accept(id, value) (green dots). An acceptor accepts unless it has promised a higher id, and announces it with Accepted to every learner. Once a majority accepted the same proposal, the value is chosen; learners that count a majority fill the cell.',
+    ready: learnedAll,
+  },
+  {
+    caption: (pg) =>
+      `Another client proposes "blue" at n${pg.members.length}. The value is already chosen, so the answer is "red": once chosen, a value never changes. A proposer that had not learned it would run phase 1 and find "red" among the promises, and have to propose it.`,
+    enter: (pg) => {
+      pg.clientRequest('blue', pg.members.length);
+    },
+    ready: (pg) => lastRequest(pg)?.phase === 'committed',
+  },
+  {
+    caption: () =>
+      'Two proposers can pre-empt each other forever, each Prepare outbidding the other (Nack, then a higher id); a random backoff lets one finish. Try it: Reset, then send client requests to different nodes, crash acceptors, or raise the loss rate.',
+    ready: () => true,
+  },
+];

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { defaultReplicaOptions } from '../../replica/raft-kv.ts';
+import { parseFaults } from '../nemesis.ts';
+import { type RunResult, runSimulation } from '../run.ts';
+import { raftSimProtocol } from './plugin.ts';
+
+// Proof that the sweep's checks bite: the same sweep as `quorate sim raft --faults all`, on
+// a Raft that grants votes without the log up-to-date check (the election restriction of
+// section 5.4.1), must report a violation, and running its seed again must reproduce it.
+// The figure-8 variant (committing earlier terms by counting) needs a schedule too precise
+// for random faults to find often; src/raft/hard-cases.test.ts drives it into the checker.
+const broken = raftSimProtocol({
+  name: 'raft-vote-ignoring-logs',
+  description: 'test fixture: Raft that votes without comparing logs',
+  raft: { unsafeTestingFaults: { voteIgnoringLogs: true } },
+  replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
+});
+
+describe('a Raft that votes without comparing logs', () => {
+  it('is caught by the 5-node all-faults sweep, reproducibly', () => {
+    const seedsMax = 300;
+    const faults = parseFaults('all', ['membership']);
+    if (!faults.ok) throw new Error(faults.error);
+    let caught: RunResult | undefined;
+    for (let seed = 1; seed <= seedsMax && caught === undefined; seed++) {
+      const r = runSimulation(broken, { seed, nodes: 5, faults: faults.faults });
+      if (r.verdict === 'violation') caught = r;
+    }
+    if (caught === undefined) throw new Error(`no violation in ${seedsMax} seeds`);
+    const again = runSimulation(broken, { seed: caught.seed, nodes: 5, faults: faults.faults });
+    expect(again.message).toBe(caught.message);
+    expect(caught.replay).toContain(`--seed ${caught.seed}`);
+    console.log(`vote-ignoring-logs caught at seed ${caught.seed}: ${caught.message}`);
+  }, 600_000);
+});
