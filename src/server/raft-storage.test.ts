@@ -97,6 +97,59 @@ describe('RaftStorage', () => {
     await again.close();
   });
 
+  it('writes all entry items of a batch with one fdatasync, a later item overwriting', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'quorate-storage-'));
+    dirs.push(dir);
+    let fsyncs = 0;
+    const storage = await RaftStorage.open({
+      dir,
+      id: 1,
+      bootstrap: config,
+      walMetrics: { fsync: () => fsyncs++ },
+    });
+    await storage.persist([
+      { kind: 'hardState', state: { term: 2, vote: 1, commit: 0 } },
+      { kind: 'entries', entries: entries(1, 5, 1) },
+      { kind: 'entries', entries: entries(6, 7, 1) },
+      // A newer leader's append within the same batch replaces 4.. (section 5.3).
+      { kind: 'entries', entries: entries(4, 5, 2) },
+    ]);
+    expect(fsyncs).toBe(1);
+    await storage.close();
+    const again = (await open(dir)).storage;
+    expect(again.restored.entries.map((e) => [e.index, e.term])).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 1],
+      [4, 2],
+      [5, 2],
+    ]);
+    await again.close();
+  });
+
+  it('saves a commit-only hard state in the background, never over a newer term', async () => {
+    const { storage, dir } = await open();
+    await storage.persist([
+      { kind: 'hardState', state: { term: 2, vote: 1, commit: 0 } },
+      { kind: 'entries', entries: entries(1, 3, 2) },
+    ]);
+    await storage.persist([{ kind: 'hardState', state: { term: 2, vote: 1, commit: 2 } }]);
+    await storage.persist([{ kind: 'hardState', state: { term: 2, vote: 1, commit: 3 } }]);
+    // Issued while the commit saves may still wait: the term change must win.
+    await storage.persist([{ kind: 'hardState', state: { term: 3, vote: 0, commit: 3 } }]);
+    await storage.close();
+    const again = (await open(dir)).storage;
+    expect(again.restored.hardState).toEqual({ term: 3, vote: 0, commit: 3 });
+    await again.close();
+
+    const third = (await open(dir)).storage;
+    await third.persist([{ kind: 'hardState', state: { term: 3, vote: 0, commit: 1 } }]);
+    await third.close(); // close waits for the background save
+    const fourth = (await open(dir)).storage;
+    expect(fourth.restored.hardState.commit).toBe(1);
+    await fourth.close();
+  });
+
   it('refuses a data directory that belongs to another node', async () => {
     const { storage, dir } = await open();
     await storage.close();

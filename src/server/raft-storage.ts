@@ -20,11 +20,19 @@ import type { WalMetrics } from '../runtime/storage/wal.ts';
  *     <dir>/wal/         FileWal segments, one record per entry
  *     <dir>/snapshots/   FileSnapshotStore; meta = SnapshotMeta, data = the KV image
  *
- * `persist` writes one Ready batch and resolves once all of it is durable. Crash safety:
- * the core orders a batch so every prefix is safe to restart from. A hard state that changes
- * term or vote is therefore written before anything after it (the log must never hold a term
- * above the durable term); a commit-only hard state is written concurrently with the entries,
- * because the commit index is a hint that recovery clamps to the durable log.
+ * `persist` writes one Ready batch and resolves once its log entries, snapshot, term and
+ * vote are durable. Crash safety: the core orders a batch so every prefix is safe to restart
+ * from. A hard state that changes term or vote is therefore written before anything after it
+ * (the log must never hold a term above the durable term). All entries of a batch go to the
+ * WAL as one append, so a batch costs one fdatasync however many proposals it carries.
+ *
+ * A commit-only hard state is saved in the background, off the write path: the commit index
+ * is a hint that recovery clamps to the durable log, and a node that restarts with an older
+ * one re-learns it from the leader (an entry is committed by being durable on a quorum, not
+ * by anyone's record of the index; etcd does not sync it before applying either). Saves are
+ * coalesced (the newest waiting one wins), stay in order with term/vote saves, and each is
+ * still fdatasynced, so the two-slot store never has an unsynced slot under a newer one. A
+ * failed background save fails the next `persist` (or `close`).
  */
 export interface RaftStorageOptions {
   readonly dir: string;
@@ -44,6 +52,10 @@ type KvEntry = Entry<KvCommand>;
 
 export class RaftStorage {
   private savedHard: HardState;
+  /** The newest commit-only hard state not yet handed to the store. */
+  private commitWanted: HardState | undefined;
+  private commitSaving: Promise<void> | undefined;
+  private backgroundFailure: unknown;
   /** The term of every entry the WAL holds after the snapshot, as [first index, term] runs. */
   private readonly terms = new TermRuns();
 
@@ -90,24 +102,33 @@ export class RaftStorage {
 
   /** Writes a batch's persist items in order; resolves once every one is durable. */
   async persist(items: readonly RaftPersist<KvCommand>[]): Promise<void> {
+    this.throwIfBackgroundFailed();
     const pending: Promise<unknown>[] = [];
+    let run: KvEntry[] = [];
+    const flushRun = () => {
+      pending.push(...this.appendEntries(run));
+      run = [];
+    };
     for (const item of items) {
       switch (item.kind) {
         case 'hardState': {
           const prev = this.savedHard;
           this.savedHard = item.state;
-          const save = this.hard.save(encodeHardState(item.state));
           if (prev.term !== item.state.term || prev.vote !== item.state.vote) {
-            await Promise.all([...pending.splice(0), save]);
+            flushRun();
+            // A newer term or vote supersedes any commit-only save still waiting.
+            this.commitWanted = undefined;
+            await Promise.all([...pending.splice(0), this.hard.save(encodeHardState(item.state))]);
           } else {
-            pending.push(save);
+            this.saveCommitLater(item.state);
           }
           break;
         }
         case 'entries':
-          pending.push(...this.appendEntries(item.entries));
+          run = mergeEntries(run, item.entries);
           break;
         case 'snapshot':
+          flushRun();
           await Promise.all(pending.splice(0));
           await this.saveSnapshot(item.snapshot.meta, item.snapshot.data);
           break;
@@ -115,12 +136,37 @@ export class RaftStorage {
           unreachable(item, 'persist item');
       }
     }
+    flushRun();
     await Promise.all(pending);
   }
 
   async close(): Promise<void> {
+    await this.commitSaving;
     await this.wal.close();
     await this.hard.close();
+    this.throwIfBackgroundFailed();
+  }
+
+  private saveCommitLater(state: HardState): void {
+    this.commitWanted = state;
+    this.commitSaving ??= this.drainCommitSaves();
+  }
+
+  private async drainCommitSaves(): Promise<void> {
+    try {
+      for (let s = this.commitWanted; s !== undefined; s = this.commitWanted) {
+        this.commitWanted = undefined;
+        await this.hard.save(encodeHardState(s));
+      }
+    } catch (err) {
+      this.backgroundFailure ??= err;
+    } finally {
+      this.commitSaving = undefined;
+    }
+  }
+
+  private throwIfBackgroundFailed(): void {
+    if (this.backgroundFailure !== undefined) throw this.backgroundFailure;
   }
 
   private appendEntries(entries: readonly KvEntry[]): Promise<unknown>[] {
@@ -152,6 +198,25 @@ export class RaftStorage {
       this.terms.reset(meta.index + 1);
     }
   }
+}
+
+/**
+ * Joins a batch's consecutive entry items into one run for a single WAL append. A later
+ * item that starts inside the run overwrites the run's suffix from there, as the WAL would.
+ */
+function mergeEntries(run: KvEntry[], next: readonly KvEntry[]): KvEntry[] {
+  const head = next[0];
+  const start = run[0];
+  if (head === undefined) return run;
+  // A later item from before the run (a newer leader's conflicting append) supersedes it all.
+  if (start === undefined || head.index <= start.index) return [...next];
+  assert(
+    head.index <= start.index + run.length,
+    `entries from ${head.index} leave a gap after ${start.index + run.length - 1}`,
+  );
+  run.length = head.index - start.index;
+  for (const e of next) run.push(e);
+  return run;
 }
 
 /**

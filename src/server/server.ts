@@ -1,3 +1,4 @@
+import { Agent } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { KvEngine } from './engine.ts';
 import { ApiError, frameworkError } from './errors.ts';
@@ -47,6 +48,9 @@ const defaults = {
   watchHeartbeatMs: 15_000,
   closeGraceMs: 5000,
 } as const;
+
+/** Open connections from this node to the leader for forwarded requests; more wait. */
+const FORWARD_SOCKETS_MAX = 256;
 
 type Settings = { -readonly [K in keyof typeof defaults]: number };
 
@@ -99,6 +103,7 @@ export function createServer(options: ServerOptions): QuorateServer {
   // Every body is JSON: anything else gets 415 rather than being parsed as a string.
   app.removeContentTypeParser('text/plain');
   const inFlight = installHooks(app, metrics);
+  const forwardAgent = new Agent({ keepAlive: true, maxSockets: FORWARD_SOCKETS_MAX });
   const ctx = {
     engine: options.engine,
     metrics,
@@ -108,6 +113,7 @@ export function createServer(options: ServerOptions): QuorateServer {
       hopsMax: settings.forwardHopsMax,
       timeoutMs: settings.forwardTimeoutMs,
       retryAfterSeconds: settings.retryAfterSeconds,
+      agent: forwardAgent,
     },
   };
   registerKvRoutes(app, ctx);
@@ -132,6 +138,7 @@ export function createServer(options: ServerOptions): QuorateServer {
       await inFlight.drained(settings.closeGraceMs);
       app.server.closeAllConnections();
       await closing;
+      forwardAgent.destroy();
     },
     get address() {
       return address;

@@ -1,0 +1,278 @@
+/**
+ * `npm run bench:kv`: our 3-node Raft key-value cluster side by side with a 3-node etcd
+ * cluster, both on loopback on this machine in the same run, fsync on, loaded by the same
+ * closed-loop generator (loadgen.ts, in its own process) with 100-byte values over 10,000
+ * keys. Points: writes and linearizable reads at 1, 16 and 64 clients. Failover: C=16
+ * writes, kill -9 of the leader after ~4 s, window = kill to the write that ends the longest
+ * gap between successful writes, with a 250 ms client timeout for both systems.
+ *
+ *   npm run bench:kv -- [--seconds 8] [--warmup 2] [--kills 3] [--only etcd|quorate]
+ *
+ * Both clusters are up for the whole run and the points alternate between them (see
+ * benchBoth). Prints a table (ours, etcd, ours/etcd) and writes bench-results/kv.json.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { SystemName } from './adapters.ts';
+import type { LoadResult, LoadSpec } from './loadgen.ts';
+import { epochNow } from './loadgen.ts';
+import { type FailoverWindow, failoverWindow, median } from './stats.ts';
+import { type CpuUse, cpuUse, snapshot } from './sysmon.ts';
+import { type BenchSystem, EtcdSystem, QuorateSystem, stableLeader } from './systems.ts';
+import { type Report, renderTable } from './table.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const QUORATE_PORT_BASE = 42379;
+const LOAD_SLACK_MS = 30_000;
+const sleep = (ms: number) => new Promise<void>((wake) => setTimeout(wake, ms));
+
+export interface PointSpec {
+  readonly op: 'put' | 'get';
+  readonly clients: number;
+}
+
+export interface PointResult extends Omit<LoadResult, 'completions'> {
+  readonly cpu: CpuUse;
+}
+
+export interface KillResult extends FailoverWindow {
+  readonly killed: number;
+}
+
+type Kill = KillResult | { readonly killed: number; readonly noWrite: true };
+
+export interface SystemResults {
+  readonly points: Record<string, PointResult>;
+  readonly kills: readonly Kill[];
+  readonly medianWindowMs: number;
+}
+
+type Results = Partial<Record<SystemName, SystemResults>>;
+
+const points: readonly PointSpec[] = [
+  { op: 'put', clients: 1 },
+  { op: 'put', clients: 16 },
+  { op: 'put', clients: 64 },
+  { op: 'get', clients: 1 },
+  { op: 'get', clients: 16 },
+  { op: 'get', clients: 64 },
+];
+
+export const pointName = (p: PointSpec): string => `${p.op} C=${p.clients}`;
+
+interface Settings {
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  readonly kills: number;
+  readonly systems: readonly SystemName[];
+  readonly keys: number;
+  readonly valueBytes: number;
+  readonly pointTimeoutMs: number;
+  readonly failoverTimeoutMs: number;
+  readonly backoffMs: number;
+  readonly killAfterMs: number;
+  readonly afterKillMs: number;
+}
+
+function settingsFromArgs(): Settings {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '8' },
+      warmup: { type: 'string', default: '2' },
+      kills: { type: 'string', default: '3' },
+      only: { type: 'string' },
+    },
+  });
+  const seconds = Number(values.seconds);
+  const warmupSeconds = Number(values.warmup);
+  const kills = Number(values.kills);
+  if (!(seconds > 0 && seconds <= 600 && warmupSeconds >= 0 && warmupSeconds <= 60)) {
+    throw new RangeError('--seconds must be in (0, 600] and --warmup in [0, 60]');
+  }
+  if (!Number.isInteger(kills) || kills < 0 || kills > 20) throw new RangeError('--kills: 0..20');
+  const only = values.only;
+  if (only !== undefined && only !== 'etcd' && only !== 'quorate') {
+    throw new RangeError('--only must be etcd or quorate');
+  }
+  return {
+    seconds,
+    warmupSeconds,
+    kills,
+    systems: only === undefined ? ['etcd', 'quorate'] : [only],
+    keys: 10_000,
+    valueBytes: 100,
+    pointTimeoutMs: 5000,
+    failoverTimeoutMs: 250,
+    backoffMs: 10,
+    killAfterMs: 4000,
+    afterKillMs: 6000,
+  };
+}
+
+/** Runs the load generator in its own process; `onStarted` fires when its load begins. */
+function spawnLoad(spec: LoadSpec, onStarted?: (at: number) => void): Promise<LoadResult> {
+  const args = ['--import', 'tsx', join(here, 'loadgen.ts'), JSON.stringify(spec)];
+  const child: ChildProcess = spawn(process.execPath, args, {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const limit = spec.warmupMs + spec.durationMs + LOAD_SLACK_MS;
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let result: LoadResult | undefined;
+    const timer = setTimeout(() => child.kill('SIGKILL'), limit);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+        const line = JSON.parse(out.slice(0, nl)) as LoadResult | { startedAt: number };
+        out = out.slice(nl + 1);
+        if ('startedAt' in line) onStarted?.(line.startedAt);
+        else result = line;
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (result !== undefined) resolve(result);
+      else reject(new Error(`load generator exited with ${code} and no result`));
+    });
+  });
+}
+
+function loadSpec(system: BenchSystem, s: Settings, over: Partial<LoadSpec>): LoadSpec {
+  return {
+    system: system.name,
+    endpoints: system.endpoints,
+    op: 'put',
+    clients: 1,
+    warmupMs: s.warmupSeconds * 1000,
+    durationMs: s.seconds * 1000,
+    keys: s.keys,
+    valueBytes: s.valueBytes,
+    timeoutMs: s.pointTimeoutMs,
+    backoffMs: s.backoffMs,
+    keepCompletions: false,
+    ...over,
+  };
+}
+
+async function runPoint(system: BenchSystem, s: Settings, p: PointSpec): Promise<PointResult> {
+  const before = snapshot(system.pids());
+  const { completions: _, ...result } = await spawnLoad(
+    loadSpec(system, s, { op: p.op, clients: p.clients }),
+  );
+  const cpu = cpuUse(before, snapshot(system.pids()), result.cpuMs);
+  const errors = Object.entries(result.errors).map(([k, v]) => `${k}=${v}`);
+  console.log(
+    `  ${system.name.padEnd(7)} ${pointName(p).padEnd(9)} ${String(result.opsPerSec).padStart(8)} ops/s` +
+      `  p50 ${result.p50Ms} ms  p99 ${result.p99Ms} ms  errors ${errors.join(' ') || 0}` +
+      `  cpu% servers ${cpu.serversPct} loadgen ${cpu.loadgenPct} other ${cpu.otherPct}`,
+  );
+  return { ...result, cpu };
+}
+
+async function runKill(system: BenchSystem, s: Settings): Promise<Kill> {
+  await stableLeader(system);
+  let startedAt: number | undefined;
+  const spec = loadSpec(system, s, {
+    clients: 16,
+    warmupMs: 0,
+    durationMs: s.killAfterMs + s.afterKillMs,
+    timeoutMs: s.failoverTimeoutMs,
+    keepCompletions: true,
+  });
+  const load = spawnLoad(spec, (at) => {
+    startedAt = at;
+  });
+  for (let i = 0; i < 500 && startedAt === undefined; i++) await sleep(10);
+  if (startedAt === undefined) throw new Error('the failover load did not start');
+  await sleep(Math.max(0, startedAt + s.killAfterMs - epochNow()));
+  const victim = await stableLeader(system);
+  const killAt = epochNow();
+  await system.kill(victim);
+  const result = await load;
+  const window = failoverWindow(result.completions, killAt);
+  console.log(
+    `  ${system.name.padEnd(7)} kill m${victim + 1}: ` +
+      (window === undefined ? 'no write succeeded after the kill' : JSON.stringify(window)),
+  );
+  await system.restart(victim);
+  await sleep(3000);
+  return window === undefined ? { killed: victim, noWrite: true } : { killed: victim, ...window };
+}
+
+/**
+ * Both clusters run side by side and every point alternates between them (who goes first
+ * alternates too), so the two see the same machine: on a shared, noisy box that matters
+ * more than anything else for the ratio. The idle cluster only sends heartbeats meanwhile.
+ */
+async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<Results> {
+  for (const system of systems) {
+    console.log(`${system.name}: starting`);
+    await system.start();
+    await stableLeader(system);
+  }
+  const results = new Map<SystemName, { points: Record<string, PointResult>; kills: Kill[] }>(
+    systems.map((x) => [x.name, { points: {}, kills: [] }]),
+  );
+  const inTurn = (round: number) => (round % 2 === 0 ? systems : [...systems].reverse());
+  let round = 0;
+  for (const p of points) {
+    if (p === points.find((x) => x.op === 'get')) {
+      for (const system of systems) {
+        const fill = await spawnLoad(loadSpec(system, s, { op: 'fill', clients: 64, warmupMs: 0 }));
+        console.log(`  ${system.name.padEnd(7)} filled ${fill.ok} keys in ${fill.seconds} s`);
+      }
+    }
+    for (const system of inTurn(round++)) {
+      const mine = results.get(system.name);
+      if (mine !== undefined) mine.points[pointName(p)] = await runPoint(system, s, p);
+    }
+  }
+  for (let k = 0; k < s.kills; k++) {
+    for (const system of inTurn(round++))
+      results.get(system.name)?.kills.push(await runKill(system, s));
+  }
+  const out: Results = {};
+  for (const [name, r] of results) {
+    const windows = r.kills.map((k) => ('windowMs' in k ? k.windowMs : Number.POSITIVE_INFINITY));
+    out[name] = { points: r.points, kills: r.kills, medianWindowMs: median(windows) };
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const s = settingsFromArgs();
+  const systems: BenchSystem[] = s.systems.map((name) =>
+    name === 'etcd' ? new EtcdSystem() : new QuorateSystem(QUORATE_PORT_BASE),
+  );
+  const stopAll = () => Promise.allSettled(systems.map((x) => x.stop()));
+  const onSignal = () => void stopAll().then(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  let results: Results;
+  try {
+    results = await benchBoth(systems, s);
+  } finally {
+    await stopAll();
+    console.log('clusters stopped');
+  }
+  const report: Report = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version },
+    settings: s,
+    points: points.map(pointName),
+    results,
+  };
+  console.log(`\n${renderTable(report)}`);
+  const out = join(root, 'bench-results', 'kv.json');
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`wrote ${out}`);
+}
+
+await main();

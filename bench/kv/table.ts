@@ -1,0 +1,76 @@
+/** The side-by-side table of bench:kv: ours, etcd, ours/etcd and whether the target holds. */
+import type { SystemName } from './adapters.ts';
+import type { SystemResults } from './run.ts';
+
+export interface Report {
+  readonly date: string;
+  readonly machine: { readonly cpus: number; readonly cpuModel: string; readonly node: string };
+  readonly settings: object;
+  readonly points: readonly string[];
+  readonly results: Partial<Record<SystemName, SystemResults>>;
+}
+
+interface Row {
+  readonly metric: string;
+  readonly ours: number | undefined;
+  readonly etcd: number | undefined;
+  /** Which way is better, for the target column. */
+  readonly target: 'ratio>=1' | 'ratio<=1' | 'ratio<=0.5';
+}
+
+function rows(report: Report): Row[] {
+  const ours = report.results.quorate;
+  const etcd = report.results.etcd;
+  const out: Row[] = [];
+  for (const point of report.points) {
+    const o = ours?.points[point];
+    const e = etcd?.points[point];
+    const label = point.replace('get', 'lin-read').replace('put', 'write');
+    out.push({
+      metric: `${label} ops/s`,
+      ours: o?.opsPerSec,
+      etcd: e?.opsPerSec,
+      target: 'ratio>=1',
+    });
+    out.push({ metric: `${label} p50 ms`, ours: o?.p50Ms, etcd: e?.p50Ms, target: 'ratio<=1' });
+    out.push({ metric: `${label} p99 ms`, ours: o?.p99Ms, etcd: e?.p99Ms, target: 'ratio<=1' });
+  }
+  out.push({
+    metric: 'failover window ms (median)',
+    ours: ours?.medianWindowMs,
+    etcd: etcd?.medianWindowMs,
+    target: 'ratio<=0.5',
+  });
+  return out;
+}
+
+function verdict(row: Row, ratio: number): string {
+  if (!Number.isFinite(ratio)) return '';
+  // p50 is reported for context; the targets are throughput, p99 and the failover window.
+  if (row.metric.includes('p50')) return '';
+  const met =
+    row.target === 'ratio>=1' ? ratio >= 1 : row.target === 'ratio<=1' ? ratio <= 1 : ratio <= 0.5;
+  return `${met ? 'met' : 'MISSED'} (${row.target})`;
+}
+
+export function renderTable(report: Report): string {
+  const header = ['metric', 'quorate', 'etcd', 'quorate/etcd', 'target'];
+  const body = rows(report).map((row) => {
+    const ratio =
+      row.ours !== undefined && row.etcd !== undefined && row.etcd > 0
+        ? row.ours / row.etcd
+        : Number.NaN;
+    return [
+      row.metric,
+      String(row.ours ?? '-'),
+      String(row.etcd ?? '-'),
+      Number.isFinite(ratio) ? ratio.toFixed(2) : '-',
+      verdict(row, ratio),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(header), rule, ...body.map(line)].join('\n');
+}
