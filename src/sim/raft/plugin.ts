@@ -41,14 +41,14 @@ function commandBytes(cmd: KvCommand): number {
 }
 
 export const raftKvAdapter: KvAdapter<RaftKvTypes> = {
-  request: (op, requestId, client) => ({
+  request: (op, requestId, client, attemptId) => ({
     type: 'kv',
-    id: requestId,
+    id: attemptId,
     session: client,
     seq: requestId,
     op,
   }),
-  requestIdOf: (reply) => reply.id,
+  attemptIdOf: (reply) => reply.id,
   classify(reply) {
     switch (reply.type) {
       case 'result': {

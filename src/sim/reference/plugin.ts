@@ -10,8 +10,8 @@ import {
 
 /** How the key-value workload talks to the primary-backup fixture. */
 export const primaryBackupKv: KvAdapter<PbTypes> = {
-  request: (op, id) => ({ id, op }),
-  requestIdOf: (reply) => reply.id,
+  request: (op, _requestId, _client, attemptId) => ({ id: attemptId, op }),
+  attemptIdOf: (reply) => reply.id,
   classify(reply) {
     switch (reply.kind) {
       case 'ok':

@@ -32,11 +32,17 @@ export type KvOutcome =
 export interface KvAdapter<T extends CoreTypes> {
   /**
    * The request for one attempt. `client` is stable across a client's operations (a session
-   * for protocols that deduplicate); `requestId` grows with every operation.
+   * for protocols that deduplicate); `requestId` identifies the operation (the same for every
+   * attempt when the protocol deduplicates retries, so it serves as the session's sequence
+   * number); `attemptId` is new for every attempt and must come back in the reply.
    */
-  request(op: KvOp, requestId: number, client: ClientId): T['request'];
-  /** The request id a reply answers; replies to older attempts are ignored. */
-  requestIdOf(reply: T['reply']): number;
+  request(op: KvOp, requestId: number, client: ClientId, attemptId: number): T['request'];
+  /**
+   * The attempt id a reply answers. Replies to earlier attempts are ignored: a late
+   * redirect from an abandoned attempt must not make the client give up on the attempt in
+   * flight, which may still take effect.
+   */
+  attemptIdOf(reply: T['reply']): number;
   classify(reply: T['reply']): KvOutcome;
   /**
    * Whether the protocol applies a retried request id at most once (client sessions); only
@@ -79,6 +85,7 @@ interface ClientState {
   op: KvOp | undefined;
   attempts: number;
   requestId: number;
+  attemptId: number;
   token: number;
   target: NodeId;
   mayHaveApplied: boolean;
@@ -102,6 +109,7 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
   private remaining: number;
   private nextProcess: number;
   private nextRequestId = 0;
+  private nextAttemptId = 0;
   private nextValue = 0;
   private healed = false;
 
@@ -122,6 +130,7 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
       op: undefined,
       attempts: 0,
       requestId: 0,
+      attemptId: 0,
       token: 0,
       target: ctx.members[0]!,
       mayHaveApplied: false,
@@ -181,7 +190,7 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
 
   onReply(clientId: ClientId, from: NodeId, reply: T['reply']): void {
     const c = this.client(clientId);
-    if (c.state !== AWAITING_REPLY || this.adapter.requestIdOf(reply) !== c.requestId) return;
+    if (c.state !== AWAITING_REPLY || this.adapter.attemptIdOf(reply) !== c.attemptId) return;
     const outcome = this.adapter.classify(reply);
     switch (outcome.kind) {
       case 'ok':
@@ -240,7 +249,8 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
     if (c.attempts > 0 && !this.adapter.dedupsRetries) c.requestId = ++this.nextRequestId;
     c.attempts++;
     c.state = AWAITING_REPLY;
-    io.send(c.id, c.target, this.adapter.request(op, c.requestId, c.id));
+    c.attemptId = ++this.nextAttemptId;
+    io.send(c.id, c.target, this.adapter.request(op, c.requestId, c.id, c.attemptId));
     io.setTimer(c.id, io.now() + this.settings.attemptTimeoutMs, ++c.token);
   }
 
