@@ -5,11 +5,12 @@
  *
  *   etcd:    POST /v3/kv/put {key, value} and POST /v3/kv/range {key}, base64 (JSON gateway);
  *            a range without `serializable` is linearizable.
- *   quorate: PUT /v1/kv/:key {value} with a per-client session and sequence number (the
+ *   quorate, multipaxos: PUT /v1/kv/:key {value} with a per-client session and sequence number (the
  *            exactly-once headers every real client sends) and GET /v1/kv/:key, linearizable
  *            by default.
  */
-export type SystemName = 'etcd' | 'quorate';
+/** `quorate` is our Raft cluster, `multipaxos` the same service on Multi-Paxos. */
+export type SystemName = 'etcd' | 'quorate' | 'multipaxos';
 export type LoadOp = 'put' | 'get';
 
 export interface HttpCall {

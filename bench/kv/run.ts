@@ -6,7 +6,10 @@
  * writes, kill -9 of the leader after ~4 s, window = kill to the write that ends the longest
  * gap between successful writes, with a 250 ms client timeout for both systems.
  *
- *   npm run bench:kv -- [--seconds 8] [--warmup 2] [--kills 3] [--only etcd|quorate]
+ *   npm run bench:kv -- [--seconds 8] [--warmup 2] [--kills 3] [--only etcd|quorate|multipaxos]
+ *
+ * The same service on Multi-Paxos (`quorate node --protocol multipaxos`) runs as a third
+ * column, for context beside Raft; the targets are Raft's.
  *
  * Both clusters are up for the whole run and the points alternate between them (see
  * benchBoth). Prints a table (ours, etcd, ours/etcd) and writes bench-results/kv.json.
@@ -28,6 +31,7 @@ import { type Report, renderTable } from './table.ts';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const QUORATE_PORT_BASE = 42379;
+const MULTIPAXOS_PORT_BASE = 42479;
 const LOAD_SLACK_MS = 30_000;
 const sleep = (ms: number) => new Promise<void>((wake) => setTimeout(wake, ms));
 
@@ -96,14 +100,14 @@ function settingsFromArgs(): Settings {
   }
   if (!Number.isInteger(kills) || kills < 0 || kills > 20) throw new RangeError('--kills: 0..20');
   const only = values.only;
-  if (only !== undefined && only !== 'etcd' && only !== 'quorate') {
-    throw new RangeError('--only must be etcd or quorate');
+  if (only !== undefined && only !== 'etcd' && only !== 'quorate' && only !== 'multipaxos') {
+    throw new RangeError('--only must be etcd, quorate or multipaxos');
   }
   return {
     seconds,
     warmupSeconds,
     kills,
-    systems: only === undefined ? ['etcd', 'quorate'] : [only],
+    systems: only === undefined ? ['etcd', 'quorate', 'multipaxos'] : [only],
     keys: 10_000,
     valueBytes: 100,
     pointTimeoutMs: 5000,
@@ -248,7 +252,11 @@ async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<
 async function main(): Promise<void> {
   const s = settingsFromArgs();
   const systems: BenchSystem[] = s.systems.map((name) =>
-    name === 'etcd' ? new EtcdSystem() : new QuorateSystem(QUORATE_PORT_BASE),
+    name === 'etcd'
+      ? new EtcdSystem()
+      : name === 'quorate'
+        ? new QuorateSystem(QUORATE_PORT_BASE)
+        : new QuorateSystem(MULTIPAXOS_PORT_BASE, 'multipaxos'),
   );
   const stopAll = () => Promise.allSettled(systems.map((x) => x.stop()));
   const onSignal = () => void stopAll().then(() => process.exit(130));

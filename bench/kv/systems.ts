@@ -160,12 +160,16 @@ interface EtcdStatus {
 }
 
 export class QuorateSystem implements BenchSystem {
-  readonly name = 'quorate' as const;
+  readonly name: 'quorate' | 'multipaxos';
   readonly endpoints: readonly string[];
   private cluster: LocalCluster | undefined;
   private dataDir: string | undefined;
 
-  constructor(private readonly portBase: number) {
+  constructor(
+    private readonly portBase: number,
+    private readonly protocol: 'raft' | 'multipaxos' = 'raft',
+  ) {
+    this.name = protocol === 'raft' ? 'quorate' : 'multipaxos';
     this.endpoints = [0, 1, 2].map((i) => `http://127.0.0.1:${portBase + 2 * i}`);
   }
 
@@ -175,6 +179,7 @@ export class QuorateSystem implements BenchSystem {
       nodes: 3,
       dataDir: this.dataDir,
       portBase: this.portBase,
+      nodeArgs: ['--protocol', this.protocol],
     });
   }
 

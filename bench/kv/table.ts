@@ -1,4 +1,7 @@
-/** The side-by-side table of bench:kv: ours, etcd, ours/etcd and whether the target holds. */
+/**
+ * The side-by-side table of bench:kv: ours (Raft), the same service on Multi-Paxos, etcd,
+ * ours/etcd and whether the target holds.
+ */
 import type { SystemName } from './adapters.ts';
 import type { SystemResults } from './run.ts';
 
@@ -13,6 +16,8 @@ export interface Report {
 interface Row {
   readonly metric: string;
   readonly ours: number | undefined;
+  /** The same service on Multi-Paxos, for context (the targets are Raft's). */
+  readonly multipaxos: number | undefined;
   readonly etcd: number | undefined;
   /** Which way is better, for the target column. */
   readonly target: 'ratio>=1' | 'ratio<=1' | 'ratio<=0.5';
@@ -21,23 +26,39 @@ interface Row {
 function rows(report: Report): Row[] {
   const ours = report.results.quorate;
   const etcd = report.results.etcd;
+  const mp = report.results.multipaxos;
   const out: Row[] = [];
   for (const point of report.points) {
     const o = ours?.points[point];
+    const m = mp?.points[point];
     const e = etcd?.points[point];
     const label = point.replace('get', 'lin-read').replace('put', 'write');
     out.push({
       metric: `${label} ops/s`,
       ours: o?.opsPerSec,
+      multipaxos: m?.opsPerSec,
       etcd: e?.opsPerSec,
       target: 'ratio>=1',
     });
-    out.push({ metric: `${label} p50 ms`, ours: o?.p50Ms, etcd: e?.p50Ms, target: 'ratio<=1' });
-    out.push({ metric: `${label} p99 ms`, ours: o?.p99Ms, etcd: e?.p99Ms, target: 'ratio<=1' });
+    out.push({
+      metric: `${label} p50 ms`,
+      ours: o?.p50Ms,
+      multipaxos: m?.p50Ms,
+      etcd: e?.p50Ms,
+      target: 'ratio<=1',
+    });
+    out.push({
+      metric: `${label} p99 ms`,
+      ours: o?.p99Ms,
+      multipaxos: m?.p99Ms,
+      etcd: e?.p99Ms,
+      target: 'ratio<=1',
+    });
   }
   out.push({
     metric: 'failover window ms (median)',
     ours: ours?.medianWindowMs,
+    multipaxos: mp?.medianWindowMs,
     etcd: etcd?.medianWindowMs,
     target: 'ratio<=0.5',
   });
@@ -54,7 +75,7 @@ function verdict(row: Row, ratio: number): string {
 }
 
 export function renderTable(report: Report): string {
-  const header = ['metric', 'quorate', 'etcd', 'quorate/etcd', 'target'];
+  const header = ['metric', 'quorate', 'multipaxos', 'etcd', 'quorate/etcd', 'target'];
   const body = rows(report).map((row) => {
     const ratio =
       row.ours !== undefined && row.etcd !== undefined && row.etcd > 0
@@ -63,6 +84,7 @@ export function renderTable(report: Report): string {
     return [
       row.metric,
       String(row.ours ?? '-'),
+      String(row.multipaxos ?? '-'),
       String(row.etcd ?? '-'),
       Number.isFinite(ratio) ? ratio.toFixed(2) : '-',
       verdict(row, ratio),

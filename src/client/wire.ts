@@ -66,6 +66,8 @@ export type ErrorCode =
   | 'unavailable'
   /** No answer in time: a write may or may not have been applied. */
   | 'unknown-outcome'
+  /** This node's protocol does not implement the call (membership on Multi-Paxos). */
+  | 'not-implemented'
   | 'compacted'
   | 'slow-watcher'
   | 'too-many-watchers'

@@ -81,7 +81,7 @@ interface Waiter {
 
 /** A write (or a read ordered through the log), waiting for its command to be applied. */
 interface CommandWaiter extends Waiter {
-  readonly key: string;
+  readonly key: CommandKey;
 }
 
 interface LeaseRead extends Waiter {
@@ -96,8 +96,16 @@ function isRead(op: KvOp): op is ReadOp {
   return op.f === 'get' || op.f === 'list';
 }
 
-function commandKey(session: number, seq: number): string {
-  return `${session}:${seq}`;
+/**
+ * Who waits for a command. A session command by (session, seq), so whichever attempt of a
+ * retried write gets chosen answers the waiter. A command without a session (session 0: a
+ * read ordered through the log, an anonymous write) by the object itself: nothing else
+ * tells two of them apart, and the leader applies the very object it proposed.
+ */
+type CommandKey = string | KvCommand;
+
+function commandKey(cmd: KvCommand): CommandKey {
+  return cmd.session === 0 ? cmd : `${cmd.session}:${cmd.seq}`;
 }
 
 export class MultiPaxosKvReplica implements Core<MultiPaxosKvTypes> {
@@ -107,9 +115,9 @@ export class MultiPaxosKvReplica implements Core<MultiPaxosKvTypes> {
   private now = 0;
   private nextCoreRequestId = 1;
   /** Session:seq → who waits for that command to be applied here. */
-  private readonly commands = new Map<string, CommandWaiter>();
+  private readonly commands = new Map<CommandKey, CommandWaiter>();
   /** Core request id → the command it carries (replies from the core name request ids). */
-  private readonly proposing = new Map<number, string>();
+  private readonly proposing = new Map<number, CommandKey>();
   private readonly reads = new Map<number, LeaseRead>();
 
   private constructor(
@@ -222,11 +230,11 @@ export class MultiPaxosKvReplica implements Core<MultiPaxosKvTypes> {
 
   /** Orders the client's command (a write, or a read through the log) in the Paxos log. */
   private propose(client: ClientId, req: MultiKvRequest): void {
-    const key = commandKey(req.session, req.seq);
+    const command: KvCommand = { session: req.session, seq: req.seq, op: req.op };
+    const key = commandKey(command);
     const rid = this.nextCoreRequestId++;
     this.commands.set(key, { client, id: req.id, since: this.now, key });
     this.proposing.set(rid, key);
-    const command: KvCommand = { session: req.session, seq: req.seq, op: req.op };
     this.paxos.request(this.now, client, { type: 'command', requestId: rid, command });
   }
 
@@ -256,7 +264,7 @@ export class MultiPaxosKvReplica implements Core<MultiPaxosKvTypes> {
         );
         this.appliedInstance = d.instance;
         applyBatch(this.kv, d.value, (cmd, result) => {
-          const waiter = this.commands.get(commandKey(cmd.session, cmd.seq));
+          const waiter = this.commands.get(commandKey(cmd));
           if (waiter === undefined) return;
           this.commands.delete(waiter.key);
           this.out.reply(waiter.client, { type: 'result', id: waiter.id, result });

@@ -100,3 +100,8 @@ export class OverloadedError extends Error {
 export class UnavailableError extends Error {
   override readonly name = 'UnavailableError';
 }
+
+/** The engine does not implement this call (Multi-Paxos has no membership change). */
+export class UnsupportedError extends Error {
+  override readonly name = 'UnsupportedError';
+}

@@ -1,5 +1,5 @@
 import type { ErrorBody, ErrorCode } from '../client/wire.ts';
-import { NotLeaderError, OverloadedError, UnavailableError } from './engine.ts';
+import { NotLeaderError, OverloadedError, UnavailableError, UnsupportedError } from './engine.ts';
 
 /** An answer that is an error: rendered as `ErrorBody` with `status` and `headers`. */
 export class ApiError extends Error {
@@ -53,6 +53,9 @@ export function engineError(err: unknown, kind: CallKind, retryAfterSeconds: num
   }
   if (err instanceof OverloadedError) {
     return new ApiError(429, 'overloaded', `overloaded: ${err.message}`, retryAfter);
+  }
+  if (err instanceof UnsupportedError) {
+    return new ApiError(501, 'not-implemented', err.message);
   }
   if (err instanceof UnavailableError) {
     return kind === 'write'

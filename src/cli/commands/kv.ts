@@ -51,7 +51,9 @@ export function clientOf(flags: ClientFlags): QuorateClient {
 /** Exit code for a failed client call: bad input 2, cluster trouble 3, anything else 1. */
 export function exitCodeOf(err: QuorateError): number {
   const badInput = ['invalid-request', 'too-large', 'unsupported-media-type', 'not-found'];
-  if (badInput.includes(err.code) || err.code === 'method-not-allowed') return EXIT.usage;
+  // Asking a node for a call its protocol lacks (membership on Multi-Paxos) is a usage error.
+  const unsupported = err.code === 'method-not-allowed' || err.code === 'not-implemented';
+  if (badInput.includes(err.code) || unsupported) return EXIT.usage;
   const clusterTrouble = [
     'unreachable',
     'unknown-outcome',

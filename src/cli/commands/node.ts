@@ -3,13 +3,14 @@ import { WalCorruptionError } from '../../runtime/storage/wal.ts';
 import type { MemberAddress } from '../../server/engine.ts';
 import { createLogger } from '../../server/logger.ts';
 import { ServerMetrics } from '../../server/metrics.ts';
+import { MultiPaxosEngine } from '../../server/multipaxos-engine.ts';
 import { RaftEngine } from '../../server/raft-engine.ts';
 import { parsePeerAddress } from '../../server/raft-members.ts';
 import { createServer } from '../../server/server.ts';
 import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
 
 /**
- * `quorate node`: one Raft key-value node. Flags or a JSON config file (flags win):
+ * `quorate node`: one key-value node, on Raft (default) or Multi-Paxos (`--protocol`). Flags or a JSON config file (flags win):
  *
  *   quorate node --id 1 --data ./data/node-1 --client-listen 127.0.0.1:2379 \
  *     --peer-listen 127.0.0.1:2380 --secret-file ./data/secret \
@@ -19,7 +20,10 @@ import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
  * serves; logs JSON to stderr. SIGTERM or SIGINT: stop accepting, finish requests in flight
  * and the batch being written, close the WAL, exit 0.
  */
+export type NodeProtocol = 'raft' | 'multipaxos';
+
 export interface NodeConfig {
+  readonly protocol: NodeProtocol;
   readonly id: number;
   readonly data: string;
   readonly clientListen: string;
@@ -35,6 +39,7 @@ export interface NodeConfig {
 
 interface NodeFlags {
   config?: string;
+  protocol?: string;
   id?: number;
   data?: string;
   clientListen?: string;
@@ -105,6 +110,13 @@ export function resolveConfig(flags: NodeFlags): NodeConfig {
     throw new UsageError(`--secret-file ${secretFile}: ${(err as Error).message}`);
   }
   if (Buffer.byteLength(secret) < 16) throw new UsageError('the secret must be at least 16 bytes');
+  const protocol = pick('protocol') ?? 'raft';
+  if (protocol !== 'raft' && protocol !== 'multipaxos') {
+    throw new UsageError(`--protocol must be raft or multipaxos, got '${protocol}'`);
+  }
+  if (protocol === 'multipaxos' && pick('join') === true) {
+    throw new UsageError('--join needs membership changes, which Multi-Paxos does not implement');
+  }
   const peerText = pick('peers');
   const peers = peerText !== undefined ? parsePeers(peerText) : (file.peersList ?? []);
   const peerListen = pick('peerListen');
@@ -120,7 +132,12 @@ export function resolveConfig(flags: NodeFlags): NodeConfig {
   if (heartbeatMs >= electionTimeoutMs) {
     throw new UsageError('--heartbeat-ms must be below --election-timeout-ms');
   }
+  if (protocol === 'multipaxos' && electionTimeoutMs - heartbeatMs < 2) {
+    // The leader's read lease must fit strictly between the two.
+    throw new UsageError('with multipaxos, --election-timeout-ms must exceed --heartbeat-ms by 2+');
+  }
   return {
+    protocol,
     id,
     data,
     clientListen,
@@ -144,28 +161,9 @@ export async function runNode(config: NodeConfig): Promise<number> {
     throw new UsageError(`--client-listen '${config.clientListen}' is not host:port`);
   const peerListen =
     config.peerListen === undefined ? undefined : parsePeerAddress(config.peerListen);
-  let engine: RaftEngine;
+  let engine: RaftEngine | MultiPaxosEngine;
   try {
-    engine = await RaftEngine.open({
-      id: config.id,
-      dataDir: config.data,
-      members: config.peers,
-      join: config.join,
-      secret: config.secret,
-      ...(peerListen === undefined ? {} : { peerListen }),
-      raft: {
-        electionTimeoutMinMs: config.electionTimeoutMs,
-        electionTimeoutMaxMs: 2 * config.electionTimeoutMs,
-        heartbeatIntervalMs: config.heartbeatMs,
-      },
-      replica: { snapshotEveryEntries: config.snapshotEvery },
-      metrics,
-      logger,
-      onFatal: (err) => {
-        logger.fatal({ err }, 'exiting: storage failed');
-        process.exit(1);
-      },
-    });
+    engine = await openEngine(config, peerListen, metrics, logger);
   } catch (err) {
     if (err instanceof WalCorruptionError) {
       process.stderr.write(`quorate node ${config.id}: refusing to start: ${err.message}\n`);
@@ -191,11 +189,65 @@ export async function runNode(config: NodeConfig): Promise<number> {
   return EXIT.ok;
 }
 
+function openEngine(
+  config: NodeConfig,
+  peerListen: { host: string; port: number } | undefined,
+  metrics: ServerMetrics,
+  logger: ReturnType<typeof createLogger>,
+): Promise<RaftEngine | MultiPaxosEngine> {
+  const onFatal = (err: unknown) => {
+    logger.fatal({ err }, 'exiting: storage failed');
+    process.exit(1);
+  };
+  if (config.protocol === 'multipaxos') {
+    const heartbeat = config.heartbeatMs;
+    const election = config.electionTimeoutMs;
+    // A leader's read lease must outlast a heartbeat and end before anyone may campaign.
+    const lease = heartbeat + Math.max(1, Math.floor((election - heartbeat) / 2));
+    return MultiPaxosEngine.open({
+      id: config.id,
+      dataDir: config.data,
+      members: config.peers,
+      secret: config.secret,
+      ...(peerListen === undefined ? {} : { peerListen }),
+      paxos: {
+        electionTimeoutMinMs: election,
+        electionTimeoutMaxMs: 2 * election,
+        heartbeatIntervalMs: heartbeat,
+        leaseDurationMs: lease,
+        clockDriftMarginMs: Math.min(20, Math.floor(lease / 5)),
+      },
+      replica: { snapshotEveryInstances: config.snapshotEvery },
+      metrics,
+      logger,
+      onFatal,
+    });
+  }
+  return RaftEngine.open({
+    id: config.id,
+    dataDir: config.data,
+    members: config.peers,
+    join: config.join,
+    secret: config.secret,
+    ...(peerListen === undefined ? {} : { peerListen }),
+    raft: {
+      electionTimeoutMinMs: config.electionTimeoutMs,
+      electionTimeoutMaxMs: 2 * config.electionTimeoutMs,
+      heartbeatIntervalMs: config.heartbeatMs,
+    },
+    replica: { snapshotEveryEntries: config.snapshotEvery },
+    metrics,
+    logger,
+    onFatal,
+  });
+}
+
 export const nodeCommand: CommandModule = (program, setExitCode) => {
   program
     .command('node')
-    .description('run one Raft key-value node')
+    .description('run one key-value node (Raft or Multi-Paxos)')
     .option('--config <file>', 'JSON file with any of the options below (flags win)')
+    .option('--protocol <name>', 'consensus protocol: raft or multipaxos (default raft)')
     .option('--id <n>', 'this node id', intOption('--id', 1, 2 ** 32 - 1))
     .option('--data <dir>', 'data directory (WAL, hard state, snapshots)')
     .option('--client-listen <host:port>', 'client API listen address')

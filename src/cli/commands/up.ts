@@ -220,6 +220,7 @@ function waitReady(child: ChildProcess, id: NodeId, logFile: string, timeoutMs: 
 }
 
 interface UpFlags {
+  protocol: string;
   nodes: number;
   data: string;
   portBase: number;
@@ -230,7 +231,8 @@ interface UpFlags {
 export const upCommand: CommandModule = (program, setExitCode) => {
   program
     .command('up')
-    .description('start a local Raft cluster as child processes and print its endpoints')
+    .description('start a local cluster as child processes and print its endpoints')
+    .option('--protocol <name>', 'consensus protocol: raft or multipaxos', 'raft')
     .option('--nodes <n>', 'number of nodes', intOption('--nodes', 1, 99), 3)
     .option('--data <dir>', 'data directory', './data')
     .option(
@@ -247,10 +249,14 @@ export const upCommand: CommandModule = (program, setExitCode) => {
     )
     .action(async (flags: UpFlags) => {
       if (flags.portBase + 2 * flags.nodes > 65_535) throw new UsageError('ports run past 65535');
+      if (flags.protocol !== 'raft' && flags.protocol !== 'multipaxos') {
+        throw new UsageError(`--protocol must be raft or multipaxos, got '${flags.protocol}'`);
+      }
       const cluster = await startLocalCluster({
         nodes: flags.nodes,
         dataDir: flags.data,
         portBase: flags.portBase,
+        nodeArgs: ['--protocol', flags.protocol],
       });
       for (const n of cluster.nodes) {
         process.stdout.write(

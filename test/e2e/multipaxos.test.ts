@@ -1,0 +1,134 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ErrorBody } from '../../src/client/wire.ts';
+import type { NodeId } from '../../src/kernel/ids.ts';
+import {
+  getVia,
+  putVia,
+  startTestCluster,
+  statusOf,
+  type TestCluster,
+  urlOf,
+  waitForLeader,
+  waitUntil,
+} from './harness.ts';
+import { Workload } from './workload.ts';
+
+/**
+ * The Raft end-to-end guarantees, on `quorate node --protocol multipaxos`: the same service,
+ * API and client over a Multi-Paxos log, with real processes, fsync and kill -9.
+ */
+let t: TestCluster;
+
+beforeAll(async () => {
+  t = await startTestCluster(3, ['--protocol', 'multipaxos', '--snapshot-every', '40']);
+}, 90_000);
+
+afterAll(async () => {
+  await t?.cleanup();
+});
+
+async function caughtUp(id: NodeId, leader: NodeId): Promise<void> {
+  const target = (await statusOf(urlOf(t.cluster, leader)))?.commitIndex ?? 0;
+  await waitUntil(`node ${id} to apply through instance ${target}`, async () => {
+    const s = await statusOf(urlOf(t.cluster, id));
+    return s !== undefined && s.appliedIndex >= target ? true : undefined;
+  });
+}
+
+describe('a 3-node Multi-Paxos cluster', () => {
+  it('serves writes through any node, readable through every node', async () => {
+    const c = t.cluster;
+    const leader = await waitForLeader(c);
+    const status = await statusOf(urlOf(c, leader));
+    expect(status).toMatchObject({ protocol: 'multipaxos', role: 'leader', id: leader });
+    for (const writer of c.nodes) {
+      const res = await putVia(writer.clientUrl, `via-${writer.id}`, `from ${writer.id}`);
+      expect(res.status, await res.clone().text()).toBe(200);
+    }
+    for (const reader of c.nodes) {
+      for (const writer of c.nodes) {
+        expect(await getVia(reader.clientUrl, `via-${writer.id}`)).toBe(`from ${writer.id}`);
+      }
+    }
+    for (const reader of c.nodes) {
+      await waitUntil(`node ${reader.id} to apply the writes`, async () =>
+        (await getVia(reader.clientUrl, 'via-3', 'stale')) === 'from 3' ? true : undefined,
+      );
+    }
+  });
+
+  it('answers membership calls with 501: reconfiguration is not implemented', async () => {
+    const url = urlOf(t.cluster, 1);
+    const calls: [string, string, unknown][] = [
+      ['POST', '/v1/members', { id: 9, peerAddress: '127.0.0.1:1', clientUrl: 'http://x:1' }],
+      ['POST', '/v1/members/2/promote', undefined],
+      ['DELETE', '/v1/members/3', undefined],
+    ];
+    for (const [method, path, body] of calls) {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        ...(body === undefined
+          ? {}
+          : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(5000),
+      });
+      expect(res.status, `${method} ${path}`).toBe(501);
+      const answer = (await res.json()) as ErrorBody;
+      expect(answer.error.code).toBe('not-implemented');
+      expect(answer.error.message).toMatch(/not implemented for Multi-Paxos/);
+    }
+    expect((await statusOf(url))?.members.map((m) => m.id)).toEqual([1, 2, 3]);
+  });
+
+  it('kill -9 of the leader under concurrent writes loses no acknowledged write', async () => {
+    const c = t.cluster;
+    const leader = await waitForLeader(c);
+    const workload = new Workload({
+      endpoints: c.nodes.map((n) => n.clientUrl),
+      workers: 4,
+      keys: 3,
+      opsPerWorkerMax: 2000,
+    });
+    workload.start();
+    try {
+      await waitUntil('writes before the crash', async () =>
+        workload.okCount >= 40 ? true : undefined,
+      );
+      await c.kill(leader, 'SIGKILL');
+      const next = await waitForLeader(c);
+      expect(next).not.toBe(leader);
+      const before = workload.okCount;
+      await waitUntil('writes under the new leader', async () =>
+        workload.okCount >= before + 40 ? true : undefined,
+      );
+      await c.start(leader);
+      await caughtUp(leader, next);
+    } finally {
+      await workload.stop();
+    }
+    await workload.finalReads(c.nodes.map((n) => n.clientUrl));
+    const result = workload.check();
+    expect(result, JSON.stringify(result)).toMatchObject({ verdict: 'linearizable' });
+    expect(workload.acknowledged.size).toBe(3);
+  });
+
+  it('a killed follower restarts and catches up by snapshot after the log moved past it', async () => {
+    const c = t.cluster;
+    const leader = await waitForLeader(c);
+    const follower = c.nodes.find((n) => n.id !== leader)?.id as NodeId;
+    await c.kill(follower, 'SIGKILL');
+    for (let i = 0; i < 120; i++) {
+      const res = await putVia(urlOf(c, leader), `snap-${i % 10}`, `v${i}`);
+      expect(res.status).toBe(200);
+    }
+    await c.start(follower);
+    await caughtUp(follower, leader);
+    expect(await getVia(urlOf(c, follower), 'snap-9', 'stale')).toBe('v119');
+    // And it serves again as part of the quorum: a linearizable read through it.
+    expect(await getVia(urlOf(c, follower), 'snap-0')).toBe('v110');
+    // 120 instances with a snapshot every 40: the peers had compacted what it missed.
+    const log = await readFile(c.nodes.find((n) => n.id === follower)?.logFile as string, 'utf8');
+    expect(log).toContain('installed a snapshot from a peer');
+  });
+});
