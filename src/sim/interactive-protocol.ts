@@ -19,11 +19,25 @@ export interface PlaygroundProtocol<T extends CoreTypes, Durable> {
   nodeView(core: Core<T> | undefined, durable: Durable): NodeView;
   /** A client request carrying `value`, with the client's request id. */
   clientRequest(requestId: number, value: string): T['request'];
+  /**
+   * For protocols whose clients talk to every acceptor themselves (Fast Paxos): the
+   * requests one proposal sends, one per node. Absent: a request goes to one node.
+   */
+  fanOut?(requestId: number, value: string, members: readonly NodeId[]): readonly FanOutSend<T>[];
+  /** The request a reply answers, when the reply names it other than by an `id` field. */
+  requestIdOf?(reply: T['reply']): number | undefined;
+  /** A line under the canvas that explains what to look for (quorum sizes, colours). */
+  legend?(members: readonly NodeId[]): string;
   /** What the client does with a reply: done, or resend to another node. */
   onReply(reply: T['reply']): ClientReaction;
   describeMessage(msg: T['msg']): MessageLook;
   /** A one-line caption for an observer event, or undefined for events not worth showing. */
   describeEvent(event: T['event']): string | undefined;
+}
+
+export interface FanOutSend<T extends CoreTypes> {
+  readonly to: NodeId;
+  readonly request: T['request'];
 }
 
 export interface PlaygroundCoreInit<Durable> {
@@ -36,10 +50,14 @@ export interface PlaygroundCoreInit<Durable> {
 }
 
 export type ClientReaction =
+  /** Accepted at `index` in `term`; index 0 when the place is not known yet (Multi-Paxos). */
   | { readonly kind: 'accepted'; readonly index: number; readonly term: number }
   | { readonly kind: 'redirect'; readonly to: NodeId | undefined }
-  /** The protocol decided the request's outcome outright (a chosen value, for example). */
-  | { readonly kind: 'decided'; readonly note: string }
+  /**
+   * The protocol decided the request's outcome outright (a chosen value, for example);
+   * `value`, when given, is what was decided, so the client can tell whether it won.
+   */
+  | { readonly kind: 'decided'; readonly note: string; readonly value?: string }
   | { readonly kind: 'failed'; readonly reason: string };
 
 /** How a message dot is drawn: a short label and a colour class. */
@@ -56,6 +74,8 @@ export interface LogCell {
   readonly index: number;
   readonly term: number;
   readonly label: string;
+  /** The client values inside (a Multi-Paxos batch); requests accepted at index 0 match these. */
+  readonly values?: readonly string[];
 }
 
 export interface NodeView {

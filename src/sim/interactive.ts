@@ -3,7 +3,7 @@ import type { Core, CoreTypes, Ready } from '../kernel/core.ts';
 import { NO_NODE, type NodeId, nodeIds } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
 import { Agenda, type AgendaItem } from './interactive-agenda.ts';
-import type { MessageLook, NodeView, PlaygroundProtocol } from './interactive-protocol.ts';
+import type { LogCell, MessageLook, NodeView, PlaygroundProtocol } from './interactive-protocol.ts';
 import { dropReasons, Network } from './network.ts';
 
 /**
@@ -82,8 +82,10 @@ export interface ClientRequest {
   readonly id: number;
   readonly value: string;
   phase: RequestPhase;
-  /** The node it was last sent to. */
+  /** The node it was last sent to (the first node, for a request sent to every node). */
   target: NodeId;
+  /** Sent to every node at once (Fast Paxos), so a reply from any node may answer it. */
+  readonly fanout: boolean;
   attempts: number;
   index: number;
   term: number;
@@ -270,13 +272,33 @@ export class Playground<T extends CoreTypes, Durable> {
    * leads, else a random live node). Returns its id; watch it in `requests()`.
    */
   clientRequest(value: string, to?: NodeId): number {
-    const id = ++this.requestSeq;
+    if (to === undefined && this.protocol.fanOut !== undefined) return this.clientBroadcast(value);
     const target = to ?? this.guessLeader();
+    const req = this.newRequest(value, target, false);
+    this.sendRequest(req, target);
+    return req.id;
+  }
+
+  /**
+   * A client sends `value` to every node itself, as a Fast Paxos client does (the protocol
+   * must define `fanOut`). `lagMs(node)` slows the copy to that node: a client far from it.
+   * Two broadcasts with mirrored lags reach the nodes in opposite orders, which is how the
+   * playground provokes a Fast Paxos collision on purpose.
+   */
+  clientBroadcast(value: string, lagMs: (node: NodeId) => number = () => 0): number {
+    assert(this.protocol.fanOut !== undefined, `${this.protocol.name} clients do not fan out`);
+    const req = this.newRequest(value, this.members[0] ?? CLIENT, true);
+    this.sendFanOut(req, lagMs);
+    return req.id;
+  }
+
+  private newRequest(value: string, target: NodeId, fanout: boolean): ClientRequest {
     const req: ClientRequest = {
-      id,
+      id: ++this.requestSeq,
       value,
       phase: 'sending',
       target,
+      fanout,
       attempts: 0,
       index: 0,
       term: 0,
@@ -284,8 +306,7 @@ export class Playground<T extends CoreTypes, Durable> {
     };
     this.requestList.push(req);
     this.forgetOldRequests();
-    this.sendRequest(req, target);
-    return id;
+    return req;
   }
 
   // --- engine --------------------------------------------------------------------------
@@ -300,7 +321,9 @@ export class Playground<T extends CoreTypes, Durable> {
         return;
       case 'retry': {
         const req = this.requestList.find((r) => r.id === item.request);
-        if (req !== undefined && req.phase === 'sending') this.sendRequest(req, this.guessLeader());
+        if (req === undefined || req.phase !== 'sending') return;
+        if (req.fanout) this.sendFanOut(req, () => 0);
+        else this.sendRequest(req, this.guessLeader());
         return;
       }
       default:
@@ -393,7 +416,9 @@ export class Playground<T extends CoreTypes, Durable> {
     return id === CLIENT ? this.members.length : id - 1;
   }
 
-  private transmit(from: NodeId, to: NodeId, payload: unknown, look: MessageLook): void {
+  /** Sends one message; `lagMs` is extra one-way delay on top of the network's. */
+  private transmit(from: NodeId, to: NodeId, payload: unknown, look: MessageLook, lagMs = 0): void {
+    assert(lagMs >= 0 && Number.isFinite(lagMs), 'a message lag is finite and non-negative');
     const id = ++this.flightSeq;
     const s = this.settings;
     let arriveAt = this.network.route(this.endpoint(from), this.endpoint(to), this.time);
@@ -402,6 +427,7 @@ export class Playground<T extends CoreTypes, Durable> {
       lost = dropReasons[arriveAt] ?? 'lost';
       arriveAt = this.time + s.latencyBaseMs + s.latencyJitterMs;
     }
+    arriveAt += lagMs;
     if (this.flying.size >= s.flightsMax || !this.agenda.hasRoom()) return;
     const flight: InFlight = { id, from, to, sentAt: this.time, arriveAt, look, lost, payload };
     this.flying.set(id, flight);
@@ -422,22 +448,41 @@ export class Playground<T extends CoreTypes, Durable> {
     this.transmit(CLIENT, to, msg, { label: `set ${req.value}`, tone: 'other' });
   }
 
+  private sendFanOut(req: ClientRequest, lagMs: (node: NodeId) => number): void {
+    const fanOut = this.protocol.fanOut;
+    assert(fanOut !== undefined && req.fanout, 'only fan-out requests are sent to every node');
+    if (req.attempts >= this.settings.attemptsMax) {
+      req.phase = 'failed';
+      req.note = `gave up after ${req.attempts} attempts`;
+      return;
+    }
+    req.attempts++;
+    for (const send of fanOut(req.id, req.value, this.members)) {
+      const look: MessageLook = { label: `propose ${req.value}`, tone: 'other' };
+      this.transmit(CLIENT, send.to, send.request, look, lagMs(send.to));
+    }
+  }
+
   private onReply(from: NodeId, reply: T['reply']): void {
     const reaction = this.protocol.onReply(reply);
     // Replies that carry no request id (single-decree Paxos) answer the oldest request
     // still waiting on that node.
-    const id = (reply as { readonly id?: unknown }).id;
+    const named = this.protocol.requestIdOf?.(reply);
+    const id = named ?? (reply as { readonly id?: unknown }).id;
     const req =
       typeof id === 'number'
         ? this.requestList.find((r) => r.id === id)
-        : this.requestList.find((r) => r.phase === 'sending' && r.target === from);
+        : this.requestList.find((r) => r.phase === 'sending' && (r.fanout || r.target === from));
     if (req === undefined || req.phase !== 'sending') return;
     switch (reaction.kind) {
       case 'accepted':
         req.phase = 'accepted';
         req.index = reaction.index;
         req.term = reaction.term;
-        req.note = `appended by n${from} at index ${reaction.index}`;
+        req.note =
+          reaction.index > 0
+            ? `appended by n${from} at index ${reaction.index}`
+            : `queued by leader n${from}`;
         return;
       case 'redirect':
         if (reaction.to !== undefined && reaction.to !== from && reaction.to !== NO_NODE) {
@@ -448,7 +493,10 @@ export class Playground<T extends CoreTypes, Durable> {
         return;
       case 'decided':
         req.phase = 'committed';
-        req.note = reaction.note;
+        req.note =
+          reaction.value === undefined || reaction.value === req.value
+            ? reaction.note
+            : `${reaction.note} (not its own: another client's value won)`;
         return;
       case 'failed':
         req.phase = 'failed';
@@ -459,15 +507,20 @@ export class Playground<T extends CoreTypes, Durable> {
     }
   }
 
-  /** Marks accepted requests committed once every live node's commit index covers them. */
+  /**
+   * Marks accepted requests committed once every live node's commit index covers them. A
+   * request accepted at an unknown index (0) is found by its value inside the log cells.
+   */
   refreshRequests(): void {
     const views = this.nodes().filter((n) => n.up);
     for (const req of this.requestList) {
       if (req.phase !== 'accepted') continue;
+      const holds = (c: LogCell) =>
+        req.index === 0
+          ? c.values?.includes(req.value) === true
+          : c.index === req.index && c.term === req.term;
       const everywhere = views.every((n) =>
-        n.view.log.some(
-          (c) => c.index === req.index && c.term === req.term && n.view.commit >= c.index,
-        ),
+        n.view.log.some((c) => holds(c) && n.view.commit >= c.index),
       );
       if (everywhere && views.length > 0) req.phase = 'committed';
     }

@@ -31,6 +31,9 @@ export const roleColors: Readonly<Record<string, string>> = {
   preparing: '#ef6f3c',
   accepting: '#3cb371',
   learned: '#f2b134',
+  coordinator: '#b07cd8',
+  waiting: '#6c8fb5',
+  seeking: '#f39c6b',
 };
 
 export const toneColors: Readonly<Record<MessageTone, string>> = {

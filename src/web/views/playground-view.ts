@@ -6,6 +6,7 @@ import { raftPlayground } from '../protocols/raft.ts';
 import { SceneCanvas } from '../render/canvas.ts';
 import { groupsByDistance, ringLayout } from '../render/scene.ts';
 import { byId, el, setText } from './dom.ts';
+import type { ProtocolPage } from './protocol-page.ts';
 import { basicPaxosTour, raftTour, type TourStop } from './tour.ts';
 
 type AnyPlayground = Playground<CoreTypes, unknown>;
@@ -18,14 +19,20 @@ const FRAME_GAP_MAX_MS = 100;
 /** How often the text panels are refreshed (the canvas redraws every frame). */
 const PANEL_REFRESH_MS = 200;
 
-const protocols: Readonly<Record<string, AnyProtocol>> = {
-  raft: raftPlayground as unknown as AnyProtocol,
-  'basic-paxos': basicPaxosPlayground as unknown as AnyProtocol,
+const raftPage: ProtocolPage = {
+  protocol: raftPlayground as unknown as AnyProtocol,
+  tour: raftTour,
 };
 
-const tours: Readonly<Record<string, readonly TourStop[]>> = {
-  raft: raftTour,
-  'basic-paxos': basicPaxosTour,
+const bundledPages: Readonly<Record<string, ProtocolPage>> = {
+  raft: raftPage,
+  'basic-paxos': { protocol: basicPaxosPlayground as unknown as AnyProtocol, tour: basicPaxosTour },
+};
+
+/** Protocols fetched when first picked, each its own chunk: the first load stays small. */
+const pagesOnDemand: Readonly<Record<string, () => Promise<ProtocolPage>>> = {
+  'fast-paxos': () => import('./fast-paxos-page.ts').then((m) => m.fastPaxosPage),
+  'multi-paxos': () => import('./multi-paxos-page.ts').then((m) => m.multiPaxosPage),
 };
 
 /**
@@ -37,6 +44,7 @@ export class PlaygroundView {
   playing = true;
   speed = 1;
   private readonly canvas: SceneCanvas;
+  private readonly pages = new Map<string, ProtocolPage>(Object.entries(bundledPages));
   private selected = 0;
   private lastFrame = 0;
   private lastPanel = 0;
@@ -54,6 +62,9 @@ export class PlaygroundView {
     this.pg = this.build();
     this.wireControls();
     this.wirePointer();
+    // A reload may restore a picked protocol that is not bundled: fetch it, then rebuild.
+    const picked = byId<HTMLSelectElement>('pg-protocol').value;
+    if (!this.pages.has(picked)) this.switchProtocol(picked);
   }
 
   /** One animation frame: advance simulated time by the real time elapsed, then draw. */
@@ -87,14 +98,40 @@ export class PlaygroundView {
     return { seed: Number.isSafeInteger(seed) && seed >= 0 ? seed : 1, nodes, lossRate: loss };
   }
 
+  /** The page of the protocol picked in the menu; Raft's until an on-demand one arrived. */
+  private page(): ProtocolPage {
+    return this.pages.get(byId<HTMLSelectElement>('pg-protocol').value) ?? raftPage;
+  }
+
+  private loadPage(name: string): Promise<ProtocolPage> {
+    const loaded = this.pages.get(name);
+    if (loaded !== undefined) return Promise.resolve(loaded);
+    const load = pagesOnDemand[name];
+    if (load === undefined) return Promise.resolve(raftPage);
+    return load().then((page) => {
+      this.pages.set(name, page);
+      return page;
+    });
+  }
+
+  private switchProtocol(name: string): void {
+    void this.loadPage(name).then(() => {
+      // The visitor may have picked yet another protocol while this one was loading.
+      if (byId<HTMLSelectElement>('pg-protocol').value === name) this.reset();
+    });
+  }
+
   private build(): AnyPlayground {
-    const name = byId<HTMLSelectElement>('pg-protocol').value;
-    const protocol = protocols[name] ?? (raftPlayground as unknown as AnyProtocol);
-    const pg = new Playground(protocol, this.settings());
+    const page = this.page();
+    const pg = new Playground(page.protocol, this.settings());
     const picker = byId<HTMLSelectElement>('pg-node');
     picker.replaceChildren(
       ...pg.members.map((id) => el('option', { value: String(id) }, `n${id}`)),
     );
+    const action = byId<HTMLButtonElement>('pg-action');
+    action.hidden = page.action === undefined;
+    action.textContent = page.action?.label ?? '';
+    setText('pg-legend', page.protocol.legend?.(pg.members) ?? '');
     this.selected = 0;
     this.requestCount = 0;
     this.canvas.positions = [];
@@ -133,7 +170,14 @@ export class PlaygroundView {
       this.refreshPanels();
     });
     on('pg-reset', 'click', () => this.reset());
-    on('pg-protocol', 'change', () => this.reset());
+    on('pg-protocol', 'change', () =>
+      this.switchProtocol(byId<HTMLSelectElement>('pg-protocol').value),
+    );
+    on('pg-action', 'click', () => {
+      const action = this.page().action;
+      if (action?.fresh === true) this.reset();
+      action?.run(this.pg);
+    });
     on('pg-nodes', 'change', () => this.reset());
     on('pg-crash', 'click', () => this.pg.crash(this.target()));
     on('pg-restart', 'click', () => this.pg.restart(this.target()));
@@ -191,15 +235,16 @@ export class PlaygroundView {
     else this.pg.partition(groups.map((g) => g.map((i) => i + 1)));
   }
 
-  /** The tour of the protocol picked in the menu (Raft's for protocols without one). */
+  /** The tour of the protocol picked in the menu. */
   private startTour(): void {
-    const picker = byId<HTMLSelectElement>('pg-protocol');
-    this.tour = tours[picker.value] ?? raftTour;
-    if (tours[picker.value] === undefined) picker.value = 'raft';
-    byId('tour').hidden = false;
-    this.reset();
-    this.playing = true;
-    this.tourStep(0);
+    const name = byId<HTMLSelectElement>('pg-protocol').value;
+    void this.loadPage(name).then((page) => {
+      this.tour = page.tour;
+      byId('tour').hidden = false;
+      this.reset();
+      this.playing = true;
+      this.tourStep(0);
+    });
   }
 
   private tourStep(at: number): void {
@@ -210,6 +255,7 @@ export class PlaygroundView {
       return;
     }
     this.tourAt = at;
+    if (tour[at]?.fresh === true) this.reset();
     tour[at]?.enter?.(this.pg);
     this.refreshTour();
   }

@@ -9,6 +9,8 @@ type Pg = Playground<CoreTypes, unknown>;
  * real cores' state, so the captions never run ahead of the protocol.
  */
 export interface TourStop {
+  /** Start this stop on a fresh playground (same seed and size), before `enter`. */
+  readonly fresh?: boolean;
   readonly caption: (pg: Pg) => string;
   readonly enter?: (pg: Pg) => void;
   readonly ready: (pg: Pg) => boolean;
