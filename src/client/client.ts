@@ -1,5 +1,6 @@
 import type { NodeId } from '../kernel/ids.ts';
 import type { KvChange } from '../kv/machine.ts';
+import { caFetch, type FetchLike } from './ca-fetch.ts';
 import { QuorateError, UnknownOutcomeError, UnreachableError } from './errors.ts';
 import { parseSse } from './sse.ts';
 import {
@@ -30,6 +31,8 @@ export interface ClientOptions {
   readonly backoffMaxMs?: number;
   /** Writes queued behind the one in flight (a session issues one write at a time). */
   readonly pendingWritesMax?: number;
+  /** PEM of a private CA for https endpoints; it replaces the system's roots for them. */
+  readonly ca?: string | Buffer;
 }
 
 export type Consistency = 'linearizable' | 'stale';
@@ -61,6 +64,14 @@ const notSentCodes = new Set([
   'ENETUNREACH',
   'EAI_AGAIN',
   'UND_ERR_CONNECT_TIMEOUT',
+  // TLS refused the server's certificate before any request byte was sent.
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
 /** Answers that mean "this node cannot serve it now; another one or a later try may". */
@@ -87,6 +98,7 @@ export class QuorateClient {
   private readonly backoffMs: number;
   private readonly backoffMaxMs: number;
   private readonly pendingWritesMax: number;
+  private readonly fetch: FetchLike;
   private cursor = 0;
   private leaderUrl: string | undefined;
   private seq = 0;
@@ -101,6 +113,7 @@ export class QuorateClient {
     this.backoffMs = positive('backoffMs', options.backoffMs ?? 50);
     this.backoffMaxMs = positive('backoffMaxMs', options.backoffMaxMs ?? 2000);
     this.pendingWritesMax = positive('pendingWritesMax', options.pendingWritesMax ?? 1000);
+    this.fetch = options.ca === undefined ? (url, init) => fetch(url, init) : caFetch(options.ca);
     this.session = options.session ?? randomSession();
     if (!Number.isSafeInteger(this.session) || this.session < 1) {
       throw new RangeError(`session must be an integer in 1..${SESSION_MAX}`);
@@ -223,7 +236,7 @@ export class QuorateClient {
     signal?.addEventListener('abort', stop, { once: true });
     const connectTimer = setTimeout(stop, this.timeoutMs);
     try {
-      const res = await fetch(`${target}/v1/watch${query({ prefix, fromRevision })}`, {
+      const res = await this.fetch(`${target}/v1/watch${query({ prefix, fromRevision })}`, {
         headers: { accept: 'text/event-stream' },
         signal: abort.signal,
       });
@@ -339,7 +352,7 @@ export class QuorateClient {
     const headers: Record<string, string> = { accept: 'application/json', ...extra.headers };
     if (extra.body !== undefined) headers['content-type'] = 'application/json';
     try {
-      const res = await fetch(`${target}${path}`, {
+      const res = await this.fetch(`${target}${path}`, {
         method,
         headers,
         ...(extra.body === undefined ? {} : { body: JSON.stringify(extra.body) }),

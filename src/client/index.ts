@@ -1,6 +1,6 @@
 /**
- * The typed client of quorate's key-value service and its wire protocol. Imports only the
- * kernel and the kv model, so it runs anywhere `fetch` does.
+ * The typed client of quorate's key-value service and its wire protocol. Imports the kernel,
+ * the kv model and, for the `ca` option (https with a private CA), node:https.
  */
 export type { ClientOptions, Consistency } from './client.ts';
 export { QuorateClient } from './client.ts';

@@ -1,4 +1,5 @@
 import { type Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { type Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HEADER } from '../client/wire.ts';
 import { ApiError, type CallKind } from './errors.ts';
@@ -13,6 +14,8 @@ export interface ForwardOptions {
    * one request on a warm socket, not a connection setup (nor undici fetch's overhead).
    */
   readonly agent: Agent;
+  /** The same for an https leader; it trusts the cluster's CA. */
+  readonly httpsAgent: HttpsAgent;
 }
 
 /** Connection errors that prove the request never reached the leader. */
@@ -23,6 +26,14 @@ const notDelivered = new Set([
   'ENETUNREACH',
   'EAI_AGAIN',
   'UND_ERR_CONNECT_TIMEOUT',
+  // TLS refused the server's certificate before any request byte was sent.
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
 /** The error code under a fetch failure (undici wraps it in `cause`). */
@@ -53,9 +64,12 @@ function relay(
   options: ForwardOptions,
 ): Promise<Relayed> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(
+    const https = target.protocol === 'https:';
+    const send = https ? httpsRequest : httpRequest;
+    const agent = https ? options.httpsAgent : options.agent;
+    const req = send(
       target,
-      { method, headers, agent: options.agent, signal: AbortSignal.timeout(options.timeoutMs) },
+      { method, headers, agent, signal: AbortSignal.timeout(options.timeoutMs) },
       (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -1,4 +1,5 @@
 import { Agent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { KvEngine } from './engine.ts';
 import { ApiError, frameworkError } from './errors.ts';
@@ -6,6 +7,17 @@ import { type Logger, silentLogger } from './logger.ts';
 import { ServerMetrics } from './metrics.ts';
 import { registerAdminRoutes, registerKvRoutes } from './routes.ts';
 import { WatchHub } from './watch.ts';
+
+/** PEM material for serving the client API over HTTPS. */
+export interface ServerTls {
+  readonly key: string | Buffer;
+  readonly cert: string | Buffer;
+  /**
+   * The CA that signed the other nodes' certificates: trusted when forwarding to an https
+   * leader. Without it, forwarding trusts the system's roots.
+   */
+  readonly ca?: string | Buffer;
+}
 
 export interface ServerOptions {
   readonly engine: KvEngine;
@@ -32,6 +44,8 @@ export interface ServerOptions {
   readonly watchHeartbeatMs?: number;
   /** On close, how long requests in flight may take to finish before connections are cut. */
   readonly closeGraceMs?: number;
+  /** Serve HTTPS instead of HTTP. */
+  readonly tls?: ServerTls;
 }
 
 const defaults = {
@@ -85,7 +99,11 @@ export function createServer(options: ServerOptions): QuorateServer {
   const settings = settingsOf(options);
   const logger = options.logger ?? silentLogger();
   const metrics = options.metrics ?? new ServerMetrics();
+  const tls = options.tls;
+  // Fastify types an https instance apart from an http one; routes and hooks are the same.
+  const https = tls === undefined ? {} : { https: { key: tls.key, cert: tls.cert } };
   const app: FastifyInstance = Fastify({
+    ...(https as object),
     loggerInstance: logger as FastifyBaseLogger,
     // One line per request at debug level comes from the onResponse hook instead.
     logController: new LogController({ disableRequestLogging: true }),
@@ -104,6 +122,11 @@ export function createServer(options: ServerOptions): QuorateServer {
   app.removeContentTypeParser('text/plain');
   const inFlight = installHooks(app, metrics);
   const forwardAgent = new Agent({ keepAlive: true, maxSockets: FORWARD_SOCKETS_MAX });
+  const forwardHttpsAgent = new HttpsAgent({
+    keepAlive: true,
+    maxSockets: FORWARD_SOCKETS_MAX,
+    ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
+  });
   const ctx = {
     engine: options.engine,
     metrics,
@@ -114,6 +137,7 @@ export function createServer(options: ServerOptions): QuorateServer {
       timeoutMs: settings.forwardTimeoutMs,
       retryAfterSeconds: settings.retryAfterSeconds,
       agent: forwardAgent,
+      httpsAgent: forwardHttpsAgent,
     },
   };
   registerKvRoutes(app, ctx);
@@ -126,7 +150,7 @@ export function createServer(options: ServerOptions): QuorateServer {
       const bound = app.server.address();
       if (bound === null || typeof bound === 'string') throw new Error('not a TCP listener');
       const h = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-      address = `http://${h}:${bound.port}`;
+      address = `${tls === undefined ? 'http' : 'https'}://${h}:${bound.port}`;
       logger.info({ address }, 'client API listening');
       return address;
     },
@@ -139,6 +163,7 @@ export function createServer(options: ServerOptions): QuorateServer {
       app.server.closeAllConnections();
       await closing;
       forwardAgent.destroy();
+      forwardHttpsAgent.destroy();
     },
     get address() {
       return address;

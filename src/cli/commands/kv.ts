@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { QuorateClient } from '../../client/client.ts';
 import { QuorateError } from '../../client/errors.ts';
@@ -17,6 +18,7 @@ export const defaultEndpoint = 'http://127.0.0.1:2379';
 export interface ClientFlags {
   endpoints?: string;
   timeout?: number;
+  ca?: string;
 }
 
 export function withClientOptions(command: Command): Command {
@@ -26,6 +28,7 @@ export function withClientOptions(command: Command): Command {
       `comma-separated client URLs (default: $QUORATE_ENDPOINTS or ${defaultEndpoint})`,
     )
     .option('--timeout <ms>', 'time budget per attempt', intOption('--timeout', 1), 5000)
+    .option('--ca <file>', 'PEM CA to trust for https endpoints (a private cluster CA)')
     .addHelpText('after', exitCodesHelp);
 }
 
@@ -45,7 +48,19 @@ export function endpointsOf(flags: ClientFlags): string[] {
 }
 
 export function clientOf(flags: ClientFlags): QuorateClient {
-  return new QuorateClient({ endpoints: endpointsOf(flags), timeoutMs: flags.timeout ?? 5000 });
+  let ca: string | undefined;
+  if (flags.ca !== undefined) {
+    try {
+      ca = readFileSync(flags.ca, 'utf8');
+    } catch (err) {
+      throw new UsageError(`--ca ${flags.ca}: ${(err as Error).message}`);
+    }
+  }
+  return new QuorateClient({
+    endpoints: endpointsOf(flags),
+    timeoutMs: flags.timeout ?? 5000,
+    ...(ca === undefined ? {} : { ca }),
+  });
 }
 
 /** Exit code for a failed client call: bad input 2, cluster trouble 3, anything else 1. */

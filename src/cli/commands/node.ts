@@ -35,6 +35,8 @@ export interface NodeConfig {
   readonly heartbeatMs: number;
   readonly snapshotEvery: number;
   readonly logLevel: string;
+  /** PEM contents; when set, both peer traffic (mutual TLS) and the client API use TLS. */
+  readonly tls?: { readonly key: string; readonly cert: string; readonly ca: string };
 }
 
 interface NodeFlags {
@@ -51,6 +53,9 @@ interface NodeFlags {
   heartbeatMs?: number;
   snapshotEvery?: number;
   logLevel?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
 }
 
 /** "1=host:port@http://host:port,2=..." as member addresses. */
@@ -89,6 +94,31 @@ function readConfigFile(path: string): Partial<NodeFlags> & { peersList?: Member
   return out;
 }
 
+function readPem(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${flag} ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** The three TLS files, all or none: peers authenticate each other by the CA. */
+function tlsOf(
+  cert: string | undefined,
+  key: string | undefined,
+  ca: string | undefined,
+): NodeConfig['tls'] {
+  if (cert === undefined && key === undefined && ca === undefined) return undefined;
+  if (cert === undefined || key === undefined || ca === undefined) {
+    throw new UsageError('TLS needs all of --tls-cert, --tls-key and --tls-ca');
+  }
+  return {
+    cert: readPem('--tls-cert', cert),
+    key: readPem('--tls-key', key),
+    ca: readPem('--tls-ca', ca),
+  };
+}
+
 /** Merges flags over the config file and checks that the node can start. */
 export function resolveConfig(flags: NodeFlags): NodeConfig {
   const file = flags.config === undefined ? {} : readConfigFile(flags.config);
@@ -120,10 +150,12 @@ export function resolveConfig(flags: NodeFlags): NodeConfig {
   const peerText = pick('peers');
   const peers = peerText !== undefined ? parsePeers(peerText) : (file.peersList ?? []);
   const peerListen = pick('peerListen');
+  const tls = tlsOf(pick('tlsCert'), pick('tlsKey'), pick('tlsCa'));
   if (!peers.some((p) => p.id === id)) {
     if (peerListen === undefined)
       throw new UsageError(`node ${id} is not in --peers; give --peer-listen`);
-    peers.push({ id, peerAddress: peerListen, clientUrl: `http://${clientListen}` });
+    const scheme = tls === undefined ? 'http' : 'https';
+    peers.push({ id, peerAddress: peerListen, clientUrl: `${scheme}://${clientListen}` });
   }
   // Raft's defaults (150-300 ms elections, 50 ms heartbeats): a failover in well under a
   // second. Pre-vote and check-quorum keep an event-loop stall from deposing a healthy leader.
@@ -149,6 +181,7 @@ export function resolveConfig(flags: NodeFlags): NodeConfig {
     heartbeatMs,
     snapshotEvery: pick('snapshotEvery') ?? 10_000,
     logLevel: pick('logLevel') ?? 'info',
+    ...(tls === undefined ? {} : { tls }),
   };
 }
 
@@ -172,7 +205,12 @@ export async function runNode(config: NodeConfig): Promise<number> {
     throw err;
   }
   await engine.start();
-  const server = createServer({ engine, metrics, logger });
+  const server = createServer({
+    engine,
+    metrics,
+    logger,
+    ...(config.tls === undefined ? {} : { tls: config.tls }),
+  });
   const clientUrl = await server.listen(listen.host, listen.port);
   const self = config.peers.find((p) => p.id === config.id);
   process.stdout.write(
@@ -210,6 +248,7 @@ function openEngine(
       members: config.peers,
       secret: config.secret,
       ...(peerListen === undefined ? {} : { peerListen }),
+      ...(config.tls === undefined ? {} : { tls: config.tls }),
       paxos: {
         electionTimeoutMinMs: election,
         electionTimeoutMaxMs: 2 * election,
@@ -230,6 +269,7 @@ function openEngine(
     join: config.join,
     secret: config.secret,
     ...(peerListen === undefined ? {} : { peerListen }),
+    ...(config.tls === undefined ? {} : { tls: config.tls }),
     raft: {
       electionTimeoutMinMs: config.electionTimeoutMs,
       electionTimeoutMaxMs: 2 * config.electionTimeoutMs,
@@ -267,6 +307,9 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
       intOption('--snapshot-every', 1),
     )
     .option('--log-level <level>', 'pino level: debug, info, warn, error')
+    .option('--tls-cert <file>', 'PEM certificate: TLS for peer traffic and the client API')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--tls-ca <file>', "PEM CA that signed every node's certificate")
     .action(async (flags: NodeFlags) => {
       setExitCode(await runNode(resolveConfig(flags)));
     });
