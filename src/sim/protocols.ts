@@ -1,4 +1,7 @@
 import type { CoreTypes } from '../kernel/core.ts';
+import { basicPaxosSim } from './paxos/basic.ts';
+import { fastPaxosSim } from './paxos/fast.ts';
+import { multiPaxosSim } from './paxos/multi.ts';
 import type { SimProtocol } from './protocol.ts';
 import { raftSim } from './raft/plugin.ts';
 import { primaryBackup } from './reference/plugin.ts';
@@ -14,6 +17,9 @@ export type AnySimProtocol = SimProtocol<CoreTypes, unknown>;
 export const protocols: ReadonlyMap<string, AnySimProtocol> = new Map<string, AnySimProtocol>([
   [raftSim.name, raftSim as unknown as AnySimProtocol],
   [primaryBackup.name, primaryBackup],
+  [basicPaxosSim.name, basicPaxosSim as unknown as AnySimProtocol],
+  [fastPaxosSim.name, fastPaxosSim as unknown as AnySimProtocol],
+  [multiPaxosSim.name, multiPaxosSim as unknown as AnySimProtocol],
 ]);
 
 export function findProtocol(name: string): AnySimProtocol | undefined {

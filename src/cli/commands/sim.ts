@@ -139,16 +139,31 @@ function runMany(
   }
   bar?.stop();
   const passed = results.filter((r) => r.verdict === 'pass').length;
+  // Every failing seed, so a soak's failures can each be replayed (bounded for the screen).
+  const failedSeeds = results.filter((r) => r.verdict !== 'pass').map((r) => r.seed);
+  const shownSeedsMax = 100;
   const firstBad =
     results.find((r) => r.verdict === 'violation') ?? results.find((r) => r.verdict !== 'pass');
   if (flags.json) {
-    const summary = { protocol: protocol.name, runs: count, passed, failed: count - passed };
+    const summary = {
+      protocol: protocol.name,
+      runs: count,
+      passed,
+      failed: count - passed,
+      failedSeeds: failedSeeds.slice(0, shownSeedsMax),
+    };
     const worst = firstBad === undefined ? {} : { firstFailure: jsonOf(firstBad) };
     process.stdout.write(`${JSON.stringify({ ...summary, ...worst })}\n`);
   } else {
     process.stdout.write(
       `${protocol.name}: ${count} seeds from ${first}: ${passed} passed, ${count - passed} failed\n`,
     );
+    if (failedSeeds.length > 0) {
+      const more = failedSeeds.length > shownSeedsMax ? ' ...' : '';
+      process.stdout.write(
+        `failed seeds: ${failedSeeds.slice(0, shownSeedsMax).join(' ')}${more}\n`,
+      );
+    }
     if (firstBad !== undefined) process.stdout.write(`first failure: ${describe(firstBad)}`);
   }
   return exitCodeOf(results);

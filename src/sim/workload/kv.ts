@@ -62,6 +62,12 @@ export interface KvWorkloadSettings {
   readonly attemptTimeoutMs: number;
   /** Attempts per operation in the safety phase (final reads retry until they succeed). */
   readonly attemptsMax: number;
+  /**
+   * Attempts per operation when the protocol deduplicates retries: retrying is then always
+   * safe, and every write given up becomes an indeterminate `info` that makes the history
+   * harder to check, so such clients persist longer, as a real client with a session would.
+   */
+  readonly dedupAttemptsMax: number;
   /** Pause before retrying after a redirect or refusal. */
   readonly backoffMs: number;
 }
@@ -71,6 +77,7 @@ export const defaultKvSettings: KvWorkloadSettings = {
   thinkMeanMs: 20,
   attemptTimeoutMs: 400,
   attemptsMax: 5,
+  dedupAttemptsMax: 20,
   backoffMs: 5,
 };
 
@@ -257,9 +264,16 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
   private retryOrGiveUp(c: ClientState, next: NodeId): void {
     const op = c.op!;
     const safeToRetry = op.f === 'get' || this.adapter.dedupsRetries || !c.mayHaveApplied;
-    const attemptsLeft = c.isFinalRead || c.attempts < this.settings.attemptsMax;
+    const attemptsMax = this.adapter.dedupsRetries
+      ? this.settings.dedupAttemptsMax
+      : this.settings.attemptsMax;
+    const attemptsLeft = c.isFinalRead || c.attempts < attemptsMax;
     if (!safeToRetry || !attemptsLeft) {
-      this.complete(c, c.mayHaveApplied ? 'info' : 'fail', null);
+      // A refusal proves only that the copy it answers was not applied: the network may have
+      // duplicated a request, and another copy may have reached a leader. So a write that was
+      // sent and never got a result from the state machine ends as `info`, never `fail`.
+      const unknown = c.mayHaveApplied || op.f !== 'get';
+      this.complete(c, unknown ? 'info' : 'fail', null);
       return;
     }
     c.target = next;
