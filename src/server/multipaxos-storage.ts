@@ -1,4 +1,3 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decode, encode } from '@msgpack/msgpack';
 import { assert, unreachable } from '../kernel/assert.ts';
@@ -12,9 +11,10 @@ import {
 } from '../paxos/ballot.ts';
 import type { Batch, MultiPersist } from '../paxos/multi/types.ts';
 import type { MultiKvDurable, MultiKvSnapshot } from '../replica/multipaxos-kv.ts';
-import { FileWal } from '../runtime/storage/file-wal.ts';
-import { FileSnapshotStore, writeSnapshot } from '../runtime/storage/snapshot.ts';
+import type { FileWal } from '../runtime/storage/file-wal.ts';
+import { FileSnapshotStore } from '../runtime/storage/snapshot.ts';
 import type { WalMetrics } from '../runtime/storage/wal.ts';
+import { claimDirectory, openWal, readSnapshotData, saveSnapshotData } from './storage-common.ts';
 
 /**
  * A Multi-Paxos node's disk: every persist item except snapshots is one WAL record, so a
@@ -45,8 +45,6 @@ type KvPersist = MultiPersist<KvCommand, MultiKvSnapshot>;
 type WalItem = Exclude<KvPersist, { type: 'snapshot' }>;
 
 const PERSIST_RECORD = 1;
-const IDENTITY_FILE = 'node.json';
-const SNAPSHOT_IO_BYTES = 1024 * 1024;
 
 /** The durable state as the disk holds it, folded in place (the core's is copy-on-write). */
 interface Folded {
@@ -71,16 +69,9 @@ export class MultiPaxosStorage {
    * record folded over it. Throws WalCorruptionError on damage before the WAL's tail.
    */
   static async open(options: MultiPaxosStorageOptions): Promise<MultiPaxosStorage> {
-    const fresh = await claimDirectory(options.dir, options.id);
+    const fresh = await claimDirectory(options.dir, { id: options.id, protocol: 'multipaxos' });
     const snapshots = await FileSnapshotStore.open(join(options.dir, 'snapshots'));
-    const wal = await FileWal.open({
-      dir: join(options.dir, 'wal'),
-      initialSeq: 1,
-      ...(options.walMetrics === undefined ? {} : { metrics: options.walMetrics }),
-      ...(options.segmentBytesMax === undefined
-        ? {}
-        : { segmentBytesMax: options.segmentBytesMax }),
-    });
+    const wal = await openWal(options.dir, options);
     try {
       const folded: Folded = {
         promised: ZERO_PROPOSAL_ID,
@@ -147,7 +138,7 @@ export class MultiPaxosStorage {
   private async saveSnapshot(upTo: number, data: MultiKvSnapshot): Promise<void> {
     const current = this.folded.snapshot;
     if (current !== null && current.upTo >= upTo) return;
-    await writeSnapshot(this.snapshots, encode({ upTo }), chunksOf(data));
+    await saveSnapshotData(this.snapshots, encode({ upTo }), data);
     fold(this.folded, { type: 'snapshot', upTo, data });
     const checkpointFrom = this.wal.nextSeq();
     const checkpoint = checkpointOf(this.folded);
@@ -219,13 +210,7 @@ async function loadSnapshot(store: FileSnapshotStore): Promise<Folded['snapshot'
     typeof meta.upTo === 'number' && Number.isSafeInteger(meta.upTo) && meta.upTo >= 1,
     `snapshot ${info.id} has malformed meta`,
   );
-  const data = new Uint8Array(info.dataBytes);
-  let at = 0;
-  for await (const chunk of store.read(info.id, SNAPSHOT_IO_BYTES)) {
-    data.set(chunk, at);
-    at += chunk.length;
-  }
-  return { upTo: meta.upTo, data };
+  return { upTo: meta.upTo, data: await readSnapshotData(store, info) };
 }
 
 const itemTypes = new Set<string>(['promise', 'accept', 'proposalId', 'chosen']);
@@ -237,34 +222,4 @@ function decodeItem(payload: Uint8Array, seq: number): WalItem {
     `WAL record ${seq} is not a Multi-Paxos persist item`,
   );
   return item as WalItem;
-}
-
-/** Records the owner of a data directory on first use; refuses a directory of another node. */
-async function claimDirectory(dir: string, id: NodeId): Promise<boolean> {
-  await mkdir(dir, { recursive: true });
-  const path = join(dir, IDENTITY_FILE);
-  let text: string | undefined;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  if (text === undefined) {
-    await writeFile(path, `${JSON.stringify({ id, protocol: 'multipaxos' })}\n`, { mode: 0o600 });
-    return true;
-  }
-  const owner = JSON.parse(text) as { id?: unknown; protocol?: unknown };
-  if (owner.id !== id) {
-    throw new Error(`data directory ${dir} belongs to node ${String(owner.id)}, not node ${id}`);
-  }
-  if (owner.protocol !== 'multipaxos') {
-    throw new Error(`data directory ${dir} holds a ${String(owner.protocol ?? 'raft')} node`);
-  }
-  return false;
-}
-
-function* chunksOf(data: Uint8Array): Iterable<Uint8Array> {
-  for (let at = 0; at < data.length; at += SNAPSHOT_IO_BYTES) {
-    yield data.subarray(at, Math.min(data.length, at + SNAPSHOT_IO_BYTES));
-  }
 }

@@ -1,4 +1,3 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decode, encode } from '@msgpack/msgpack';
 import { assert, unreachable } from '../kernel/assert.ts';
@@ -6,10 +5,11 @@ import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import type { KvCommand } from '../kv/machine.ts';
 import { applyPersist, initialDurableState, type RaftDurableState } from '../raft/durable.ts';
 import type { Entry, HardState, RaftConfig, RaftPersist, SnapshotMeta } from '../raft/types.ts';
-import { FileWal } from '../runtime/storage/file-wal.ts';
+import type { FileWal } from '../runtime/storage/file-wal.ts';
 import { FileHardStateStore } from '../runtime/storage/hard-state.ts';
-import { FileSnapshotStore, writeSnapshot } from '../runtime/storage/snapshot.ts';
+import { FileSnapshotStore } from '../runtime/storage/snapshot.ts';
 import type { WalMetrics } from '../runtime/storage/wal.ts';
+import { claimDirectory, openWal, readSnapshotData, saveSnapshotData } from './storage-common.ts';
 
 /**
  * A Raft node's disk: hard state (term, vote, commit) in a two-slot file, log entries in the
@@ -44,9 +44,6 @@ export interface RaftStorageOptions {
 }
 
 const ENTRY_RECORD = 1;
-const IDENTITY_FILE = 'node.json';
-/** Chunk size when reading a snapshot back at startup and when writing one. */
-const SNAPSHOT_IO_BYTES = 1024 * 1024;
 
 type KvEntry = Entry<KvCommand>;
 
@@ -79,17 +76,10 @@ export class RaftStorage {
    * the WAL's tail; a torn last record is cut off by the WAL itself.
    */
   static async open(options: RaftStorageOptions): Promise<RaftStorage> {
-    const fresh = await claimDirectory(options.dir, options.id);
+    const fresh = await claimDirectory(options.dir, { id: options.id });
     const hard = await FileHardStateStore.open(options.dir);
     const snapshots = await FileSnapshotStore.open(join(options.dir, 'snapshots'));
-    const wal = await FileWal.open({
-      dir: join(options.dir, 'wal'),
-      initialSeq: 1,
-      ...(options.walMetrics === undefined ? {} : { metrics: options.walMetrics }),
-      ...(options.segmentBytesMax === undefined
-        ? {}
-        : { segmentBytesMax: options.segmentBytesMax }),
-    });
+    const wal = await openWal(options.dir, options);
     try {
       const durable = await restoreDurable(wal, hard, snapshots, options);
       return new RaftStorage(wal, hard, snapshots, durable, fresh);
@@ -189,7 +179,7 @@ export class RaftStorage {
    */
   private async saveSnapshot(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
     const held = this.terms.termAt(meta.index, this.wal.nextSeq());
-    await writeSnapshot(this.snapshots, encode(meta), chunksOf(data));
+    await saveSnapshotData(this.snapshots, encode(meta), data);
     if (held === meta.term) {
       await this.wal.dropPrefix(meta.index + 1);
       this.terms.dropBefore(meta.index + 1);
@@ -262,27 +252,6 @@ class TermRuns {
   }
 }
 
-/** Records the owner of a data directory on first use; refuses a directory of another node. */
-async function claimDirectory(dir: string, id: NodeId): Promise<boolean> {
-  await mkdir(dir, { recursive: true });
-  const path = join(dir, IDENTITY_FILE);
-  let text: string | undefined;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  if (text === undefined) {
-    await writeFile(path, `${JSON.stringify({ id })}\n`, { mode: 0o600 });
-    return true;
-  }
-  const owner = (JSON.parse(text) as { id?: unknown }).id;
-  if (owner !== id) {
-    throw new Error(`data directory ${dir} belongs to node ${String(owner)}, not node ${id}`);
-  }
-  return false;
-}
-
 async function restoreDurable(
   wal: FileWal,
   hard: FileHardStateStore,
@@ -295,12 +264,7 @@ async function restoreDurable(
   const info = snapshots.latest();
   if (info !== undefined) {
     const meta = decode(info.meta) as SnapshotMeta;
-    const data = new Uint8Array(info.dataBytes);
-    let at = 0;
-    for await (const chunk of snapshots.read(info.id, SNAPSHOT_IO_BYTES)) {
-      data.set(chunk, at);
-      at += chunk.length;
-    }
+    const data = await readSnapshotData(snapshots, info);
     applyPersist(durable, { kind: 'snapshot', snapshot: { meta, data } });
     durable.entries = [];
   }
@@ -345,12 +309,6 @@ async function loadEntries(wal: FileWal, durable: RaftDurableState<KvCommand>): 
   if (!consistent || wal.nextSeq() < from) {
     durable.entries = [];
     await wal.reset(from);
-  }
-}
-
-function* chunksOf(data: Uint8Array): Iterable<Uint8Array> {
-  for (let at = 0; at < data.length; at += SNAPSHOT_IO_BYTES) {
-    yield data.subarray(at, Math.min(data.length, at + SNAPSHOT_IO_BYTES));
   }
 }
 
