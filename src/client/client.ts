@@ -12,6 +12,7 @@ import {
   type ListResponse,
   type MemberJson,
   type MembersResponse,
+  neverSentErrorCodes,
   type PutResponse,
   SESSION_MAX,
   type StatusResponse,
@@ -56,23 +57,6 @@ type CallKind =
   | 'idempotent-write'
   /** Membership changes: retried only when the previous attempt surely never arrived. */
   | 'write';
-
-const notSentCodes = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
-  // TLS refused the server's certificate before any request byte was sent.
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
 
 /** Answers that mean "this node cannot serve it now; another one or a later try may". */
 const retryableCodes = new Set([
@@ -371,7 +355,7 @@ export class QuorateClient {
     } catch (err) {
       if (err instanceof QuorateError) throw err;
       const code = (err as { cause?: { code?: unknown } }).cause?.code;
-      if (typeof code === 'string' && notSentCodes.has(code))
+      if (typeof code === 'string' && neverSentErrorCodes.has(code))
         return { kind: 'not-sent', why: code };
       const timedOut = err instanceof Error && err.name === 'TimeoutError';
       const cause = (err as { cause?: { message?: unknown } }).cause?.message;

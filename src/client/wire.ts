@@ -170,3 +170,25 @@ export const SESSION_MAX = Number.MAX_SAFE_INTEGER;
 export function keyPath(key: string): string {
   return `/v1/kv/${encodeURIComponent(key)}`;
 }
+
+/**
+ * Connection error codes that prove a request never left this machine (no connection, or
+ * TLS refused the server's certificate before any request byte was sent): a write that
+ * failed this way certainly did not apply, so retrying it elsewhere is safe.
+ */
+export const neverSentErrorCodes: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+  // TLS refused the server's certificate before any request byte was sent.
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);

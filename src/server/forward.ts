@@ -1,7 +1,7 @@
 import { type Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { type Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { HEADER } from '../client/wire.ts';
+import { HEADER, neverSentErrorCodes } from '../client/wire.ts';
 import { ApiError, type CallKind } from './errors.ts';
 
 export interface ForwardOptions {
@@ -17,24 +17,6 @@ export interface ForwardOptions {
   /** The same for an https leader; it trusts the cluster's CA. */
   readonly httpsAgent: HttpsAgent;
 }
-
-/** Connection errors that prove the request never reached the leader. */
-const notDelivered = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
-  // TLS refused the server's certificate before any request byte was sent.
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
 
 /** The error code under a fetch failure (undici wraps it in `cause`). */
 export function fetchErrorCode(err: unknown): string | undefined {
@@ -149,7 +131,7 @@ function forwardFailure(
   retryAfterSeconds: number,
 ): ApiError {
   const code = errorCode(err);
-  if (kind === 'write' && (code === undefined || !notDelivered.has(code))) {
+  if (kind === 'write' && (code === undefined || !neverSentErrorCodes.has(code))) {
     return new ApiError(
       504,
       'unknown-outcome',
