@@ -128,7 +128,12 @@ describe('a 3-node Multi-Paxos cluster', () => {
     // And it serves again as part of the quorum: a linearizable read through it.
     expect(await getVia(urlOf(c, follower), 'snap-0')).toBe('v110');
     // 120 instances with a snapshot every 40: the peers had compacted what it missed.
-    const log = await readFile(c.nodes.find((n) => n.id === follower)?.logFile as string, 'utf8');
-    expect(log).toContain('installed a snapshot from a peer');
+    // The node's logger writes asynchronously: poll the file rather than read it once.
+    const logFile = c.nodes.find((n) => n.id === follower)?.logFile as string;
+    await waitUntil('the snapshot install to be logged', async () =>
+      (await readFile(logFile, 'utf8')).includes('installed a snapshot from a peer')
+        ? true
+        : undefined,
+    );
   });
 });
