@@ -2,7 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuorateClient } from '../client/client.ts';
 import { UnreachableError } from '../client/errors.ts';
 import type { KvChange } from '../kv/machine.ts';
-import { hasOpenssl, makeCertificates, type TestCertificates } from './testing/certificates.ts';
+import {
+  hasOpenssl,
+  makeCertificates,
+  type TestCertificates,
+} from '../runtime/testing/certificates.ts';
 import { startNode, stopNodes, type TestNode } from './testing/harness.ts';
 
 const openssl = hasOpenssl();

@@ -9,7 +9,7 @@ import {
   hasOpenssl,
   makeCertificates,
   type TestCertificates,
-} from '../../src/server/testing/certificates.ts';
+} from '../../src/runtime/testing/certificates.ts';
 import { testNodeArgs, waitUntil } from './harness.ts';
 import { freePorts } from './ports.ts';
 

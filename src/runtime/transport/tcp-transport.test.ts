@@ -1,11 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NodeId } from '../../kernel/ids.ts';
+import { hasOpenssl, makeCertificates } from '../testing/certificates.ts';
 import { msgpackCodec } from './codec.ts';
 import { encodeFrame, FrameDecoder } from './frame.ts';
 import {
@@ -17,7 +14,7 @@ import {
   encodeWelcome,
   newNonce,
 } from './handshake.ts';
-import type { TcpTransportOptions, TlsOptions } from './tcp-transport.ts';
+import type { TcpTransportOptions } from './tcp-transport.ts';
 import { TcpTransport } from './tcp-transport.ts';
 import type { TestMsg } from './transport.cases.ts';
 import { eventually } from './transport.cases.ts';
@@ -199,72 +196,11 @@ describe('TcpTransport security', () => {
   });
 });
 
-const openssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const openssl = hasOpenssl();
 if (!openssl)
   console.warn('SKIPPING the TLS transport test: openssl is not installed to make a certificate');
 
 describe.skipIf(!openssl)('TcpTransport over TLS', () => {
-  function makeCertificates(): TlsOptions {
-    const dir = mkdtempSync(join(tmpdir(), 'quorate-tls-'));
-    try {
-      const run = (...args: string[]) =>
-        execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-      run(
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=quorate-test-ca',
-        '-keyout',
-        'ca.key',
-        '-out',
-        'ca.pem',
-      );
-      run(
-        'req',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-subj',
-        '/CN=node',
-        '-keyout',
-        'node.key',
-        '-out',
-        'node.csr',
-      );
-      run(
-        'x509',
-        '-req',
-        '-in',
-        'node.csr',
-        '-CA',
-        'ca.pem',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-days',
-        '1',
-        '-out',
-        'node.pem',
-      );
-      const read = (f: string) => readFileSync(join(dir, f), 'utf8');
-      return { key: read('node.key'), cert: read('node.pem'), ca: read('ca.pem') };
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-
   it('exchanges messages over mutual TLS and closes a plaintext connection', async () => {
     const tls = makeCertificates();
     const a = await node(1, { tls });
