@@ -12,7 +12,7 @@ import {
   waitForLeader,
   waitUntil,
 } from './harness.ts';
-import { Workload } from './workload.ts';
+import { caughtUp, killLeaderUnderLoad } from './scenarios.ts';
 
 /**
  * The Raft end-to-end guarantees, on `quorate node --protocol multipaxos`: the same service,
@@ -27,14 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.cleanup();
 });
-
-async function caughtUp(id: NodeId, leader: NodeId): Promise<void> {
-  const target = (await statusOf(urlOf(t.cluster, leader)))?.commitIndex ?? 0;
-  await waitUntil(`node ${id} to apply through instance ${target}`, async () => {
-    const s = await statusOf(urlOf(t.cluster, id));
-    return s !== undefined && s.appliedIndex >= target ? true : undefined;
-  });
-}
 
 describe('a 3-node Multi-Paxos cluster', () => {
   it('serves writes through any node, readable through every node', async () => {
@@ -82,35 +74,7 @@ describe('a 3-node Multi-Paxos cluster', () => {
   });
 
   it('kill -9 of the leader under concurrent writes loses no acknowledged write', async () => {
-    const c = t.cluster;
-    const leader = await waitForLeader(c);
-    const workload = new Workload({
-      endpoints: c.nodes.map((n) => n.clientUrl),
-      workers: 4,
-      keys: 3,
-      opsPerWorkerMax: 2000,
-    });
-    workload.start();
-    try {
-      await waitUntil('writes before the crash', async () =>
-        workload.okCount >= 40 ? true : undefined,
-      );
-      await c.kill(leader, 'SIGKILL');
-      const next = await waitForLeader(c);
-      expect(next).not.toBe(leader);
-      const before = workload.okCount;
-      await waitUntil('writes under the new leader', async () =>
-        workload.okCount >= before + 40 ? true : undefined,
-      );
-      await c.start(leader);
-      await caughtUp(leader, next);
-    } finally {
-      await workload.stop();
-    }
-    await workload.finalReads(c.nodes.map((n) => n.clientUrl));
-    const result = workload.check();
-    expect(result, JSON.stringify(result)).toMatchObject({ verdict: 'linearizable' });
-    expect(workload.acknowledged.size).toBe(3);
+    await killLeaderUnderLoad(t.cluster);
   });
 
   it('a killed follower restarts and catches up by snapshot after the log moved past it', async () => {
@@ -123,7 +87,7 @@ describe('a 3-node Multi-Paxos cluster', () => {
       expect(res.status).toBe(200);
     }
     await c.start(follower);
-    await caughtUp(follower, leader);
+    await caughtUp(t.cluster, follower, leader);
     expect(await getVia(urlOf(c, follower), 'snap-9', 'stale')).toBe('v119');
     // And it serves again as part of the quorum: a linearizable read through it.
     expect(await getVia(urlOf(c, follower), 'snap-0')).toBe('v110');
