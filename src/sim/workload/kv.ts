@@ -3,19 +3,14 @@ import { assert } from '../../kernel/assert.ts';
 import type { CoreTypes } from '../../kernel/core.ts';
 import type { ClientId, NodeId } from '../../kernel/ids.ts';
 import type { Rng } from '../../kernel/rng.ts';
+import type { KvOp as MachineKvOp } from '../../kv/machine.ts';
 import type { CheckOutcome, Workload, WorkloadContext, WorkloadIo } from '../protocol.ts';
 
-/** A key-value operation as the workload issues it. Written values are unique strings. */
-export type KvOp =
-  | { readonly f: 'get'; readonly key: string }
-  | { readonly f: 'put'; readonly key: string; readonly value: string }
-  | { readonly f: 'delete'; readonly key: string }
-  | {
-      readonly f: 'cas';
-      readonly key: string;
-      readonly expected: string | null;
-      readonly value: string;
-    };
+/**
+ * A key-value operation as the workload issues it: the state machine's own operations that
+ * the history format can express. Written values are unique strings.
+ */
+export type KvOp = Extract<MachineKvOp, { readonly f: 'get' | 'put' | 'delete' | 'cas' }>;
 
 /** What one reply means to the client. */
 export type KvOutcome =
