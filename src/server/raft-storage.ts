@@ -30,9 +30,11 @@ import { claimDirectory, openWal, readSnapshotData, saveSnapshotData } from './s
  * is a hint that recovery clamps to the durable log, and a node that restarts with an older
  * one re-learns it from the leader (an entry is committed by being durable on a quorum, not
  * by anyone's record of the index; etcd does not sync it before applying either). Saves are
- * coalesced (the newest waiting one wins), stay in order with term/vote saves, and each is
- * still fdatasynced, so the two-slot store never has an unsynced slot under a newer one. A
- * failed background save fails the next `persist` (or `close`).
+ * coalesced (the newest waiting one wins) and spaced COMMIT_SAVE_SPACING_MS apart (each
+ * is a disk flush, which under load would compete with the WAL's), stay in order with
+ * term/vote saves, and each is still durable before the next, so the two-slot store never
+ * has an unsynced slot under a newer one. A failed background save fails the next `persist`
+ * (or `close`).
  */
 export interface RaftStorageOptions {
   readonly dir: string;
@@ -44,6 +46,7 @@ export interface RaftStorageOptions {
 }
 
 const ENTRY_RECORD = 1;
+const COMMIT_SAVE_SPACING_MS = 50;
 
 type KvEntry = Entry<KvCommand>;
 
@@ -147,6 +150,7 @@ export class RaftStorage {
       for (let s = this.commitWanted; s !== undefined; s = this.commitWanted) {
         this.commitWanted = undefined;
         await this.hard.save(encodeHardState(s));
+        await new Promise((wake) => setTimeout(wake, COMMIT_SAVE_SPACING_MS));
       }
     } catch (err) {
       this.backgroundFailure ??= err;

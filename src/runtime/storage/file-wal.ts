@@ -13,7 +13,7 @@ import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/pr
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { assert } from '../../kernel/assert.ts';
-import { fsyncDir } from './fs-durable.ts';
+import { DURABLE_CREATE, DURABLE_OPEN, fsyncDir, SYNC_ON_WRITE } from './fs-durable.ts';
 import type { Wal, WalEntry, WalMetrics, WalRecord } from './wal.ts';
 import { WalCorruptionError } from './wal.ts';
 import {
@@ -119,7 +119,7 @@ export class FileWal implements Wal {
       return new FileWal(dir, [created.segment], created.handle, options);
     }
     const last = segments[segments.length - 1] as Segment;
-    const handle = await open(last.path, 'r+');
+    const handle = await open(last.path, DURABLE_OPEN);
     const onDisk = (await handle.stat()).size;
     if (onDisk > last.size) {
       await handle.truncate(last.size);
@@ -300,7 +300,7 @@ export class FileWal implements Wal {
     for (const op of [...this.queue.splice(0), ...this.admission.splice(0)]) op.reject(e);
   }
 
-  /** Writes one batch: one write per segment touched, then one fdatasync (two on a roll). */
+  /** Writes one batch: one durable write per segment touched (and a directory sync on a roll). */
   private async writeBatch(batch: readonly AppendOp[]): Promise<void> {
     const started = performance.now();
     let total = 0;
@@ -329,7 +329,7 @@ export class FileWal implements Wal {
       }
     }
     await this.writeAt(buf.subarray(from, at));
-    await this.handle.datasync();
+    if (!SYNC_ON_WRITE) await this.handle.datasync();
     if (rolled) await fsyncDir(this.dir);
     this.metrics.fsync?.(performance.now() - started, total, records);
   }
@@ -362,7 +362,7 @@ export class FileWal implements Wal {
       const gone = this.segments.pop() as Segment;
       await this.handle.close();
       await unlink(gone.path);
-      this.handle = await open(this.lastSegment().path, 'r+');
+      this.handle = await open(this.lastSegment().path, DURABLE_OPEN);
       removed = true;
     }
     if (removed) await fsyncDir(this.dir);
@@ -407,7 +407,7 @@ export class FileWal implements Wal {
     await rename(tmp, path);
     await fsyncDir(this.dir);
     this.segments.push({ firstSeq: nextSeq, path, offsets: [], size: HEADER_BYTES });
-    this.handle = await open(path, 'r+');
+    this.handle = await open(path, DURABLE_OPEN);
   }
 }
 
@@ -434,7 +434,7 @@ function validateOptions(o: FileWalOptions): void {
 
 async function createSegment(dir: string, firstSeq: number) {
   const path = join(dir, segmentName(firstSeq));
-  const handle = await open(path, 'wx+');
+  const handle = await open(path, DURABLE_CREATE);
   await handle.write(encodeHeader(firstSeq, 0), 0, HEADER_BYTES, 0);
   const segment: Segment = { firstSeq, path, offsets: [], size: HEADER_BYTES };
   return { segment, handle };

@@ -12,7 +12,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assert } from '../../kernel/assert.ts';
 import { crc32c } from '../crc32c.ts';
-import { fsyncDir } from './fs-durable.ts';
+import { DURABLE_OPEN, fsyncDir, SYNC_ON_WRITE } from './fs-durable.ts';
 
 export interface HardStateStore {
   /** The last saved state, or undefined if none was ever saved. */
@@ -61,8 +61,8 @@ export class FileHardStateStore implements HardStateStore {
     await mkdir(dir, { recursive: true });
     const path = join(dir, FILE_NAME);
     const handle = await open(path, 'a+').then(async (h) => {
-      await h.close(); // 'a+' creates it; positional writes need 'r+'
-      return open(path, 'r+');
+      await h.close(); // 'a+' creates it; positional writes need read-write without append
+      return open(path, DURABLE_OPEN);
     });
     await fsyncDir(dir);
     const slotBytes = SLOT_HEADER_BYTES + stateBytesMax;
@@ -89,7 +89,7 @@ export class FileHardStateStore implements HardStateStore {
     const run = this.chain.then(async () => {
       const slot = encodeSlot(version, copy);
       await this.handle.write(slot, 0, slot.length, (version % 2) * this.slotBytes);
-      await this.handle.datasync();
+      if (!SYNC_ON_WRITE) await this.handle.datasync();
     });
     this.chain = run.catch(() => undefined);
     return run;
