@@ -1,6 +1,6 @@
 import { assert } from '../kernel/assert.ts';
 import type { Core, CoreTypes } from '../kernel/core.ts';
-import type { Envelope } from '../kernel/envelope.ts';
+import type { Envelope, Outgoing } from '../kernel/envelope.ts';
 import type { ClientId, NodeId } from '../kernel/ids.ts';
 import type { Rng } from '../kernel/rng.ts';
 
@@ -207,6 +207,7 @@ export class TestCluster<T extends CoreTypes, D, C extends Core<T>> {
         ? this.options.rng.int(rd.persist.length + 1)
         : -1;
       let disk = this.disks.get(id) as D;
+      this.enqueue(id, rd.early);
       for (let i = 0; i < rd.persist.length; i++) {
         if (i === crashAt) break;
         disk = this.options.applyPersist(disk, rd.persist[i]);
@@ -216,17 +217,22 @@ export class TestCluster<T extends CoreTypes, D, C extends Core<T>> {
         this.crash(id);
         return;
       }
-      for (const m of rd.messages) {
-        if (this.isolated.has(id) || this.isolated.has(m.to)) continue;
-        if (this.inFlight.length < this.options.inFlightMax) {
-          this.inFlight.push({ from: id, to: m.to, msg: m.msg });
-        }
-      }
+      this.enqueue(id, rd.messages);
       for (const r of rd.replies) this.replies.push({ node: id, client: r.client, reply: r.reply });
       this.deliveries.get(id)?.push(...rd.deliver);
       for (const event of rd.events) this.events.push({ node: id, event });
       node.advance();
     }
     this.options.observe?.(id, this.node(id));
+  }
+
+  /** Puts a node's outgoing messages on the wire, unless either end is cut off or it is full. */
+  private enqueue(id: NodeId, messages: readonly Outgoing<T['msg']>[]): void {
+    for (const m of messages) {
+      if (this.isolated.has(id) || this.isolated.has(m.to)) continue;
+      if (this.inFlight.length < this.options.inFlightMax) {
+        this.inFlight.push({ from: id, to: m.to, msg: m.msg });
+      }
+    }
   }
 }

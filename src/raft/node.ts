@@ -65,15 +65,23 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
   }
 
   ready(): Ready<RaftTypes<C>> | undefined {
-    if (!this.out.isOut()) {
-      if (this.role === 'leader') this.flushLeaderSends();
-      this.queueDeliveries();
-    }
-    return this.out.ready();
+    if (this.out.isOut()) return undefined;
+    if (this.role === 'leader') this.flushLeaderSends();
+    this.queueDeliveries();
+    const rd = this.out.ready();
+    if (rd !== undefined) this.batchCut();
+    return rd;
   }
 
   advance(): void {
     this.out.advance();
+    // The leader's own entries count towards commit once its disk holds them. With two or
+    // more voters a quorum needs a follower's ack, which only covers entries of batches
+    // already durable here, but a lone voter (with learners to tell) counts on itself alone.
+    if (this.batchDurable() && this.role === 'leader') {
+      this.maybeCommit();
+      this.finish();
+    }
   }
 
   // -------------------------------------------------------------------------------------
@@ -468,6 +476,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     this.flushHardState();
     this.raftLog.restore(snapshot);
     this.out.persist({ kind: 'snapshot', snapshot });
+    this.persistLogReplaced(snapshot.meta.index);
     this.applied = snapshot.meta.index;
     this.snapshotToDeliver = snapshot;
     this.out.emit({
@@ -538,7 +547,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
       const prevIndex = pr.next - 1;
       const prevTerm = log.term(prevIndex) as number;
       const commit = Math.min(log.commit, pr.match);
-      this.out.send(from, {
+      this.sendAsLeader(from, {
         type: 'append',
         term: this.term,
         prevIndex,
@@ -566,7 +575,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
   protected maybeCommit(): void {
     const log = this.raftLog;
     const acked = (id: NodeId) =>
-      id === this.id ? log.lastIndex : (this.progress.get(id)?.match ?? 0);
+      id === this.id ? this.stableIndex : (this.progress.get(id)?.match ?? 0);
     const index = committedIndex(this.config.voters, acked);
     const ownTermOnly = this.opts.unsafeTestingFaults?.commitPriorTermsByCounting !== true;
     if (index <= log.commit || (ownTermOnly && log.term(index) !== this.term)) return;
@@ -621,13 +630,20 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
       // heartbeat carries it without an append that could be refused while others are in flight.
       const commit = Math.min(log.commit, pr.match);
       if (commit > pr.sentCommit) {
-        this.out.send(peer, { type: 'heartbeat', term: this.term, commit, round: 0 });
+        this.sendAsLeader(peer, { type: 'heartbeat', term: this.term, commit, round: 0 });
         pr.sentCommit = commit;
       }
       return false;
     }
     const commit = log.commit;
-    this.out.send(peer, { type: 'append', term: this.term, prevIndex, prevTerm, entries, commit });
+    this.sendAsLeader(peer, {
+      type: 'append',
+      term: this.term,
+      prevIndex,
+      prevTerm,
+      entries,
+      commit,
+    });
     const lastSent = prevIndex + entries.length;
     pr.sentCommit = Math.max(pr.sentCommit, Math.min(commit, lastSent));
     let bytes = 0;
@@ -640,7 +656,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     const snap = this.raftLog.snapshot;
     if (pr.pendingSnapshot !== snap.meta.index) pr.becomeSnapshot(snap.meta.index); // compacted again
     const data = snapshotChunk(snap, pr.snapshotOffset, this.opts.snapshotChunkBytes);
-    this.out.send(peer, {
+    this.sendAsLeader(peer, {
       type: 'snapshotChunk',
       term: this.term,
       meta: snap.meta,
@@ -654,7 +670,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     const round = this.reads.startRound(this.now);
     for (const [peer, pr] of this.progress) {
       const commit = Math.min(this.raftLog.commit, pr.match);
-      this.out.send(peer, { type: 'heartbeat', term: this.term, commit, round });
+      this.sendAsLeader(peer, { type: 'heartbeat', term: this.term, commit, round });
       pr.sentCommit = Math.max(pr.sentCommit, commit);
     }
     this.releaseReads(); // a single-voter cluster confirms its own rounds

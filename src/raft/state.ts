@@ -79,6 +79,19 @@ export abstract class RaftState<C> {
   /** Leader: appends are due; sent together when the batch is handed out (batching). */
   protected readonly appendsDue = new Set<NodeId>();
   protected readonly drops = noDrops();
+  /**
+   * Highest log index this node's disk holds (every batch that wrote up to it was advanced).
+   * A leader sends appends before its own write is durable (Ready's `early`), so it counts
+   * itself towards commit only up to here.
+   */
+  protected stableIndex: number;
+  /** Term of the newest hard state the disk holds: a leader sends early only in this term. */
+  protected durableTerm: number;
+  /** Last index written, and term saved, by the batch being filled and by the batch out. */
+  private fillingLastIndex = 0;
+  private outLastIndex = 0;
+  private fillingTerm = 0;
+  private outTerm = 0;
 
   protected constructor(
     id: NodeId,
@@ -100,6 +113,8 @@ export abstract class RaftState<C> {
     this.term = durable.hardState.term;
     this.vote = durable.hardState.vote;
     this.persisted = durable.hardState;
+    this.durableTerm = durable.hardState.term;
+    this.stableIndex = this.raftLog.lastIndex;
     this.recovered = durable.hardState.term > 0;
     assert(this.raftLog.lastTerm <= this.term, 'durable log holds a term above the durable term');
     this.config = this.raftLog.config();
@@ -161,6 +176,50 @@ export abstract class RaftState<C> {
   protected persistEntries(entries: readonly Entry<C>[]): void {
     this.flushHardState(); // the term that makes these entries valid is durable first
     this.out.persist({ kind: 'entries', entries });
+    const first = (entries[0] as Entry<C>).index;
+    this.logRewrittenFrom(first);
+    this.fillingLastIndex = first + entries.length - 1;
+  }
+
+  /** The log ends at `index` (a snapshot replaced it) once this batch is durable. */
+  protected persistLogReplaced(index: number): void {
+    this.logRewrittenFrom(index + 1);
+    this.fillingLastIndex = index;
+  }
+
+  /** Entries from `index` on are being overwritten: what the disk held there no longer counts. */
+  private logRewrittenFrom(index: number): void {
+    this.stableIndex = Math.min(this.stableIndex, index - 1);
+    this.outLastIndex = Math.min(this.outLastIndex, index - 1);
+  }
+
+  /**
+   * Sends a leader's append, heartbeat or snapshot chunk early (Ready rule 3) once its term
+   * is durable; until then it waits for the batch that saves the term (a lone voter elects
+   * itself within one input, and a learner must not hold entries of a term its leader's disk
+   * does not know: after a crash the leader could win that term again and write others).
+   */
+  protected sendAsLeader(to: NodeId, msg: Msg<C>): void {
+    if (this.durableTerm === this.term) this.out.sendEarly(to, msg);
+    else this.out.send(to, msg);
+  }
+
+  /** A batch was handed to the host: what it writes is durable at `batchDurable`. */
+  protected batchCut(): void {
+    this.outLastIndex = this.fillingLastIndex;
+    this.outTerm = this.fillingTerm;
+    this.fillingLastIndex = 0;
+    this.fillingTerm = 0;
+  }
+
+  /** The batch out with the host is durable; returns whether the stable index moved. */
+  protected batchDurable(): boolean {
+    this.durableTerm = Math.max(this.durableTerm, this.outTerm);
+    const moved = this.outLastIndex > this.stableIndex;
+    if (moved) this.stableIndex = this.outLastIndex;
+    this.outLastIndex = 0;
+    this.outTerm = 0;
+    return moved;
   }
 
   protected flushHardState(): void {
@@ -169,6 +228,7 @@ export abstract class RaftState<C> {
     if (p.term === this.term && p.vote === this.vote && p.commit === commit) return;
     this.persisted = { term: this.term, vote: this.vote, commit };
     this.out.persist({ kind: 'hardState', state: this.persisted });
+    this.fillingTerm = this.term;
   }
 
   protected hasWorkForNextBatch(): boolean {
@@ -204,6 +264,7 @@ export abstract class RaftState<C> {
   protected checkInvariants(): void {
     const log = this.raftLog;
     assert(log.commit <= log.lastIndex, 'commit index past the last entry');
+    assert(this.stableIndex <= log.lastIndex, 'stable index past the last entry');
     assert(this.applied <= log.commit, 'applied past the commit index');
     assert(log.lastTerm <= this.term, 'log holds a term above the current term');
     assert(

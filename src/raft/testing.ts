@@ -127,6 +127,7 @@ export class Network<C> {
     const n = this.node(id);
     if (!n.alive) return;
     for (let rd = n.core.ready(); rd !== undefined; rd = n.core.ready()) {
+      for (const m of rd.early) this.send({ from: id, to: m.to, msg: m.msg });
       for (const item of rd.persist) applyPersist(n.disk, item);
       for (const m of rd.messages) this.send({ from: id, to: m.to, msg: m.msg });
       for (const d of rd.deliver) {

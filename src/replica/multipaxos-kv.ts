@@ -240,6 +240,7 @@ export class MultiPaxosKvReplica implements Core<MultiPaxosKvTypes> {
 
   private translate(rd: Ready<MultiTypes<KvCommand, MultiKvSnapshot>>): void {
     for (const p of rd.persist) this.out.persist(p);
+    for (const m of rd.early) this.out.sendEarly(m.to, m.msg);
     for (const m of rd.messages) this.out.send(m.to, m.msg);
     // Deliveries before replies: a lease read's index counts instances delivered up to now.
     for (const d of rd.deliver) {

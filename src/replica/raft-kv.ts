@@ -232,6 +232,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
 
   private translate(rd: Ready<RaftTypes<KvCommand>>): void {
     for (const p of rd.persist) this.out.persist(p);
+    for (const m of rd.early) this.out.sendEarly(m.to, m.msg);
     for (const m of rd.messages) this.out.send(m.to, m.msg);
     // Replies first: an entry proposed and committed within one batch (a single voter) is
     // delivered in the same batch as its 'accepted', which registers who waits for it.

@@ -382,7 +382,7 @@ export class Playground<T extends CoreTypes, Durable> {
   }
 
   private carryOut(from: NodeId, rd: Ready<T>): void {
-    for (const m of rd.messages) {
+    for (const m of [...rd.early, ...rd.messages]) {
       assert(m.to >= 1 && m.to <= this.members.length && m.to !== from, `n${from} -> n${m.to}`);
       this.transmit(from, m.to, m.msg, this.protocol.describeMessage(m.msg));
     }

@@ -1,6 +1,7 @@
 import type { HistoryEvent, Json } from '../check/history.ts';
 import { assert, InvariantError, unreachable } from '../kernel/assert.ts';
 import type { CoreTypes, Ready } from '../kernel/core.ts';
+import type { Outgoing } from '../kernel/envelope.ts';
 import type { ClientId, NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
 import { type FaultAction, type NemesisState, RandomNemesis } from './nemesis.ts';
@@ -351,6 +352,8 @@ export class Simulator<T extends CoreTypes, Durable> {
       const rd = core.ready();
       if (rd === undefined) return;
       if (rd.persist.length > 0) {
+        // What may leave before the write leaves now: the disk and the network overlap.
+        this.transmitAll(node.index, rd.early);
         node.batch = rd;
         const o = this.options;
         const delay = o.fsyncMinMs + this.diskRng.next() * (o.fsyncMaxMs - o.fsyncMinMs);
@@ -384,17 +387,11 @@ export class Simulator<T extends CoreTypes, Durable> {
     node.core!.advance();
   }
 
+  /** Sends a batch's messages; `early` ones were sent when the batch was cut, unless it had nothing to persist. */
   private carryOut(node: SimNode<T, Durable>, rd: Ready<T>): void {
     const from = node.index;
-    const nodes = this.nodeCount;
-    for (const m of rd.messages) {
-      const to = m.to;
-      // Checked before building the message: this runs once per message.
-      if (!(to >= 1 && to <= nodes && to !== node.id)) {
-        assert(false, `node ${node.id} sent to unknown or own id ${to}`);
-      }
-      this.transmit(from, to - 1, m.msg);
-    }
+    if (rd.persist.length === 0) this.transmitAll(from, rd.early);
+    this.transmitAll(from, rd.messages);
     for (const r of rd.replies) {
       // Client 0 is the simulator's admin client (protocol faults); nobody reads its replies.
       if (r.client >= 1 && r.client <= this.clientIds.length) {
@@ -403,6 +400,18 @@ export class Simulator<T extends CoreTypes, Durable> {
     }
     if (rd.deliver.length > 0) this.observeDeliveries(node.id, rd.deliver);
     if (rd.events.length > 0) this.observeEvents(node.id, rd.events);
+  }
+
+  private transmitAll(from: number, messages: readonly Outgoing<T['msg']>[]): void {
+    const nodes = this.nodeCount;
+    for (const m of messages) {
+      const to = m.to;
+      // Checked before building the message: this runs once per message.
+      if (!(to >= 1 && to <= nodes && to !== from + 1)) {
+        assert(false, `node ${from + 1} sent to unknown or own id ${to}`);
+      }
+      this.transmit(from, to - 1, m.msg);
+    }
   }
 
   private observeDeliveries(id: NodeId, items: readonly T['deliver'][]): void {
