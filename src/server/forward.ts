@@ -82,6 +82,10 @@ export function hopsOf(req: FastifyRequest): number {
  * Relays `req` to the leader at `leaderUrl` and answers with the leader's answer, adding the
  * leader's URL as a header so the client can go there directly next time. The hop count
  * stops loops when nodes disagree about who leads.
+ *
+ * Engines forward KV writes and linearizable reads to their leader over the peer transport
+ * themselves (replica-host.ts); what reaches this relay is the rest: membership changes, and
+ * calls whose leader is not a connected peer (a member just added, a link that is down).
  */
 export async function forwardToLeader(
   req: FastifyRequest,

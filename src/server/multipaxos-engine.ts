@@ -13,7 +13,6 @@ import {
   MultiPaxosKvReplica,
   type MultiPaxosKvTypes,
 } from '../replica/multipaxos-kv.ts';
-import type { TcpTransport } from '../runtime/transport/tcp-transport.ts';
 import {
   type EngineStatus,
   type KvEngine,
@@ -26,9 +25,11 @@ import {
   type WatchHandle,
 } from './engine.ts';
 import { MultiPaxosStorage } from './multipaxos-storage.ts';
+import type { HostMsg } from './peer-calls.ts';
 import { parsePeerAddress } from './raft-members.ts';
 import {
   type Answer,
+  type HostTransport,
   type PeerSettings,
   peerTransport,
   RETRY_PAUSE_MS,
@@ -88,7 +89,7 @@ export class MultiPaxosEngine implements KvEngine {
   private constructor(
     private readonly replica: MultiPaxosKvReplica,
     private readonly storage: MultiPaxosStorage,
-    transport: TcpTransport<Msg>,
+    transport: HostTransport<MultiPaxosKvTypes>,
     private readonly options: MultiPaxosEngineOptions,
     promised: ProposalId,
   ) {
@@ -149,7 +150,7 @@ export class MultiPaxosEngine implements KvEngine {
     });
     const listen = options.peerListen ?? parsePeerAddress(self.peerAddress);
     assert(listen !== undefined, `this node's peer address '${self.peerAddress}' is not host:port`);
-    const transport = peerTransport<Msg>(options, listen);
+    const transport = peerTransport<Msg | HostMsg>(options, listen);
     return new MultiPaxosEngine(replica, storage, transport, options, durable.promised);
   }
 
@@ -179,6 +180,12 @@ export class MultiPaxosEngine implements KvEngine {
 
   watch(fromRevision: number, onChange: (change: KvChange) => void): WatchHandle | 'compacted' {
     return this.host.watch(fromRevision, onChange);
+  }
+
+  /** The leader's client URL while another node leads: where forwarded calls were served. */
+  leaderHint(): string | undefined {
+    if (this.leader === null || this.leader === this.id) return undefined;
+    return this.clientUrls.get(this.leader);
   }
 
   status(): EngineStatus {
@@ -221,9 +228,10 @@ export class MultiPaxosEngine implements KvEngine {
   private refusal(answer: Answer, deadline: number, kind: 'read' | 'write'): void {
     switch (answer.type) {
       case 'notLeader': {
-        // The server forwards to a named leader. With none known an election is under way,
-        // and nothing was proposed, so waiting for its outcome (as etcd does) is safe and
-        // spares the client a round of "no leader, retry".
+        // The host forwards to a named leader that is a connected peer; one that is not, the
+        // HTTP layer relays to. With none known an election is under way, and nothing was
+        // proposed, so waiting for its outcome (as etcd does) is safe and spares the client a
+        // round of "no leader, retry"; once one is elected, the host forwards to it.
         const leader = answer.leader === this.id ? 0 : answer.leader;
         if (leader !== 0 || this.host.clock() + RETRY_PAUSE_MS >= deadline) {
           throw new NotLeaderError(leader, this.clientUrls.get(leader));

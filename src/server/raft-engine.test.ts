@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePorts } from '../../test/e2e/ports.ts';
 import type { NodeId } from '../kernel/ids.ts';
-import { type MemberAddress, NotLeaderError } from './engine.ts';
+import type { MemberAddress } from './engine.ts';
 import { ApiError } from './errors.ts';
 import { RaftEngine, type RaftEngineOptions } from './raft-engine.ts';
 import { MEMBER_PREFIX } from './raft-members.ts';
@@ -89,10 +89,15 @@ describe('RaftEngine', () => {
       const stale = await e.read({ f: 'get', key: 'a' }, 'stale');
       expect(stale).toMatchObject({ entry: { value: '1' } });
     }
+    // A follower hands the write to the leader over the peer transport (peer-forward.test.ts).
     const follower = [...c.engines.values()].find((e) => e !== leader) as RaftEngine;
-    const refused = follower.write({ session: 0, seq: 0, op: { f: 'put', key: 'b', value: '2' } });
-    await expect(refused).rejects.toBeInstanceOf(NotLeaderError);
-    await expect(refused).rejects.toMatchObject({ leader: leader.id });
+    const forwarded = follower.write({
+      session: 0,
+      seq: 0,
+      op: { f: 'put', key: 'b', value: '2' },
+    });
+    await expect(forwarded).resolves.toMatchObject({ f: 'put', version: 1 });
+    expect(follower.leaderHint()).toBe(c.members.find((m) => m.id === leader.id)?.clientUrl);
     const progress = leader.status().progress ?? [];
     expect(progress.map((p) => p.id).sort()).toEqual(
       [...c.engines.keys()].filter((id) => id !== leader.id).sort(),

@@ -11,7 +11,6 @@ import {
   type RaftKvTypes,
   type ReplicaOptions,
 } from '../replica/raft-kv.ts';
-import type { TcpTransport } from '../runtime/transport/tcp-transport.ts';
 import {
   type EngineStatus,
   type KvEngine,
@@ -23,6 +22,7 @@ import {
   type WatchHandle,
 } from './engine.ts';
 import { ApiError } from './errors.ts';
+import type { HostMsg } from './peer-calls.ts';
 import {
   encodeMemberRecord,
   guardReservedWrite,
@@ -33,6 +33,7 @@ import {
 import { RaftStorage } from './raft-storage.ts';
 import {
   type Answer,
+  type HostTransport,
   type PeerSettings,
   peerTransport,
   ReplicaHost,
@@ -88,7 +89,7 @@ export class RaftEngine implements KvEngine {
   private constructor(
     private readonly replica: RaftKvReplica,
     private readonly storage: RaftStorage,
-    transport: TcpTransport<RaftMsg<KvCommand>>,
+    transport: HostTransport<RaftKvTypes>,
     private readonly options: RaftEngineOptions,
   ) {
     this.id = options.id;
@@ -108,6 +109,7 @@ export class RaftEngine implements KvEngine {
         },
         visible: (change) => !isReservedKey(change.key),
         refusal: (answer, _deadline, kind) => this.refusal(answer, kind),
+        admit: guardReservedWrite,
       },
     });
     const self = options.members.find((m) => m.id === options.id);
@@ -144,7 +146,7 @@ export class RaftEngine implements KvEngine {
     );
     const self = options.members.find((m) => m.id === options.id);
     const listen = options.peerListen ?? peerListenOf(self?.peerAddress);
-    const transport = peerTransport<RaftMsg<KvCommand>>(options, listen);
+    const transport = peerTransport<RaftMsg<KvCommand> | HostMsg>(options, listen);
     return new RaftEngine(replica, storage, transport, options);
   }
 
@@ -176,6 +178,12 @@ export class RaftEngine implements KvEngine {
 
   watch(fromRevision: number, onChange: (change: KvChange) => void): WatchHandle | 'compacted' {
     return this.host.watch(fromRevision, onChange);
+  }
+
+  /** The leader's client URL while another node leads: where forwarded calls were served. */
+  leaderHint(): string | undefined {
+    if (this.leader === NO_NODE || this.leader === this.id) return undefined;
+    return this.members.clientUrl(this.leader);
   }
 
   status(): EngineStatus {
@@ -210,11 +218,15 @@ export class RaftEngine implements KvEngine {
    */
   async addLearner(member: MemberAddress): Promise<void> {
     this.requireLeader();
-    await this.host.write({
-      session: 0,
-      seq: 0,
-      op: { f: 'put', key: memberKey(member.id), value: encodeMemberRecord(member) },
-    });
+    // A reserved key, written only here: never forwarded (a leader refuses it from a peer).
+    await this.host.write(
+      {
+        session: 0,
+        seq: 0,
+        op: { f: 'put', key: memberKey(member.id), value: encodeMemberRecord(member) },
+      },
+      { forward: false },
+    );
     await this.changeMembership({ type: 'addLearner', node: member.id });
   }
 

@@ -2,8 +2,9 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { assert } from '../kernel/assert.ts';
 import type { Core, CoreTypes, Ready } from '../kernel/core.ts';
-import type { ClientId, NodeId } from '../kernel/ids.ts';
+import { type ClientId, NO_NODE, type NodeId } from '../kernel/ids.ts';
 import type { KvChange, KvCommand, KvOp, KvResult, KvStateMachine } from '../kv/machine.ts';
+import { isReadOp } from '../kv/validate.ts';
 import type { ReplicaReply, ReplicaRequest } from '../replica/raft-kv.ts';
 import { TcpTransport, type TlsOptions } from '../runtime/transport/tcp-transport.ts';
 import {
@@ -13,6 +14,17 @@ import {
   type WatchHandle,
 } from './engine.ts';
 import type { EngineMetrics } from './metrics.ts';
+import {
+  checkFwdCall,
+  checkFwdReply,
+  type FwdCall,
+  type FwdOutcome,
+  failureOf,
+  type HostMsg,
+  hostMsgTypes,
+  outcomeOf,
+  UnknownOutcomeError,
+} from './peer-calls.ts';
 
 /**
  * The host loop every real node shares, whatever protocol its replica runs. It follows the
@@ -24,6 +36,11 @@ import type { EngineMetrics } from './metrics.ts';
  *
  * The protocol's engine supplies what differs through `ReplicaHostHooks`: how a batch is
  * made durable, what its events mean for metrics and status, and how refusals are answered.
+ *
+ * A KV write or linearizable read that reaches a follower is forwarded to the leader its
+ * replica names over the peer transport (peer-calls.ts), and served there by the leader's
+ * host with forwarding off: one hop at most. A leader that is not a connected peer gets no
+ * forwarded call; the refusal hook answers instead (the HTTP layer relays it then).
  */
 export type Answer = ReplicaReply | { readonly type: 'timeout' };
 
@@ -63,6 +80,11 @@ export interface ReplicaHostHooks<T extends HostedTypes> {
    * worth asking again; the host waits `RETRY_PAUSE_MS` between tries until the deadline.
    */
   refusal(answer: Answer, deadline: number, kind: 'read' | 'write'): void;
+  /**
+   * Throws the refusal this node's own clients would get for `op` (the Raft node's reserved
+   * keys): a forwarded call skips the follower's engine checks on this side.
+   */
+  admit?(op: KvOp): void;
 }
 
 /** How a real node meets its peers, whatever its protocol. */
@@ -106,9 +128,12 @@ export interface ReplicaHostSettings {
   readonly clock?: () => number;
 }
 
+/** The peer transport of a host: the protocol's messages and the host's own share it. */
+export type HostTransport<T extends HostedTypes> = TcpTransport<T['msg'] | HostMsg>;
+
 export interface ReplicaHostOptions<T extends HostedTypes> extends ReplicaHostSettings {
   readonly replica: HostedReplica<T>;
-  readonly transport: TcpTransport<T['msg']>;
+  readonly transport: HostTransport<T>;
   /** The `type` of every peer message the protocol knows; others are dropped with a warning. */
   readonly msgTypes: ReadonlySet<string>;
   readonly hooks: ReplicaHostHooks<T>;
@@ -119,6 +144,13 @@ export interface ReplicaHostOptions<T extends HostedTypes> extends ReplicaHostSe
 const defaults = { callTimeoutMs: 5000, unknownRetriesMax: 3, callsMax: 10_000 } as const;
 /** Pause before asking again after a passing refusal (a transfer, an election under way). */
 export const RETRY_PAUSE_MS = 25;
+/** How often calls forwarded to a leader check that its connection still stands. */
+export const FORWARD_CHECK_MS = 50;
+
+/** How a client call is served: `forward: false` keeps it on this node (one hop at most). */
+export interface CallOptions {
+  readonly forward?: boolean;
+}
 
 export const silentMetrics: EngineMetrics = {
   observeFsync() {},
@@ -135,6 +167,16 @@ interface Call {
   readonly timer: NodeJS.Timeout;
 }
 
+/** A call forwarded to a leader, waiting for its `fwdReply`. */
+interface Forward {
+  readonly to: NodeId;
+  readonly resolve: (outcome: FwdOutcome | 'timeout' | 'lost') => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** What came of forwarding: a result, `again` (ask the replica again) or `unsent`. */
+type Forwarded = { readonly result: KvResult } | 'again' | 'unsent';
+
 interface Watcher {
   readonly onChange: (change: KvChange) => void;
   /** Changes up to this revision were given to it. */
@@ -146,9 +188,12 @@ export class ReplicaHost<T extends HostedTypes> {
   readonly metrics: EngineMetrics;
   readonly settings: { readonly [K in keyof typeof defaults]: number };
   private readonly replica: HostedReplica<T>;
-  private readonly transport: TcpTransport<T['msg']>;
+  private readonly transport: HostTransport<T>;
   private readonly hooks: ReplicaHostHooks<T>;
   private readonly calls = new Map<ClientId, Call>();
+  private readonly forwards = new Map<number, Forward>();
+  private nextForward = 1;
+  private forwardCheck: NodeJS.Timeout | undefined;
   private readonly watchers = new Set<Watcher>();
   private nextClient: ClientId = 1;
   private timer: NodeJS.Timeout | undefined;
@@ -171,6 +216,9 @@ export class ReplicaHost<T extends HostedTypes> {
       settings[name] = value;
     }
     this.settings = settings;
+    for (const type of hostMsgTypes) {
+      assert(!options.msgTypes.has(type), `the protocol's message type '${type}' is the host's`);
+    }
   }
 
   /** Starts the peer listener and the timers. */
@@ -196,6 +244,7 @@ export class ReplicaHost<T extends HostedTypes> {
       this.calls.delete(client);
       call.resolve({ type: 'timeout' });
     }
+    this.settleAllForwards();
     await this.transport.stop();
     return true;
   }
@@ -203,22 +252,49 @@ export class ReplicaHost<T extends HostedTypes> {
   // -------------------------------------------------------------------------------------
   // Client calls
 
-  /** Proposes a write, re-proposing it (same session and seq) while its outcome is unknown. */
-  async write(cmd: KvCommand): Promise<KvResult> {
+  /**
+   * Proposes a write, re-proposing it (same session and seq) while its outcome is unknown;
+   * on a follower, forwards it to the leader unless `options.forward` is false.
+   */
+  write(cmd: KvCommand, options: CallOptions = {}): Promise<KvResult> {
     const deadline = this.clock() + this.settings.callTimeoutMs;
+    return this.writeUntil(cmd, deadline, options.forward ?? true);
+  }
+
+  async read(
+    op: Extract<KvOp, { f: 'get' } | { f: 'list' }>,
+    consistency: ReadConsistency,
+    options: CallOptions = {},
+  ): Promise<KvResult> {
+    if (consistency === 'stale') return this.replica.machine.read(op);
+    const deadline = this.clock() + this.settings.callTimeoutMs;
+    return this.readUntil(op, deadline, options.forward ?? true);
+  }
+
+  private async writeUntil(cmd: KvCommand, deadline: number, forward: boolean): Promise<KvResult> {
     let unknowns = 0;
-    this.metrics.proposal();
+    let proposed = false;
     for (;;) {
       const answer = await this.call(
         (id) =>
           this.hooks.kvRequest({ type: 'kv', id, session: cmd.session, seq: cmd.seq, op: cmd.op }),
         deadline,
       );
+      if (answer.type === 'notLeader' && forward) {
+        const forwarded = await this.forward('write', cmd, answer.leader, deadline);
+        if (forwarded === 'again') continue;
+        if (forwarded !== 'unsent') return forwarded.result;
+      }
+      // Counted once, on the node whose replica took it (a refusal proposed nothing).
+      if (!proposed && answer.type !== 'notLeader' && answer.type !== 'rejected') {
+        proposed = true;
+        this.metrics.proposal();
+      }
       if (answer.type === 'result') return answer.result;
       if (answer.type === 'unknown') {
         // Without a session a retry could apply the command twice; with one it cannot.
         if (cmd.session === 0 || ++unknowns > this.settings.unknownRetriesMax) {
-          throw new UnavailableError('the outcome of the write is unknown (a leader changed)');
+          throw new UnknownOutcomeError('the outcome of the write is unknown (a leader changed)');
         }
         continue;
       }
@@ -226,17 +302,26 @@ export class ReplicaHost<T extends HostedTypes> {
     }
   }
 
-  async read(
+  private async readUntil(
     op: Extract<KvOp, { f: 'get' } | { f: 'list' }>,
-    consistency: ReadConsistency,
+    deadline: number,
+    forward: boolean,
   ): Promise<KvResult> {
-    if (consistency === 'stale') return this.replica.machine.read(op);
-    const deadline = this.clock() + this.settings.callTimeoutMs;
     for (;;) {
       const answer = await this.call(
         (id) => this.hooks.kvRequest({ type: 'kv', id, session: 0, seq: 0, op }),
         deadline,
       );
+      if (answer.type === 'notLeader' && forward) {
+        const forwarded = await this.forward(
+          'read',
+          { session: 0, seq: 0, op },
+          answer.leader,
+          deadline,
+        );
+        if (forwarded === 'again') continue;
+        if (forwarded !== 'unsent') return forwarded.result;
+      }
       if (answer.type === 'result') return answer.result;
       await this.refused(answer, deadline, 'read');
     }
@@ -269,8 +354,9 @@ export class ReplicaHost<T extends HostedTypes> {
     if (this.failure !== undefined || !this.running) {
       return Promise.reject(new UnavailableError('the node is not running'));
     }
-    if (this.calls.size >= this.settings.callsMax) {
-      return Promise.reject(new OverloadedError(`${this.calls.size} calls waiting`));
+    const waiting = this.calls.size + this.forwards.size;
+    if (waiting >= this.settings.callsMax) {
+      return Promise.reject(new OverloadedError(`${waiting} calls waiting`));
     }
     const client = this.nextClient++;
     return new Promise<Answer>((resolve) => {
@@ -288,16 +374,177 @@ export class ReplicaHost<T extends HostedTypes> {
   }
 
   // -------------------------------------------------------------------------------------
+  // Calls forwarded to the leader (follower side)
+
+  /**
+   * Hands a call the replica refused to the leader it named and waits for the outcome:
+   * `unsent` when that leader is not a connected peer, `again` after a pause when it no
+   * longer leads (so the replica may learn who does); a failure is thrown as the error the
+   * leader's host failed with.
+   */
+  private async forward(
+    kind: 'write' | 'read',
+    cmd: KvCommand,
+    leader: NodeId,
+    deadline: number,
+  ): Promise<Forwarded> {
+    if (leader === NO_NODE || leader === this.transport.id) return 'unsent';
+    if (this.transport.peerStats(leader)?.connected !== true) return 'unsent';
+    const outcome = await this.sendForward(leader, kind, cmd, deadline);
+    if (outcome === 'unsent') return 'unsent';
+    if (outcome === 'timeout' || outcome === 'lost') {
+      const why =
+        outcome === 'timeout'
+          ? `leader ${leader} did not answer in time`
+          : `lost the connection to leader ${leader} before it answered`;
+      // A write may have been applied (a retry with its session is safe); a read changed nothing.
+      throw kind === 'write' ? new UnknownOutcomeError(why) : new UnavailableError(why);
+    }
+    switch (outcome.type) {
+      case 'result':
+        return { result: outcome.result };
+      case 'notLeader':
+        if (this.clock() + RETRY_PAUSE_MS >= deadline) {
+          this.hooks.refusal({ type: 'notLeader', id: 0, leader: outcome.leader }, deadline, kind);
+          throw new UnavailableError(`leader ${leader} stepped down and none answered in time`);
+        }
+        await new Promise((wake) => setTimeout(wake, RETRY_PAUSE_MS));
+        return 'again';
+      default:
+        throw failureOf(outcome, leader, kind);
+    }
+  }
+
+  private sendForward(
+    to: NodeId,
+    kind: 'write' | 'read',
+    cmd: KvCommand,
+    deadline: number,
+  ): Promise<FwdOutcome | 'timeout' | 'lost' | 'unsent'> {
+    const waiting = this.calls.size + this.forwards.size;
+    if (waiting >= this.settings.callsMax) {
+      return Promise.reject(new OverloadedError(`${waiting} calls waiting`));
+    }
+    const id = this.nextForward++;
+    const timeoutMs = Math.max(1, Math.ceil(deadline - this.clock()));
+    const call: FwdCall = { type: 'fwdCall', id, kind, ...cmd, timeoutMs };
+    const sent = this.transport.send(to, call);
+    if (sent !== 'queued' && sent !== 'queued-dropped-oldest') return Promise.resolve('unsent');
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.settleForward(id, 'timeout'), timeoutMs);
+      this.forwards.set(id, { to, resolve, timer });
+      this.watchForwards();
+    });
+  }
+
+  /** Ends a forwarded call once: its reply, its timer or a lost connection, whichever first. */
+  private settleForward(id: number, outcome: FwdOutcome | 'timeout' | 'lost'): void {
+    const pending = this.forwards.get(id);
+    if (pending === undefined) return; // late or duplicated: the call has ended already
+    this.forwards.delete(id);
+    clearTimeout(pending.timer);
+    if (this.forwards.size === 0) {
+      clearInterval(this.forwardCheck);
+      this.forwardCheck = undefined;
+    }
+    pending.resolve(outcome);
+  }
+
+  /**
+   * A leader that dies takes its connection with it: the calls forwarded to it end then,
+   * not at their deadline, so clients move on while a new leader is elected.
+   */
+  private watchForwards(): void {
+    if (this.forwardCheck !== undefined) return;
+    this.forwardCheck = setInterval(() => {
+      for (const [id, pending] of this.forwards) {
+        if (this.transport.peerStats(pending.to)?.connected !== true) {
+          this.settleForward(id, 'lost');
+        }
+      }
+    }, FORWARD_CHECK_MS);
+  }
+
+  private settleAllForwards(): void {
+    for (const id of [...this.forwards.keys()]) this.settleForward(id, 'lost');
+    assert(this.forwards.size === 0 && this.forwardCheck === undefined, 'forwards left behind');
+  }
+
+  private onForwardReply(from: NodeId, raw: unknown): void {
+    const checked = checkFwdReply(raw);
+    if (!checked.ok) {
+      this.options.logger?.warn({ from, why: checked.why }, 'dropped a malformed forward reply');
+      return;
+    }
+    const reply = checked.value;
+    // Only the peer a call went to may end it.
+    if (this.forwards.get(reply.id)?.to !== from) return;
+    this.settleForward(reply.id, reply.outcome);
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Calls forwarded to this node (leader side)
+
+  /** Serves a peer's forwarded call here, never further, and answers with its outcome. */
+  private serveForwarded(from: NodeId, raw: unknown): void {
+    const checked = checkFwdCall(raw);
+    if (!checked.ok) {
+      this.options.logger?.warn({ from, why: checked.why }, 'dropped a malformed forwarded call');
+      const id = (raw as { id?: unknown }).id;
+      if (Number.isSafeInteger(id) && (id as number) >= 0) {
+        this.answerForwarded(from, id as number, { type: 'invalid', reason: checked.why });
+      }
+      return;
+    }
+    const call = checked.value;
+    const deadline = this.clock() + Math.min(this.settings.callTimeoutMs, call.timeoutMs);
+    const op = call.op;
+    const served = new Promise<KvResult>((resolve) => {
+      this.hooks.admit?.(op); // throws the refusal its own clients would get
+      resolve(
+        isReadOp(op)
+          ? this.readUntil(op, deadline, false)
+          : this.writeUntil({ session: call.session, seq: call.seq, op }, deadline, false),
+      );
+    });
+    served.then(
+      (result) => this.answerForwarded(from, call.id, { type: 'result', result }),
+      (err: unknown) => {
+        const outcome = outcomeOf(err);
+        if (outcome.type === 'unknownOutcome' && !(err instanceof UnavailableError)) {
+          this.options.logger?.error({ err, from }, 'a forwarded call failed unexpectedly');
+        }
+        this.answerForwarded(from, call.id, outcome);
+      },
+    );
+  }
+
+  private answerForwarded(to: NodeId, id: number, outcome: FwdOutcome): void {
+    // A node that stopped answers nothing: the caller's deadline or connection check tells it.
+    if (!this.running) return;
+    this.transport.send(to, { type: 'fwdReply', id, outcome });
+  }
+
+  // -------------------------------------------------------------------------------------
   // Host loop
 
-  private onPeerMessage(from: NodeId, msg: T['msg']): void {
+  private onPeerMessage(from: NodeId, msg: T['msg'] | HostMsg): void {
     if (!this.running) return;
     const type = (msg as { type?: unknown } | null)?.type;
+    // The host's own messages first: the protocol never sees them.
+    switch (type) {
+      case 'fwdCall':
+        this.serveForwarded(from, msg);
+        return;
+      case 'fwdReply':
+        this.onForwardReply(from, msg);
+        return;
+    }
     if (typeof type !== 'string' || !this.options.msgTypes.has(type)) {
       this.options.logger?.warn({ from, type }, 'dropped a peer message of unknown shape');
       return;
     }
-    this.replica.receive(this.clock(), from, msg);
+    this.replica.receive(this.clock(), from, msg as T['msg']);
     this.kick();
   }
 
@@ -398,6 +645,7 @@ export class ReplicaHost<T extends HostedTypes> {
       call.resolve({ type: 'timeout' });
     }
     this.calls.clear();
+    this.settleAllForwards();
     this.options.onFatal?.(err);
   }
 }

@@ -41,8 +41,19 @@ type KeyParams = { key: string };
 type Consistency = { consistency?: ReadConsistency };
 
 /**
+ * An engine that forwards writes and linearizable reads to its leader itself (over the peer
+ * transport) names the leader, so the answer can tell the client where to go next time, as
+ * an answer relayed over HTTP does.
+ */
+interface LeaderHinting {
+  leaderHint?(): string | undefined;
+}
+
+/**
  * Runs an engine call and answers with its result; a NotLeaderError that names the leader's
- * URL is relayed there, any other rejection becomes its typed error answer.
+ * URL is relayed there over HTTP (what the engine did not forward itself: membership changes,
+ * and calls whose leader is not reachable as a peer), any other rejection becomes its typed
+ * error answer. `leaderCall` marks calls the engine may have served at the leader.
  */
 async function respond(
   ctx: RouteContext,
@@ -50,9 +61,13 @@ async function respond(
   reply: FastifyReply,
   kind: CallKind,
   call: () => Promise<unknown>,
+  leaderCall = true,
 ): Promise<unknown> {
   try {
-    return await call();
+    const answer = await call();
+    const leaderUrl = leaderCall ? (ctx.engine as LeaderHinting).leaderHint?.() : undefined;
+    if (leaderUrl !== undefined) reply.header(HEADER.leader, leaderUrl);
+    return answer;
   } catch (err) {
     if (err instanceof NotLeaderError && err.leader !== 0 && err.leaderClientUrl !== undefined) {
       return forwardToLeader(req, reply, err.leaderClientUrl, kind, ctx.forward);
@@ -135,33 +150,49 @@ function registerKvReads(app: FastifyInstance, ctx: RouteContext): void {
   app.get<{ Params: KeyParams; Querystring: Consistency }>(
     '/v1/kv/:key',
     { schema: s.get },
-    (req, reply) =>
-      respond(ctx, req, reply, 'read', async (): Promise<GetResponse> => {
-        const op = { f: 'get', key: req.params.key } as const;
-        const result = await ctx.engine.read(op, req.query.consistency ?? 'linearizable');
-        const { f: _, ...r } = resultOf(result, 'get');
-        return r;
-      }),
+    (req, reply) => {
+      const consistency = req.query.consistency ?? 'linearizable';
+      return respond(
+        ctx,
+        req,
+        reply,
+        'read',
+        async (): Promise<GetResponse> => {
+          const op = { f: 'get', key: req.params.key } as const;
+          const { f: _, ...r } = resultOf(await ctx.engine.read(op, consistency), 'get');
+          return r;
+        },
+        consistency === 'linearizable',
+      );
+    },
   );
   app.get<{ Querystring: { prefix?: string; limit?: string } & Consistency }>(
     '/v1/kv',
     { schema: s.list },
-    (req, reply) =>
-      respond(ctx, req, reply, 'read', async (): Promise<ListResponse> => {
-        const limit =
-          req.query.limit === undefined ? ctx.limits.listLimitDefault : Number(req.query.limit);
-        if (limit < 1 || limit > ctx.limits.listLimitMax) {
-          throw new ApiError(
-            400,
-            'invalid-request',
-            `limit must be in 1..${ctx.limits.listLimitMax}`,
-          );
-        }
-        const op = { f: 'list', prefix: req.query.prefix ?? '', limit } as const;
-        const result = await ctx.engine.read(op, req.query.consistency ?? 'linearizable');
-        const { f: _, ...r } = resultOf(result, 'list');
-        return r;
-      }),
+    (req, reply) => {
+      const consistency = req.query.consistency ?? 'linearizable';
+      return respond(
+        ctx,
+        req,
+        reply,
+        'read',
+        async (): Promise<ListResponse> => {
+          const limit =
+            req.query.limit === undefined ? ctx.limits.listLimitDefault : Number(req.query.limit);
+          if (limit < 1 || limit > ctx.limits.listLimitMax) {
+            throw new ApiError(
+              400,
+              'invalid-request',
+              `limit must be in 1..${ctx.limits.listLimitMax}`,
+            );
+          }
+          const op = { f: 'list', prefix: req.query.prefix ?? '', limit } as const;
+          const { f: _, ...r } = resultOf(await ctx.engine.read(op, consistency), 'list');
+          return r;
+        },
+        consistency === 'linearizable',
+      );
+    },
   );
   app.get<{ Querystring: { prefix?: string; fromRevision?: string } }>(
     '/v1/watch',
@@ -219,25 +250,46 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RouteContext): vo
     '/v1/members',
     { schema: s.addMember },
     (req, reply) =>
-      respond(ctx, req, reply, 'write', async () => {
-        await ctx.engine.addLearner(req.body);
-        return ok;
-      }),
+      respond(
+        ctx,
+        req,
+        reply,
+        'write',
+        async () => {
+          await ctx.engine.addLearner(req.body);
+          return ok;
+        },
+        false,
+      ),
   );
   app.post<{ Params: { id: string } }>(
     '/v1/members/:id/promote',
     { schema: s.member },
     (req, reply) =>
-      respond(ctx, req, reply, 'write', async () => {
-        await ctx.engine.promote(memberId(req.params.id));
-        return ok;
-      }),
+      respond(
+        ctx,
+        req,
+        reply,
+        'write',
+        async () => {
+          await ctx.engine.promote(memberId(req.params.id));
+          return ok;
+        },
+        false,
+      ),
   );
   app.delete<{ Params: { id: string } }>('/v1/members/:id', { schema: s.member }, (req, reply) =>
-    respond(ctx, req, reply, 'write', async () => {
-      await ctx.engine.remove(memberId(req.params.id));
-      return ok;
-    }),
+    respond(
+      ctx,
+      req,
+      reply,
+      'write',
+      async () => {
+        await ctx.engine.remove(memberId(req.params.id));
+        return ok;
+      },
+      false,
+    ),
   );
   app.get('/healthz', async (): Promise<HealthResponse> => ({ ok: true, id: ctx.engine.id }));
   app.get('/metrics', async (_req, reply) => {

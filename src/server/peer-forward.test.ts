@@ -1,0 +1,404 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePorts } from '../../test/e2e/ports.ts';
+import type { NodeId } from '../kernel/ids.ts';
+import type { KvResult } from '../kv/machine.ts';
+import { TcpTransport } from '../runtime/transport/tcp-transport.ts';
+import type { KvEngine, MemberAddress } from './engine.ts';
+import { OverloadedError, UnavailableError } from './engine.ts';
+import { ApiError } from './errors.ts';
+import type { EngineMetrics } from './metrics.ts';
+import { MultiPaxosEngine } from './multipaxos-engine.ts';
+import type { FwdCall, FwdOutcome, HostMsg } from './peer-calls.ts';
+import { UnknownOutcomeError } from './peer-calls.ts';
+import { RaftEngine } from './raft-engine.ts';
+import { MEMBER_PREFIX } from './raft-members.ts';
+import { silentMetrics } from './replica-host.ts';
+
+/**
+ * Client calls that reach a follower travel to the leader over the peer transport. The
+ * engines here have no HTTP server at all, and every member's client URL is a closed port:
+ * an HTTP relay could not succeed, so every answer below came over the peer transport.
+ */
+
+const SECRET = 'forward-test-secret-0123456789';
+const fastRaft = { electionTimeoutMinMs: 150, electionTimeoutMaxMs: 300, heartbeatIntervalMs: 30 };
+/** A follower that never campaigns while a scripted peer plays its leader. */
+const patientRaft = { electionTimeoutMinMs: 20_000, electionTimeoutMaxMs: 30_000 };
+
+type Protocol = 'raft' | 'multipaxos';
+type Engine = RaftEngine | MultiPaxosEngine;
+
+interface Setup {
+  readonly dir: string;
+  readonly members: MemberAddress[];
+  readonly engines: Map<NodeId, Engine>;
+  readonly peers: TcpTransport<unknown>[];
+}
+
+const setups: Setup[] = [];
+
+afterEach(async () => {
+  for (const s of setups.splice(0)) {
+    for (const e of s.engines.values()) await e.stop();
+    for (const p of s.peers) await p.stop();
+    await rm(s.dir, { recursive: true, force: true });
+  }
+});
+
+async function setup(n: number): Promise<Setup> {
+  const dir = await mkdtemp(join(tmpdir(), 'quorate-forward-'));
+  const ports = await freePorts(2 * n);
+  const members = Array.from({ length: n }, (_, i) => ({
+    id: i + 1,
+    peerAddress: `127.0.0.1:${ports[i]}`,
+    // Nothing listens here: a relay over HTTP would fail.
+    clientUrl: `http://127.0.0.1:${ports[n + i]}`,
+  }));
+  const s: Setup = { dir, members, engines: new Map(), peers: [] };
+  setups.push(s);
+  return s;
+}
+
+interface EngineExtra {
+  readonly callTimeoutMs?: number;
+  readonly metrics?: EngineMetrics;
+  readonly raft?: Partial<typeof fastRaft>;
+}
+
+async function startEngine(
+  s: Setup,
+  protocol: Protocol,
+  id: NodeId,
+  extra: EngineExtra = {},
+): Promise<Engine> {
+  const common = {
+    id,
+    dataDir: join(s.dir, `n${id}`),
+    members: s.members,
+    secret: SECRET,
+    ...(extra.callTimeoutMs === undefined ? {} : { callTimeoutMs: extra.callTimeoutMs }),
+    ...(extra.metrics === undefined ? {} : { metrics: extra.metrics }),
+  };
+  const engine =
+    protocol === 'raft'
+      ? await RaftEngine.open({ ...common, raft: { ...fastRaft, ...extra.raft } })
+      : await MultiPaxosEngine.open(common);
+  await engine.start();
+  s.engines.set(id, engine);
+  return engine;
+}
+
+/** A bare peer transport standing in for member `id`: the test scripts what it says. */
+async function scriptedPeer(s: Setup, id: NodeId): Promise<Inbox> {
+  const self = s.members.find((m) => m.id === id) as MemberAddress;
+  const [host, port] = self.peerAddress.split(':') as [string, string];
+  const transport = new TcpTransport<unknown>({
+    id,
+    secret: SECRET,
+    listen: { host, port: Number(port) },
+    log: () => {},
+  });
+  const inbox = new Inbox(transport);
+  transport.onMessage((from, msg) => inbox.push(from, msg));
+  await transport.start();
+  for (const m of s.members) {
+    if (m.id === id) continue;
+    const [h, p] = m.peerAddress.split(':') as [string, string];
+    transport.addPeer(m.id, { host: h, port: Number(p) });
+  }
+  s.peers.push(transport);
+  return inbox;
+}
+
+class Inbox {
+  readonly received: { from: NodeId; msg: { type?: unknown } }[] = [];
+  constructor(readonly transport: TcpTransport<unknown>) {}
+
+  push(from: NodeId, msg: unknown): void {
+    this.received.push({ from, msg: msg as { type?: unknown } });
+  }
+
+  /** The `nth` (from 1) message of `type` received, once it is here. */
+  next<M>(type: string, nth = 1): Promise<M> {
+    return waitFor(`message ${nth} of type ${type}`, () => {
+      const found = this.received.filter((r) => r.msg.type === type);
+      return found[nth - 1]?.msg as M | undefined;
+    });
+  }
+
+  count(type: string): number {
+    return this.received.filter((r) => r.msg.type === type).length;
+  }
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 8000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function leaderOf(s: Setup): Engine | undefined {
+  for (const e of s.engines.values()) if (e.status().role === 'leader') return e;
+  return undefined;
+}
+
+function followerOf(s: Setup, leader: KvEngine): Engine {
+  const follower = [...s.engines.values()].find((e) => e !== leader);
+  if (follower === undefined) throw new Error('no follower');
+  return follower;
+}
+
+/** Proposals counted per node: forwarding must count each once, where it is proposed. */
+function countingMetrics(): EngineMetrics & { proposals: number } {
+  const m = { ...silentMetrics, proposals: 0 };
+  m.proposal = () => {
+    m.proposals += 1;
+  };
+  return m;
+}
+
+/** Tracks whether a promise has settled yet. */
+function track<T>(p: Promise<T>): { settled: () => boolean; promise: Promise<T> } {
+  let settled = false;
+  const promise = p.finally(() => {
+    settled = true;
+  });
+  promise.catch(() => {});
+  return { settled: () => settled, promise };
+}
+
+describe.each<Protocol>(['raft', 'multipaxos'])(
+  '%s: a follower forwards over the peer transport',
+  (protocol) => {
+    it('answers a write and a linearizable read sent to a follower, proposed once at the leader', async () => {
+      const s = await setup(3);
+      const metrics = new Map<NodeId, ReturnType<typeof countingMetrics>>();
+      for (const m of s.members) {
+        metrics.set(m.id, countingMetrics());
+        await startEngine(s, protocol, m.id, { metrics: metrics.get(m.id) as EngineMetrics });
+      }
+      const leader = await waitFor('a leader', () => leaderOf(s));
+      // Wait until every node agrees who leads, so the follower's replica names it.
+      const follower = followerOf(s, leader);
+      await waitFor('the follower to know the leader', () =>
+        follower.status().leader === leader.id ? true : undefined,
+      );
+      const put = await follower.write({
+        session: 5,
+        seq: 1,
+        op: { f: 'put', key: 'k', value: 'v' },
+      });
+      expect(put).toMatchObject({ f: 'put', version: 1 });
+      expect(await leader.read({ f: 'get', key: 'k' }, 'stale')).toMatchObject({
+        entry: { value: 'v' },
+      });
+      const got = await follower.read({ f: 'get', key: 'k' }, 'linearizable');
+      expect(got).toMatchObject({ f: 'get', entry: { value: 'v', version: 1 } });
+      // A retry of the same session and seq answers the first result, not a second write.
+      const again = await follower.write({
+        session: 5,
+        seq: 1,
+        op: { f: 'put', key: 'k', value: 'v' },
+      });
+      expect(again).toEqual(put);
+      expect(metrics.get(follower.id)?.proposals).toBe(0);
+      expect(metrics.get(leader.id)?.proposals).toBe(2);
+      expect(follower.leaderHint()).toBe(s.members.find((m) => m.id === leader.id)?.clientUrl);
+      expect(leader.leaderHint()).toBeUndefined();
+    });
+
+    it('never proposes a forwarded call that fails validation', async () => {
+      const s = await setup(3);
+      await startEngine(s, protocol, 1);
+      await startEngine(s, protocol, 2);
+      const peer = await scriptedPeer(s, 3);
+      const leader = await waitFor('a leader', () => leaderOf(s));
+      await leader.write({ session: 1, seq: 1, op: { f: 'put', key: 'k', value: 'v' } });
+      const revision = leader.status().revision;
+      const good = { type: 'fwdCall', kind: 'write', session: 0, seq: 0, timeoutMs: 2000 };
+      const bad: unknown[] = [
+        { ...good, id: 1, op: { f: 'put', key: 'k', value: 5 } },
+        { ...good, id: 2, op: { f: 'put', key: 'k', value: 'x', extra: true } },
+        { ...good, id: 3, op: { f: 'drop', key: 'k' } },
+        { ...good, id: 4, kind: 'read', op: { f: 'put', key: 'k', value: 'x' } },
+        { ...good, id: 5, kind: 'write', op: { f: 'get', key: 'k' } },
+        { ...good, id: 6, timeoutMs: -1, op: { f: 'delete', key: 'k' } },
+        { ...good, id: 7, op: { f: 'cas', key: 'k', value: 'x' } },
+        { ...good, id: 'eight', op: { f: 'delete', key: 'k' } },
+        ...(protocol === 'raft'
+          ? [{ ...good, id: 9, op: { f: 'put', key: `${MEMBER_PREFIX}9`, value: '{}' } }]
+          : []),
+      ];
+      for (const call of bad) peer.transport.send(leader.id, call);
+      // A valid call last: its answer proves every call before it was handled.
+      peer.transport.send(leader.id, { ...good, id: 10, kind: 'read', op: { f: 'get', key: 'k' } });
+      const last = await waitFor('the answer to the valid call', () =>
+        peer.received.find(
+          (r) => r.msg.type === 'fwdReply' && (r.msg as { id?: unknown }).id === 10,
+        ),
+      );
+      expect(last.msg).toMatchObject({ outcome: { type: 'result', result: { f: 'get' } } });
+      const replies = peer.received
+        .filter((r) => r.msg.type === 'fwdReply')
+        .map((r) => r.msg as { id: number; outcome: FwdOutcome });
+      const invalid = replies.filter((r) => r.outcome.type === 'invalid').map((r) => r.id);
+      // Every one with a usable id is told why; the one without an id is only dropped.
+      expect(invalid.sort((a, b) => a - b)).toEqual(
+        protocol === 'raft' ? [1, 2, 3, 4, 5, 6, 7, 9] : [1, 2, 3, 4, 5, 6, 7],
+      );
+      await sleep(100);
+      for (const e of s.engines.values()) expect(e.status().revision).toBe(revision);
+    });
+  },
+);
+
+describe('a forwarded call whose leader does not answer', () => {
+  it('ends as UnavailableError within the deadline when the leader stops before answering', async () => {
+    const s = await setup(3);
+    const callTimeoutMs = 3000;
+    // The leader stops the moment its replica has applied the forwarded write, before the
+    // host answers it: the write applied, and the follower cannot know.
+    let leaderEngine: Engine | undefined;
+    let stopping: Promise<void> | undefined;
+    const stopOnProposal: EngineMetrics = {
+      ...silentMetrics,
+      proposal: () => {
+        stopping = leaderEngine?.stop();
+      },
+    };
+    for (const m of s.members) {
+      await startEngine(s, 'raft', m.id, { callTimeoutMs, metrics: stopOnProposal });
+    }
+    leaderEngine = await waitFor('a leader', () => leaderOf(s));
+    const follower = followerOf(s, leaderEngine);
+    await waitFor('the follower to know the leader', () =>
+      follower.status().leader === leaderEngine?.id ? true : undefined,
+    );
+    const started = Date.now();
+    const write = follower.write({ session: 3, seq: 1, op: { f: 'put', key: 'k', value: 'v' } });
+    await expect(write).rejects.toBeInstanceOf(UnavailableError);
+    await expect(write).rejects.toBeInstanceOf(UnknownOutcomeError);
+    expect(Date.now() - started).toBeLessThan(callTimeoutMs);
+    await stopping;
+  });
+});
+
+describe('a follower with a scripted leader', () => {
+  /** Engine 1 follows member 3, played by a bare transport; member 2 is scripted too. */
+  async function scripted(callTimeoutMs = 4000) {
+    const s = await setup(3);
+    const follower = await startEngine(s, 'raft', 1, { callTimeoutMs, raft: patientRaft });
+    const two = await scriptedPeer(s, 2);
+    const three = await scriptedPeer(s, 3);
+    await lead(follower, three, 1);
+    return { s, follower: follower as RaftEngine, two, three };
+  }
+
+  /** Makes `peer` the follower's leader in `term` (a Raft heartbeat), once its link is up. */
+  async function lead(follower: Engine, peer: Inbox, term: number): Promise<void> {
+    const replies = peer.count('heartbeatReply');
+    await waitFor(`node ${peer.transport.id} to lead`, () => {
+      peer.transport.send(follower.id, { type: 'heartbeat', term, commit: 0, round: term });
+      return follower.status().leader === peer.transport.id &&
+        peer.count('heartbeatReply') > replies
+        ? true
+        : undefined;
+    });
+  }
+
+  function answer(peer: Inbox, to: NodeId, id: number, outcome: FwdOutcome): void {
+    const reply: HostMsg = { type: 'fwdReply', id, outcome };
+    peer.transport.send(to, reply);
+  }
+
+  const putResult: KvResult = { f: 'put', revision: 7, version: 1 };
+
+  it('ignores replies from another peer, duplicates and late ones', async () => {
+    const { follower, two, three } = await scripted();
+    const first = track(
+      follower.write({ session: 1, seq: 1, op: { f: 'put', key: 'a', value: '1' } }),
+    );
+    const call = await three.next<FwdCall>('fwdCall');
+    expect(call).toMatchObject({ kind: 'write', session: 1, seq: 1, op: { f: 'put', key: 'a' } });
+    expect(call.timeoutMs).toBeGreaterThan(3000);
+    // Member 2 is not who the call went to; a malformed reply is no reply.
+    answer(two, follower.id, call.id, { type: 'result', result: { ...putResult, revision: 99 } });
+    three.transport.send(follower.id, { type: 'fwdReply', id: call.id, outcome: { type: 'x' } });
+    await sleep(150);
+    expect(first.settled()).toBe(false);
+    answer(three, follower.id, call.id, { type: 'result', result: putResult });
+    await expect(first.promise).resolves.toEqual(putResult);
+    // A duplicate of that reply, and a late one for a call that never was, change nothing:
+    // the next call ends with its own reply.
+    answer(three, follower.id, call.id, { type: 'result', result: { ...putResult, revision: 50 } });
+    answer(three, follower.id, 12345, { type: 'result', result: { ...putResult, revision: 51 } });
+    const second = follower.read({ f: 'get', key: 'a' }, 'linearizable');
+    const call2 = await three.next<FwdCall>('fwdCall', 2);
+    expect(call2.id).not.toBe(call.id);
+    expect(call2).toMatchObject({ kind: 'read', op: { f: 'get', key: 'a' } });
+    const got: KvResult = { f: 'get', entry: null, revision: 7 };
+    answer(three, follower.id, call2.id, { type: 'result', result: got });
+    await expect(second).resolves.toEqual(got);
+  });
+
+  it('maps the leader failures to the errors the engine throws', async () => {
+    const { follower, three } = await scripted();
+    const cases: [FwdOutcome, new (...args: never[]) => Error][] = [
+      [{ type: 'overloaded', reason: 'uncommitted-cap' }, OverloadedError],
+      [{ type: 'unavailable', reason: 'slow' }, UnavailableError],
+      [{ type: 'unknownOutcome', reason: 'a leader changed' }, UnknownOutcomeError],
+      [{ type: 'invalid', reason: 'bad op' }, ApiError],
+    ];
+    let nth = 0;
+    for (const [outcome, error] of cases) {
+      const write = follower.write({ session: 0, seq: 0, op: { f: 'delete', key: 'a' } });
+      const call = await three.next<FwdCall>('fwdCall', ++nth);
+      answer(three, follower.id, call.id, outcome);
+      await expect(write).rejects.toBeInstanceOf(error);
+    }
+    // A read whose outcome the leader lost is merely unavailable: it changed nothing.
+    const read = follower.read({ f: 'get', key: 'a' }, 'linearizable');
+    const call = await three.next<FwdCall>('fwdCall', ++nth);
+    answer(three, follower.id, call.id, { type: 'unknownOutcome', reason: 'gone' });
+    await expect(read).rejects.toBeInstanceOf(UnavailableError);
+    await expect(read).rejects.not.toBeInstanceOf(UnknownOutcomeError);
+  });
+
+  it('asks its replica again when the leader has stepped down, and follows the new one', async () => {
+    const { follower, two, three } = await scripted();
+    const write = follower.write({ session: 4, seq: 1, op: { f: 'put', key: 'b', value: '2' } });
+    const call = await three.next<FwdCall>('fwdCall');
+    await lead(follower, two, 2);
+    answer(three, follower.id, call.id, { type: 'notLeader', leader: 2 });
+    const retried = await two.next<FwdCall>('fwdCall');
+    expect(retried).toMatchObject({ session: 4, seq: 1, op: { f: 'put', key: 'b', value: '2' } });
+    answer(two, follower.id, retried.id, { type: 'result', result: putResult });
+    await expect(write).resolves.toEqual(putResult);
+  });
+
+  it('ends a call at its deadline when the leader stays silent, and early when it goes away', async () => {
+    const { follower, three } = await scripted(1000);
+    const started = Date.now();
+    const read = follower.read({ f: 'get', key: 'a' }, 'linearizable');
+    await three.next<FwdCall>('fwdCall');
+    await expect(read).rejects.toBeInstanceOf(UnavailableError);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    expect(Date.now() - started).toBeLessThan(2000);
+
+    const write = follower.write({ session: 2, seq: 1, op: { f: 'put', key: 'a', value: '1' } });
+    await three.next<FwdCall>('fwdCall', 2);
+    const stoppedAt = Date.now();
+    await three.transport.stop();
+    await expect(write).rejects.toBeInstanceOf(UnknownOutcomeError);
+    expect(Date.now() - stoppedAt).toBeLessThan(700);
+  });
+});
