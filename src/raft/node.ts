@@ -428,6 +428,9 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
 
   protected handleHeartbeat(from: NodeId, m: HeartbeatMsg): void {
     this.commitTo(Math.min(m.commit, this.raftLog.lastIndex));
+    // Round 0 only carries a commit index (one per commit under load): the leader's periodic
+    // heartbeats, which are numbered, are the ones it needs answered.
+    if (m.round === 0) return;
     this.out.send(from, { type: 'heartbeatReply', term: this.term, round: m.round });
   }
 

@@ -112,7 +112,8 @@ export type AppendReplyMsg =
 
 /**
  * An empty AppendEntries: asserts leadership, carries the commit index (never beyond what the
- * follower is known to hold) and a read round number `round` for ReadIndex / leases.
+ * follower is known to hold) and a read round number `round` for ReadIndex / leases. Round 0
+ * is a commit notice only, and followers do not answer it.
  */
 export interface HeartbeatMsg {
   readonly type: 'heartbeat';
