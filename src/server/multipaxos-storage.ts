@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { decode, encode } from '@msgpack/msgpack';
 import { assert, unreachable } from '../kernel/assert.ts';
 import type { NodeId } from '../kernel/ids.ts';
 import type { KvCommand } from '../kv/machine.ts';
@@ -11,6 +10,7 @@ import {
 } from '../paxos/ballot.ts';
 import type { Batch, MultiPersist } from '../paxos/multi/types.ts';
 import type { MultiKvDurable, MultiKvSnapshot } from '../replica/multipaxos-kv.ts';
+import { filePacker } from '../runtime/msgpack.ts';
 import type { FileWal } from '../runtime/storage/file-wal.ts';
 import { FileSnapshotStore } from '../runtime/storage/snapshot.ts';
 import type { WalMetrics } from '../runtime/storage/wal.ts';
@@ -128,7 +128,9 @@ export class MultiPaxosStorage {
   private async append(items: readonly WalItem[]): Promise<void> {
     if (items.length === 0) return;
     for (const item of items) fold(this.folded, item);
-    await this.wal.append(items.map((item) => ({ type: PERSIST_RECORD, payload: encode(item) })));
+    await this.wal.append(
+      items.map((item) => ({ type: PERSIST_RECORD, payload: filePacker.pack(item) })),
+    );
   }
 
   /**
@@ -138,13 +140,13 @@ export class MultiPaxosStorage {
   private async saveSnapshot(upTo: number, data: MultiKvSnapshot): Promise<void> {
     const current = this.folded.snapshot;
     if (current !== null && current.upTo >= upTo) return;
-    await saveSnapshotData(this.snapshots, encode({ upTo }), data);
+    await saveSnapshotData(this.snapshots, filePacker.pack({ upTo }), data);
     fold(this.folded, { type: 'snapshot', upTo, data });
     const checkpointFrom = this.wal.nextSeq();
     const checkpoint = checkpointOf(this.folded);
     if (checkpoint.length > 0) {
       await this.wal.append(
-        checkpoint.map((item) => ({ type: PERSIST_RECORD, payload: encode(item) })),
+        checkpoint.map((item) => ({ type: PERSIST_RECORD, payload: filePacker.pack(item) })),
       );
     }
     await this.wal.dropPrefix(checkpointFrom);
@@ -205,7 +207,7 @@ function fold(f: Folded, item: KvPersist): void {
 async function loadSnapshot(store: FileSnapshotStore): Promise<Folded['snapshot']> {
   const info = store.latest();
   if (info === undefined) return null;
-  const meta = decode(info.meta) as { upTo?: unknown };
+  const meta = filePacker.unpack(info.meta) as { upTo?: unknown };
   assert(
     typeof meta.upTo === 'number' && Number.isSafeInteger(meta.upTo) && meta.upTo >= 1,
     `snapshot ${info.id} has malformed meta`,
@@ -216,7 +218,7 @@ async function loadSnapshot(store: FileSnapshotStore): Promise<Folded['snapshot'
 const itemTypes = new Set<string>(['promise', 'accept', 'proposalId', 'chosen']);
 
 function decodeItem(payload: Uint8Array, seq: number): WalItem {
-  const item = decode(payload) as { type?: unknown } | null;
+  const item = filePacker.unpack(payload) as { type?: unknown } | null;
   assert(
     typeof item?.type === 'string' && itemTypes.has(item.type),
     `WAL record ${seq} is not a Multi-Paxos persist item`,

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { decode, encode } from '@msgpack/msgpack';
 import { assert, unreachable } from '../kernel/assert.ts';
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import type { KvCommand } from '../kv/machine.ts';
 import { applyPersist, initialDurableState, type RaftDurableState } from '../raft/durable.ts';
 import type { Entry, HardState, RaftConfig, RaftPersist, SnapshotMeta } from '../raft/types.ts';
+import { filePacker } from '../runtime/msgpack.ts';
 import type { FileWal } from '../runtime/storage/file-wal.ts';
 import { FileHardStateStore } from '../runtime/storage/hard-state.ts';
 import { FileSnapshotStore } from '../runtime/storage/snapshot.ts';
@@ -172,7 +172,9 @@ export class RaftStorage {
       first.index === this.wal.nextSeq(),
       `entries from ${first.index} but the WAL continues at ${this.wal.nextSeq()}`,
     );
-    calls.push(this.wal.append(entries.map((e) => ({ type: ENTRY_RECORD, payload: encode(e) }))));
+    calls.push(
+      this.wal.append(entries.map((e) => ({ type: ENTRY_RECORD, payload: filePacker.pack(e) }))),
+    );
     this.terms.append(entries);
     return calls;
   }
@@ -183,7 +185,7 @@ export class RaftStorage {
    */
   private async saveSnapshot(meta: SnapshotMeta, data: Uint8Array): Promise<void> {
     const held = this.terms.termAt(meta.index, this.wal.nextSeq());
-    await saveSnapshotData(this.snapshots, encode(meta), data);
+    await saveSnapshotData(this.snapshots, filePacker.pack(meta), data);
     if (held === meta.term) {
       await this.wal.dropPrefix(meta.index + 1);
       this.terms.dropBefore(meta.index + 1);
@@ -267,7 +269,7 @@ async function restoreDurable(
   if (hs !== undefined) durable.hardState = decodeHardState(hs);
   const info = snapshots.latest();
   if (info !== undefined) {
-    const meta = decode(info.meta) as SnapshotMeta;
+    const meta = filePacker.unpack(info.meta) as SnapshotMeta;
     const data = await readSnapshotData(snapshots, info);
     applyPersist(durable, { kind: 'snapshot', snapshot: { meta, data } });
     durable.entries = [];
@@ -317,11 +319,11 @@ async function loadEntries(wal: FileWal, durable: RaftDurableState<KvCommand>): 
 }
 
 function encodeHardState(state: HardState): Uint8Array {
-  return encode([state.term, state.vote, state.commit]);
+  return filePacker.pack([state.term, state.vote, state.commit]);
 }
 
 function decodeHardState(bytes: Uint8Array): HardState {
-  const raw = decode(bytes);
+  const raw = filePacker.unpack(bytes);
   assert(
     Array.isArray(raw) && raw.length === 3 && raw.every((n) => Number.isSafeInteger(n)),
     'hard state record is malformed',
@@ -331,5 +333,5 @@ function decodeHardState(bytes: Uint8Array): HardState {
 }
 
 function decodeEntry(payload: Uint8Array): KvEntry {
-  return decode(payload) as KvEntry;
+  return filePacker.unpack(payload) as KvEntry;
 }

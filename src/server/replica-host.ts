@@ -562,7 +562,7 @@ export class ReplicaHost<T extends HostedTypes> {
       for (let rd = this.replica.ready(); rd !== undefined; rd = this.replica.ready()) {
         // A leader's appends leave now, so its fsync and its followers' run at once.
         for (const m of rd.early) this.transport.send(m.to, m.msg);
-        await this.hooks.persist(rd.persist);
+        if (rd.persist.length > 0) await this.hooks.persist(rd.persist);
         this.carryOut(rd);
         this.replica.advance();
       }

@@ -10,7 +10,7 @@
  * throwing; the transport then closes that connection. Checking that the decoded value has
  * the protocol's shape is the protocol's job (its receive step treats it as untrusted).
  */
-import { decode, encode } from '@msgpack/msgpack';
+import { wirePacker } from '../msgpack.ts';
 
 export interface Codec<M> {
   encode(msg: M): Uint8Array;
@@ -19,7 +19,7 @@ export interface Codec<M> {
 
 export function msgpackCodec<M>(): Codec<M> {
   return {
-    encode: (msg) => encode(msg, { useBigInt64: true }),
-    decode: (bytes) => decode(bytes, { useBigInt64: true }) as M,
+    encode: (msg) => wirePacker.pack(msg),
+    decode: (bytes) => wirePacker.unpack(bytes) as M,
   };
 }
