@@ -106,6 +106,40 @@ describe('KvStateMachine', () => {
     expect(kv.changesSince(5)).toEqual([]);
   });
 
+  it('reports exactly the changes after a revision while they are kept (property)', () => {
+    const write = fc.record({ del: fc.boolean(), key: fc.constantFrom('a', 'b', 'c') });
+    fc.assert(
+      fc.property(fc.array(write, { maxLength: 60 }), fc.nat(70), (writes, asked) => {
+        const kv = new KvStateMachine({ sessionsMax: 10, changesMax: 5, listMax: 10 });
+        const all: { revision: number; key: string }[] = [];
+        writes.forEach((w, i) => {
+          const before = kv.currentRevision;
+          kv.apply(
+            i + 1,
+            cmd(
+              0,
+              0,
+              w.del ? { f: 'delete', key: w.key } : { f: 'put', key: w.key, value: String(i) },
+            ),
+          );
+          if (kv.currentRevision > before) all.push({ revision: kv.currentRevision, key: w.key });
+        });
+        const got = kv.changesSince(asked);
+        const want = all.filter((c) => c.revision > asked);
+        if (got === undefined) {
+          // Only when some change after `asked` is no longer kept.
+          expect(want.length).toBeGreaterThan(0);
+          expect(kv.changesSince(kv.currentRevision - 5)).toBeDefined();
+        } else {
+          expect(got.map((c) => [c.revision, c.key])).toEqual(want.map((c) => [c.revision, c.key]));
+        }
+        // The most recent changesMax are always kept.
+        const recent = Math.max(0, kv.currentRevision - 5);
+        expect(kv.changesSince(recent)?.length).toBe(kv.currentRevision - recent);
+      }),
+    );
+  });
+
   it('refuses to apply out of order', () => {
     const kv = new KvStateMachine();
     kv.apply(2, cmd(0, 0, { f: 'get', key: 'x' }));

@@ -164,7 +164,10 @@ export class KvStateMachine {
     const first = this.changes[0];
     if (first !== undefined && first.revision > revision + 1) return undefined;
     if (first === undefined && revision < this.revision) return undefined;
-    return this.changes.filter((c) => c.revision > revision);
+    if (first === undefined) return [];
+    // Every write makes one change with the next revision, so they are contiguous: the host
+    // asks after every batch, and a scan of the whole window was its hottest line.
+    return this.changes.slice(Math.max(0, revision - first.revision + 1));
   }
 
   snapshot(): KvSnapshot {
