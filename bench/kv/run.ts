@@ -12,7 +12,9 @@
  * column, for context beside Raft; the targets are Raft's.
  *
  * Both clusters are up for the whole run and the points alternate between them (see
- * benchBoth). Prints a table (ours, etcd, ours/etcd) and writes bench-results/kv.json.
+ * benchBoth); before the first point each gets the same 10 s of untimed load, so that
+ * Node's JIT has compiled the hot paths (etcd is compiled ahead of time). Prints a table
+ * (ours, etcd, ours/etcd) and writes bench-results/kv.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -81,6 +83,8 @@ interface Settings {
   readonly backoffMs: number;
   readonly killAfterMs: number;
   readonly afterKillMs: number;
+  /** Untimed load every system gets once before the points (split between puts and gets). */
+  readonly jitWarmupMs: number;
 }
 
 function settingsFromArgs(): Settings {
@@ -115,6 +119,7 @@ function settingsFromArgs(): Settings {
     backoffMs: 10,
     killAfterMs: 4000,
     afterKillMs: 6000,
+    jitWarmupMs: 10_000,
   };
 }
 
@@ -220,18 +225,26 @@ async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<
     await system.start();
     await stableLeader(system);
   }
+  // Every key is written once, so reads find values. Then, as Node compiles hot code to
+  // machine code only after it has run a while (without this the first points would measure
+  // our interpreter against etcd's compiled Go), every system gets the same untimed load,
+  // writes then reads, before any point.
+  for (const system of systems) {
+    const fill = await spawnLoad(loadSpec(system, s, { op: 'fill', clients: 64, warmupMs: 0 }));
+    console.log(`  ${system.name.padEnd(7)} filled ${fill.ok} keys in ${fill.seconds} s`);
+    for (const op of ['put', 'get'] as const) {
+      const warm = await spawnLoad(
+        loadSpec(system, s, { op, clients: 16, warmupMs: 0, durationMs: s.jitWarmupMs / 2 }),
+      );
+      console.log(`  ${system.name.padEnd(7)} warm-up ${op}: ${warm.ok} ops in ${warm.seconds} s`);
+    }
+  }
   const results = new Map<SystemName, { points: Record<string, PointResult>; kills: Kill[] }>(
     systems.map((x) => [x.name, { points: {}, kills: [] }]),
   );
   const inTurn = (round: number) => (round % 2 === 0 ? systems : [...systems].reverse());
   let round = 0;
   for (const p of points) {
-    if (p === points.find((x) => x.op === 'get')) {
-      for (const system of systems) {
-        const fill = await spawnLoad(loadSpec(system, s, { op: 'fill', clients: 64, warmupMs: 0 }));
-        console.log(`  ${system.name.padEnd(7)} filled ${fill.ok} keys in ${fill.seconds} s`);
-      }
-    }
     for (const system of inTurn(round++)) {
       const mine = results.get(system.name);
       if (mine !== undefined) mine.points[pointName(p)] = await runPoint(system, s, p);
