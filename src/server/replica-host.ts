@@ -100,15 +100,19 @@ export interface PeerSettings {
 
 /** The peer transport of a node listening on `listen`, logging through the node's logger. */
 export function peerTransport<M>(
-  settings: PeerSettings,
+  settings: PeerSettings & { readonly metrics?: EngineMetrics },
   listen: { readonly host: string; readonly port: number },
 ): TcpTransport<M> {
+  const metrics = settings.metrics;
   return new TcpTransport<M>({
     id: settings.id,
     secret: settings.secret,
     listen,
     ...(settings.tls === undefined ? {} : { tls: settings.tls }),
     log: (level, message) => settings.logger?.[level]({ component: 'transport' }, message),
+    ...(metrics === undefined
+      ? {}
+      : { onBytesSent: (peer, bytes) => metrics.bytesSent(bytes, peer) }),
   });
 }
 

@@ -45,6 +45,13 @@ describe('a 3-node cluster', () => {
         (await getVia(reader.clientUrl, 'via-3', 'stale')) === 'from 3' ? true : undefined,
       );
     }
+    // The leader's metrics count what it sent each peer.
+    const leaderUrl = c.nodes.find((n) => n.id === leader)?.clientUrl as string;
+    const metrics = await (await fetch(`${leaderUrl}/metrics`)).text();
+    for (const peer of c.nodes.filter((n) => n.id !== leader)) {
+      const line = new RegExp(`^quorate_peer_sent_bytes_total\\{peer="${peer.id}"\\} (\\d+)$`, 'm');
+      expect(Number(line.exec(metrics)?.[1] ?? 0), metrics).toBeGreaterThan(0);
+    }
   });
 
   it('rejects a peer connection that does not know the secret', async () => {

@@ -41,6 +41,7 @@ export interface MemoryTransportOptions<M> extends Partial<QueueLimits> {
 interface Peer {
   readonly queue: SendQueue;
   sent: number;
+  sentBytes: number;
   writes: number;
 }
 
@@ -83,7 +84,7 @@ export class MemoryTransport<M> implements Transport<M> {
 
   addPeer(id: NodeId, _address: PeerAddress): void {
     if (!this.peers.has(id))
-      this.peers.set(id, { queue: new SendQueue(this.limits), sent: 0, writes: 0 });
+      this.peers.set(id, { queue: new SendQueue(this.limits), sent: 0, sentBytes: 0, writes: 0 });
   }
 
   removePeer(id: NodeId): void {
@@ -113,6 +114,7 @@ export class MemoryTransport<M> implements Transport<M> {
       queuedMessages: p.queue.length,
       queuedBytes: p.queue.bytes,
       sentMessages: p.sent,
+      sentBytes: p.sentBytes,
       writes: p.writes,
       droppedMessages: p.queue.dropped,
     };
@@ -145,6 +147,7 @@ export class MemoryTransport<M> implements Transport<M> {
       if (peer.queue.length > 0) peer.writes += 1;
       for (const bytes of peer.queue.take(Number.POSITIVE_INFINITY)) {
         peer.sent += 1;
+        peer.sentBytes += bytes.length;
         target.deliver(this.id, bytes);
       }
     }

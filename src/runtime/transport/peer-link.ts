@@ -41,6 +41,7 @@ export interface LinkSettings {
   readonly reconnectMaxMs: number;
   readonly tls: TlsOptions | undefined;
   readonly log: (level: 'info' | 'warn', message: string) => void;
+  readonly onBytesSent: ((peer: NodeId, bytes: number) => void) | undefined;
 }
 
 export class PeerLink {
@@ -51,6 +52,7 @@ export class PeerLink {
   private attempts = 0;
   private sent = 0;
   private writes = 0;
+  private sentBytes = 0;
   private flushScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -91,6 +93,7 @@ export class PeerLink {
       queuedMessages: this.queue.length,
       queuedBytes: this.queue.bytes,
       sentMessages: this.sent,
+      sentBytes: this.sentBytes,
       writes: this.writes,
       droppedMessages: this.queue.dropped,
     };
@@ -195,11 +198,12 @@ export class PeerLink {
     const socket = this.socket;
     while (this.ready && !this.blocked && socket !== undefined && this.queue.length > 0) {
       const frames = this.queue.take(this.settings.writeBytesMax);
+      const bytes = frames.length === 1 ? (frames[0] as Uint8Array) : Buffer.concat(frames);
       this.sent += frames.length;
       this.writes += 1;
-      this.blocked = !socket.write(
-        frames.length === 1 ? (frames[0] as Uint8Array) : Buffer.concat(frames),
-      );
+      this.sentBytes += bytes.length;
+      this.settings.onBytesSent?.(this.peerId, bytes.length);
+      this.blocked = !socket.write(bytes);
     }
   }
 

@@ -92,6 +92,21 @@ async function stillExchanging(
   await eventually(() => b.got.length >= before + count);
 }
 
+describe('TcpTransport accounting', () => {
+  it('tells onBytesSent every write, adding up to the bytes its stats report', async () => {
+    const told: [NodeId, number][] = [];
+    const a = await node(1, { onBytesSent: (peer, bytes) => told.push([peer, bytes]) });
+    const b = await node(2);
+    a.t.addPeer(2, b.address);
+    for (let n = 0; n < 50; n++) a.t.send(2, { n, text: 'y'.repeat(64) });
+    await eventually(() => b.got.length === 50);
+    const total = told.reduce((sum, [, bytes]) => sum + bytes, 0);
+    expect(told.every(([peer]) => peer === 2)).toBe(true);
+    expect(total).toBe(a.t.peerStats(2)?.sentBytes);
+    expect(total).toBeGreaterThan(50 * 64);
+  });
+});
+
 describe('TcpTransport security', () => {
   it('rejects a node with the wrong secret: it neither joins nor injects a message', async () => {
     const b = await node(2);

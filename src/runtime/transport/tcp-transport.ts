@@ -59,6 +59,8 @@ export interface TcpTransportOptions<M> {
   readonly tls?: TlsOptions;
   /** Default: warnings to console.warn, info dropped. */
   readonly log?: (level: 'info' | 'warn', message: string) => void;
+  /** Told the size of every socket write to a peer (a metrics hook; keep it cheap). */
+  readonly onBytesSent?: (peer: NodeId, bytes: number) => void;
 }
 
 export class TcpTransport<M> implements Transport<M> {
@@ -104,6 +106,7 @@ export class TcpTransport<M> implements Transport<M> {
       reconnectMaxMs: options.reconnectMaxMs ?? 5000,
       tls: options.tls,
       log,
+      onBytesSent: options.onBytesSent,
     };
     validate(this.settings, this.frameBytesMax, this.inboundMax);
   }

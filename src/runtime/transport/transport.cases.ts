@@ -79,6 +79,8 @@ export function transportConformance(name: string, makeHarness: () => TransportH
       for (let n = 0; n < 100; n++) a.t.send(2, { n, text: 'x'.repeat(100) });
       await eventually(() => b.got.length === 101);
       expect((a.t.peerStats(2)?.writes ?? 0) - writesBefore).toBeLessThanOrEqual(2);
+      // Every message's 100-byte text and its framing were counted as sent.
+      expect(a.t.peerStats(2)?.sentBytes ?? 0).toBeGreaterThan(100 * 100);
     });
 
     it('answers typed results for unknown peers, oversized messages and a stopped transport', async () => {

@@ -32,6 +32,8 @@ export interface PeerStats {
   readonly queuedMessages: number;
   readonly queuedBytes: number;
   readonly sentMessages: number;
+  /** Encoded bytes handed to the socket (frames with their headers). */
+  readonly sentBytes: number;
   /** Socket writes (or, in memory, delivery rounds) that carried those messages. */
   readonly writes: number;
   readonly droppedMessages: number;
