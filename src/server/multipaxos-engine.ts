@@ -108,6 +108,7 @@ export class MultiPaxosEngine implements KvEngine {
         observe: (event) => this.observe(event),
         delivered: (rd) => this.delivered(rd.deliver),
         refusal: (answer, deadline, kind) => this.refusal(answer, deadline, kind),
+        leader: () => this.leader ?? 0,
       },
     });
     for (const m of options.members) {

@@ -110,6 +110,7 @@ export class RaftEngine implements KvEngine {
         visible: (change) => !isReservedKey(change.key),
         refusal: (answer, _deadline, kind) => this.refusal(answer, kind),
         admit: guardReservedWrite,
+        leader: () => this.leader,
       },
     });
     const self = options.members.find((m) => m.id === options.id);

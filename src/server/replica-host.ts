@@ -85,6 +85,12 @@ export interface ReplicaHostHooks<T extends HostedTypes> {
    * keys): a forwarded call skips the follower's engine checks on this side.
    */
   admit?(op: KvOp): void;
+  /**
+   * The leader this node last heard of (0 if none). A follower forwards a call straight
+   * there, without first asking its replica to refuse it; only the first try takes this
+   * shortcut, so a stale answer costs one round trip, never a loop.
+   */
+  leader?(): NodeId;
 }
 
 /** How a real node meets its peers, whatever its protocol. */
@@ -278,6 +284,10 @@ export class ReplicaHost<T extends HostedTypes> {
   private async writeUntil(cmd: KvCommand, deadline: number, forward: boolean): Promise<KvResult> {
     let unknowns = 0;
     let proposed = false;
+    if (forward) {
+      const forwarded = await this.forwardToKnownLeader('write', cmd, deadline);
+      if (forwarded !== 'unsent' && forwarded !== 'again') return forwarded.result;
+    }
     for (;;) {
       const answer = await this.call(
         (id) =>
@@ -311,6 +321,14 @@ export class ReplicaHost<T extends HostedTypes> {
     deadline: number,
     forward: boolean,
   ): Promise<KvResult> {
+    if (forward) {
+      const forwarded = await this.forwardToKnownLeader(
+        'read',
+        { session: 0, seq: 0, op },
+        deadline,
+      );
+      if (forwarded !== 'unsent' && forwarded !== 'again') return forwarded.result;
+    }
     for (;;) {
       const answer = await this.call(
         (id) => this.hooks.kvRequest({ type: 'kv', id, session: 0, seq: 0, op }),
@@ -417,6 +435,17 @@ export class ReplicaHost<T extends HostedTypes> {
       default:
         throw failureOf(outcome, leader, kind);
     }
+  }
+
+  /** The first try of a call on a follower that knows its leader: straight there. */
+  private forwardToKnownLeader(
+    kind: 'write' | 'read',
+    cmd: KvCommand,
+    deadline: number,
+  ): Promise<Forwarded> {
+    const leader = this.hooks.leader?.() ?? NO_NODE;
+    if (leader === NO_NODE || leader === this.transport.id) return Promise.resolve('unsent');
+    return this.forward(kind, cmd, leader, deadline);
   }
 
   private sendForward(
