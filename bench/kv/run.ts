@@ -32,8 +32,9 @@ import { type Report, renderTable } from './table.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const QUORATE_PORT_BASE = 42379;
-const MULTIPAXOS_PORT_BASE = 42479;
+// Below Linux's ephemeral range (32768-60999 here), so no outgoing connection holds them.
+const QUORATE_PORT_BASE = 21379;
+const MULTIPAXOS_PORT_BASE = 21479;
 const LOAD_SLACK_MS = 30_000;
 const sleep = (ms: number) => new Promise<void>((wake) => setTimeout(wake, ms));
 
