@@ -9,10 +9,12 @@ import type { KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
 export interface KvEngine {
   readonly id: NodeId;
   /**
-   * Orders `cmd` through consensus and resolves with its result once this node has applied
-   * it. Rejects with NotLeaderError on a non-leader (the server then forwards), with
-   * OverloadedError when the engine refuses more uncommitted work, and with
-   * UnavailableError when no leader can be reached in time.
+   * Orders `cmd` through consensus and resolves with its result once it is applied (on a
+   * follower, the engine may hand it to the leader itself). Rejects with NotLeaderError when
+   * this node does not lead and did not forward it (the server then relays it over HTTP),
+   * with OverloadedError when the engine refuses more uncommitted work, and with
+   * UnavailableError when no leader can be reached in time (UnknownOutcomeError when a write
+   * may have been applied all the same).
    */
   write(cmd: KvCommand): Promise<KvResult>;
   /**
@@ -30,6 +32,11 @@ export interface KvEngine {
    */
   watch(fromRevision: number, onChange: (change: KvChange) => void): WatchHandle | 'compacted';
   status(): EngineStatus;
+  /**
+   * The leader's client URL when another node leads: answers the engine forwarded itself
+   * name it, so clients can go there directly next time.
+   */
+  leaderHint?(): string | undefined;
   /** Membership changes; leader only (NotLeaderError otherwise). */
   addLearner(member: MemberAddress): Promise<void>;
   promote(id: NodeId): Promise<void>;
@@ -100,6 +107,9 @@ export class OverloadedError extends Error {
 export class UnavailableError extends Error {
   override readonly name = 'UnavailableError';
 }
+
+/** No answer in time for a write that may have been applied all the same (504 to a client). */
+export class UnknownOutcomeError extends UnavailableError {}
 
 /** The engine does not implement this call (Multi-Paxos has no membership change). */
 export class UnsupportedError extends Error {

@@ -2,7 +2,12 @@ import { unreachable } from '../kernel/assert.ts';
 import type { NodeId } from '../kernel/ids.ts';
 import type { KvOp, KvResult } from '../kv/machine.ts';
 import { checkKvOp, isReadOp } from '../kv/validate.ts';
-import { NotLeaderError, OverloadedError, UnavailableError } from './engine.ts';
+import {
+  NotLeaderError,
+  OverloadedError,
+  UnavailableError,
+  UnknownOutcomeError,
+} from './engine.ts';
 import { ApiError } from './errors.ts';
 
 /**
@@ -47,9 +52,6 @@ export type FwdOutcome =
   | { readonly type: 'invalid'; readonly reason: string };
 
 export const hostMsgTypes: ReadonlySet<string> = new Set<HostMsg['type']>(['fwdCall', 'fwdReply']);
-
-/** A write's outcome that is unknown: it may have applied (504 to a client). */
-export class UnknownOutcomeError extends UnavailableError {}
 
 type Checked<V> =
   | { readonly ok: true; readonly value: V }

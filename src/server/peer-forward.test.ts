@@ -6,13 +6,17 @@ import { freePorts } from '../../test/e2e/ports.ts';
 import type { NodeId } from '../kernel/ids.ts';
 import type { KvResult } from '../kv/machine.ts';
 import { TcpTransport } from '../runtime/transport/tcp-transport.ts';
-import type { KvEngine, MemberAddress } from './engine.ts';
-import { OverloadedError, UnavailableError } from './engine.ts';
+import {
+  type KvEngine,
+  type MemberAddress,
+  OverloadedError,
+  UnavailableError,
+  UnknownOutcomeError,
+} from './engine.ts';
 import { ApiError } from './errors.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { MultiPaxosEngine } from './multipaxos-engine.ts';
 import type { FwdCall, FwdOutcome, HostMsg } from './peer-calls.ts';
-import { UnknownOutcomeError } from './peer-calls.ts';
 import { RaftEngine } from './raft-engine.ts';
 import { MEMBER_PREFIX } from './raft-members.ts';
 import { silentMetrics } from './replica-host.ts';

@@ -11,6 +11,7 @@ import {
   OverloadedError,
   type ReadConsistency,
   UnavailableError,
+  UnknownOutcomeError,
   type WatchHandle,
 } from './engine.ts';
 import type { EngineMetrics } from './metrics.ts';
@@ -23,7 +24,6 @@ import {
   type HostMsg,
   hostMsgTypes,
   outcomeOf,
-  UnknownOutcomeError,
 } from './peer-calls.ts';
 
 /**

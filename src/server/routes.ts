@@ -41,15 +41,6 @@ type KeyParams = { key: string };
 type Consistency = { consistency?: ReadConsistency };
 
 /**
- * An engine that forwards writes and linearizable reads to its leader itself (over the peer
- * transport) names the leader, so the answer can tell the client where to go next time, as
- * an answer relayed over HTTP does.
- */
-interface LeaderHinting {
-  leaderHint?(): string | undefined;
-}
-
-/**
  * Runs an engine call and answers with its result; a NotLeaderError that names the leader's
  * URL is relayed there over HTTP (what the engine did not forward itself: membership changes,
  * and calls whose leader is not reachable as a peer), any other rejection becomes its typed
@@ -65,7 +56,7 @@ async function respond(
 ): Promise<unknown> {
   try {
     const answer = await call();
-    const leaderUrl = leaderCall ? (ctx.engine as LeaderHinting).leaderHint?.() : undefined;
+    const leaderUrl = leaderCall ? ctx.engine.leaderHint?.() : undefined;
     if (leaderUrl !== undefined) reply.header(HEADER.leader, leaderUrl);
     return answer;
   } catch (err) {
