@@ -30,6 +30,20 @@ describe('OutputBuffer', () => {
     expect(out.ready()).toBeUndefined();
   });
 
+  it('keeps early replies apart from replies, and a lone early reply is a batch', () => {
+    const out = new OutputBuffer<T>();
+    out.replyEarly(7, 'committed');
+    const first = out.ready();
+    expect(first?.earlyReplies).toEqual([{ client: 7, reply: 'committed' }]);
+    expect(first?.replies).toEqual([]);
+    out.advance();
+    out.reply(8, 'after the write');
+    out.persist(1);
+    const second = out.ready();
+    expect(second?.earlyReplies).toEqual([]);
+    expect(second?.replies).toEqual([{ client: 8, reply: 'after the write' }]);
+  });
+
   it('refuses advance without a batch out', () => {
     const out = new OutputBuffer<T>();
     expect(() => out.advance()).toThrow(/advance/);

@@ -16,7 +16,7 @@ import type { ClientId, NodeId } from './ids.ts';
  *     core.tick(now) / core.receive(now, from, msg) / core.request(now, client, req)
  *     const rd = core.ready();            // at most one batch is out at a time
  *     if (rd) {
- *       send rd.early;                      // may leave at once
+ *       send rd.early; answer rd.earlyReplies; // may leave at once
  *       durably write rd.persist, in order; // fsync; only then:
  *       send rd.messages; answer rd.replies; apply rd.deliver in order; publish rd.events;
  *       core.advance();                     // "persisted": the batch is done
@@ -62,7 +62,11 @@ export interface Reply<R> {
  *    durable: the host may send them before or while it writes (sending them with
  *    `messages` is correct too). A Raft leader puts its appends there, so its own disk
  *    write overlaps its followers' (dissertation 10.2.1).
- * 4. Messages may be lost, duplicated, delayed or reordered by the network; cores tolerate
+ * 4. `earlyReplies` likewise depend on nothing unpersisted: the host may answer them before
+ *    or while it writes (answering them with `replies` is correct too). The Raft replica
+ *    answers there: a write's result is for an entry durable on a quorum, a read's for
+ *    committed state, so a reply need not wait for the disk write of newer entries.
+ * 5. Messages may be lost, duplicated, delayed or reordered by the network; cores tolerate
  *    all four. Events are advisory and may be dropped.
  *
  * The arrays belong to the core and are valid until `advance()`.
@@ -73,6 +77,7 @@ export interface Ready<T extends CoreTypes> {
   readonly messages: readonly Outgoing<T['msg']>[];
   readonly deliver: readonly T['deliver'][];
   readonly replies: readonly Reply<T['reply']>[];
+  readonly earlyReplies: readonly Reply<T['reply']>[];
   readonly events: readonly T['event'][];
 }
 
@@ -103,7 +108,15 @@ export class OutputBuffer<T extends CoreTypes> {
   private out = false;
 
   private static emptyBatch<T extends CoreTypes>(): MutableReady<T> {
-    return { persist: [], early: [], messages: [], deliver: [], replies: [], events: [] };
+    return {
+      persist: [],
+      early: [],
+      messages: [],
+      deliver: [],
+      replies: [],
+      earlyReplies: [],
+      events: [],
+    };
   }
 
   persist(item: T['persist']): void {
@@ -127,6 +140,11 @@ export class OutputBuffer<T extends CoreTypes> {
     this.filling.replies.push({ client, reply });
   }
 
+  /** A reply that does not wait for this batch's persist (rule 4 of `Ready`). */
+  replyEarly(client: ClientId, reply: T['reply']): void {
+    this.filling.earlyReplies.push({ client, reply });
+  }
+
   emit(event: T['event']): void {
     this.filling.events.push(event);
   }
@@ -140,6 +158,7 @@ export class OutputBuffer<T extends CoreTypes> {
         f.messages.length +
         f.deliver.length +
         f.replies.length +
+        f.earlyReplies.length +
         f.events.length >
       0
     );
@@ -167,13 +186,14 @@ export class OutputBuffer<T extends CoreTypes> {
   advance(): void {
     assert(this.out, 'advance() without a batch from ready()');
     const done = this.spare;
-    // Most batches fill one or two of the six arrays; writing `length` is not free in V8
+    // Most batches fill one or two of the seven arrays; writing `length` is not free in V8
     // (it was the simulator's hottest line), so only clear what was used.
     if (done.persist.length !== 0) done.persist.length = 0;
     if (done.early.length !== 0) done.early.length = 0;
     if (done.messages.length !== 0) done.messages.length = 0;
     if (done.deliver.length !== 0) done.deliver.length = 0;
     if (done.replies.length !== 0) done.replies.length = 0;
+    if (done.earlyReplies.length !== 0) done.earlyReplies.length = 0;
     if (done.events.length !== 0) done.events.length = 0;
     this.out = false;
   }
@@ -185,5 +205,6 @@ interface MutableReady<T extends CoreTypes> {
   messages: Outgoing<T['msg']>[];
   deliver: T['deliver'][];
   replies: Reply<T['reply']>[];
+  earlyReplies: Reply<T['reply']>[];
   events: T['event'][];
 }

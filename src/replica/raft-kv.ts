@@ -29,6 +29,10 @@ import { decodeKvSnapshot, encodeKvSnapshot } from './snapshot-codec.ts';
  * Batches: the Raft core's batch is translated into this replica's batch (persist and
  * messages pass through; deliveries are applied and answered) and the core is advanced only
  * when the host advances the replica, so the Raft durability rule carries over unchanged.
+ * Every answer is an early reply (kernel `Ready`, rule 4): a result is for an entry that is
+ * committed, so durable on a quorum whatever this batch writes, or for a read of committed
+ * state; refusals depend on nothing durable. A client of a busy leader is then answered
+ * while the leader writes newer entries, not after.
  */
 export type ReplicaRequest =
   | {
@@ -174,11 +178,11 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
   request(now: number, client: ClientId, req: ReplicaRequest): void {
     this.now = now;
     if (req.type === 'kv' && req.stale && (req.op.f === 'get' || req.op.f === 'list')) {
-      this.out.reply(client, { type: 'result', id: req.id, result: this.kv.read(req.op) });
+      this.out.replyEarly(client, { type: 'result', id: req.id, result: this.kv.read(req.op) });
       return;
     }
     if (this.pendingOperations() >= this.options.pendingMax) {
-      this.out.reply(client, { type: 'rejected', id: req.id, reason: 'overloaded' });
+      this.out.replyEarly(client, { type: 'rejected', id: req.id, reason: 'overloaded' });
       return;
     }
     const rid = this.nextRaftRequestId++;
@@ -263,7 +267,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
       for (const [i, w] of this.writes) {
         if (i > index) continue;
         this.writes.delete(i);
-        this.out.reply(w.client, { type: 'unknown', id: w.id });
+        this.out.replyEarly(w.client, { type: 'unknown', id: w.id });
       }
       return;
     }
@@ -274,14 +278,14 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     if (waiter === undefined) return;
     this.writes.delete(entry.index);
     if (waiter.term !== entry.term) {
-      this.out.reply(waiter.client, { type: 'unknown', id: waiter.id });
+      this.out.replyEarly(waiter.client, { type: 'unknown', id: waiter.id });
     } else if (entry.kind === 'config') {
       // A membership change's own entry committed: the change is in effect.
-      this.out.reply(waiter.client, { type: 'done', id: waiter.id });
+      this.out.replyEarly(waiter.client, { type: 'done', id: waiter.id });
     } else if (result !== undefined) {
-      this.out.reply(waiter.client, { type: 'result', id: waiter.id, result });
+      this.out.replyEarly(waiter.client, { type: 'result', id: waiter.id, result });
     } else {
-      this.out.reply(waiter.client, { type: 'unknown', id: waiter.id });
+      this.out.replyEarly(waiter.client, { type: 'unknown', id: waiter.id });
     }
   }
 
@@ -300,17 +304,21 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
         this.writes.set(reply.index, { ...waiter, term: reply.term });
         return;
       case 'notLeader':
-        this.out.reply(waiter.client, {
+        this.out.replyEarly(waiter.client, {
           type: 'notLeader',
           id: waiter.id,
           leader: reply.leaderHint,
         });
         return;
       case 'rejected':
-        this.out.reply(waiter.client, { type: 'rejected', id: waiter.id, reason: reply.reason });
+        this.out.replyEarly(waiter.client, {
+          type: 'rejected',
+          id: waiter.id,
+          reason: reply.reason,
+        });
         return;
       case 'done':
-        this.out.reply(waiter.client, { type: 'done', id: waiter.id });
+        this.out.replyEarly(waiter.client, { type: 'done', id: waiter.id });
         return;
       case 'readReady':
         assert(false, `readReady for non-read request ${rid}`);
@@ -325,11 +333,15 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
         return;
       case 'notLeader':
         this.reads.delete(rid);
-        this.out.reply(read.client, { type: 'notLeader', id: read.id, leader: reply.leaderHint });
+        this.out.replyEarly(read.client, {
+          type: 'notLeader',
+          id: read.id,
+          leader: reply.leaderHint,
+        });
         return;
       case 'rejected':
         this.reads.delete(rid);
-        this.out.reply(read.client, { type: 'rejected', id: read.id, reason: reply.reason });
+        this.out.replyEarly(read.client, { type: 'rejected', id: read.id, reason: reply.reason });
         return;
       case 'accepted':
       case 'done':
@@ -342,7 +354,11 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     for (const [rid, read] of this.reads) {
       if (read.index < 0 || read.index > this.kv.appliedIndex) continue;
       this.reads.delete(rid);
-      this.out.reply(read.client, { type: 'result', id: read.id, result: this.kv.read(read.op) });
+      this.out.replyEarly(read.client, {
+        type: 'result',
+        id: read.id,
+        result: this.kv.read(read.op),
+      });
     }
   }
 
@@ -354,7 +370,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     for (const [rid, read] of this.reads) {
       if (read.index >= 0) continue;
       this.reads.delete(rid);
-      this.out.reply(read.client, { type: 'notLeader', id: read.id, leader });
+      this.out.replyEarly(read.client, { type: 'notLeader', id: read.id, leader });
     }
   }
 

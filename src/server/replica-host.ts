@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { assert } from '../kernel/assert.ts';
-import type { Core, CoreTypes, Ready } from '../kernel/core.ts';
+import type { Core, CoreTypes, Ready, Reply } from '../kernel/core.ts';
 import { type ClientId, NO_NODE, type NodeId } from '../kernel/ids.ts';
 import type { KvChange, KvCommand, KvOp, KvResult, KvStateMachine } from '../kv/machine.ts';
 import { isReadOp } from '../kv/validate.ts';
@@ -593,8 +593,10 @@ export class ReplicaHost<T extends HostedTypes> {
   private async pump(): Promise<void> {
     try {
       for (let rd = this.replica.ready(); rd !== undefined; rd = this.replica.ready()) {
-        // A leader's appends leave now, so its fsync and its followers' run at once.
+        // A leader's appends leave now, so its fsync and its followers' run at once; answers
+        // that wait on nothing in this batch's write (results of committed entries) go too.
         for (const m of rd.early) this.transport.send(m.to, m.msg);
+        this.answer(rd.earlyReplies);
         if (rd.persist.length > 0) await this.hooks.persist(rd.persist);
         this.carryOut(rd);
         this.replica.advance();
@@ -608,16 +610,20 @@ export class ReplicaHost<T extends HostedTypes> {
     this.hooks.durable?.(rd);
     for (const m of rd.messages) this.transport.send(m.to, m.msg);
     for (const event of rd.events) this.hooks.observe(event);
-    for (const { client, reply } of rd.replies) {
+    this.answer(rd.replies);
+    if (rd.deliver.length > 0) {
+      this.hooks.delivered?.(rd);
+      this.publishChanges();
+    }
+  }
+
+  private answer(replies: readonly Reply<T['reply']>[]): void {
+    for (const { client, reply } of replies) {
       const call = this.calls.get(client);
       if (call === undefined) continue; // timed out already, or the replica's own request
       this.calls.delete(client);
       clearTimeout(call.timer);
       call.resolve(reply);
-    }
-    if (rd.deliver.length > 0) {
-      this.hooks.delivered?.(rd);
-      this.publishChanges();
     }
   }
 

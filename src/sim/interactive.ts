@@ -386,7 +386,7 @@ export class Playground<T extends CoreTypes, Durable> {
       assert(m.to >= 1 && m.to <= this.members.length && m.to !== from, `n${from} -> n${m.to}`);
       this.transmit(from, m.to, m.msg, this.protocol.describeMessage(m.msg));
     }
-    for (const r of rd.replies) {
+    for (const r of [...rd.earlyReplies, ...rd.replies]) {
       this.transmit(from, CLIENT, r.reply, { label: 'reply', tone: 'other' });
     }
     for (const e of rd.events) {

@@ -1,6 +1,6 @@
 import type { HistoryEvent, Json } from '../check/history.ts';
 import { assert, InvariantError, unreachable } from '../kernel/assert.ts';
-import type { CoreTypes, Ready } from '../kernel/core.ts';
+import type { CoreTypes, Ready, Reply } from '../kernel/core.ts';
 import type { Outgoing } from '../kernel/envelope.ts';
 import type { ClientId, NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
@@ -354,6 +354,7 @@ export class Simulator<T extends CoreTypes, Durable> {
       if (rd.persist.length > 0) {
         // What may leave before the write leaves now: the disk and the network overlap.
         this.transmitAll(node.index, rd.early);
+        this.answerAll(node.index, rd.earlyReplies);
         node.batch = rd;
         const o = this.options;
         const delay = o.fsyncMinMs + this.diskRng.next() * (o.fsyncMaxMs - o.fsyncMinMs);
@@ -387,19 +388,26 @@ export class Simulator<T extends CoreTypes, Durable> {
     node.core!.advance();
   }
 
-  /** Sends a batch's messages; `early` ones were sent when the batch was cut, unless it had nothing to persist. */
+  /** Sends a batch's messages; `early` ones (and early replies) went when the batch was cut, unless it had nothing to persist. */
   private carryOut(node: SimNode<T, Durable>, rd: Ready<T>): void {
     const from = node.index;
-    if (rd.persist.length === 0) this.transmitAll(from, rd.early);
+    if (rd.persist.length === 0) {
+      this.transmitAll(from, rd.early);
+      this.answerAll(from, rd.earlyReplies);
+    }
     this.transmitAll(from, rd.messages);
-    for (const r of rd.replies) {
+    this.answerAll(from, rd.replies);
+    if (rd.deliver.length > 0) this.observeDeliveries(node.id, rd.deliver);
+    if (rd.events.length > 0) this.observeEvents(node.id, rd.events);
+  }
+
+  private answerAll(from: number, replies: readonly Reply<T['reply']>[]): void {
+    for (const r of replies) {
       // Client 0 is the simulator's admin client (protocol faults); nobody reads its replies.
       if (r.client >= 1 && r.client <= this.clientIds.length) {
         this.transmit(from, this.nodeCount + r.client - 1, r.reply);
       }
     }
-    if (rd.deliver.length > 0) this.observeDeliveries(node.id, rd.deliver);
-    if (rd.events.length > 0) this.observeEvents(node.id, rd.events);
   }
 
   private transmitAll(from: number, messages: readonly Outgoing<T['msg']>[]): void {
