@@ -69,11 +69,13 @@ export class PeerLink {
   /** Queues an encoded frame; returns whether an older frame was dropped for it. */
   enqueue(frame: Uint8Array): boolean {
     const dropped = this.queue.push(frame);
-    // Flush once the caller's synchronous step is over, so that a whole batch of sends
-    // (one Ready's messages) goes out in one socket write.
+    // Flush once per event-loop turn, after this turn's I/O callbacks and promise jobs: a
+    // whole batch of sends (one Ready's messages, plus any sent while it was carried out)
+    // goes out in one socket write, and the answers to clients that the same turn wrote
+    // leave before the peer traffic (a commit notice need not overtake the reply).
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => {
+      setImmediate(() => {
         this.flushScheduled = false;
         this.flush();
       });
