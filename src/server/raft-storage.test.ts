@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -77,6 +77,26 @@ describe('RaftStorage', () => {
     expect(again.restored.snapshot.meta.index).toBe(3);
     expect([...again.restored.snapshot.data]).toEqual([3, 1]);
     expect(again.restored.entries.map((e) => e.index)).toEqual([4, 5, 6]);
+    await again.close();
+  });
+
+  it('writes a compaction in the background: the batch does not wait for it, close does', async () => {
+    const { storage, dir } = await open();
+    await storage.persist([
+      { kind: 'hardState', state: { term: 1, vote: 0, commit: 5 } },
+      { kind: 'entries', entries: entries(1, 5, 1) },
+    ]);
+    const snaps = join(dir, 'snapshots');
+    const finished = async () => (await readdir(snaps)).filter((f) => f.endsWith('.snap'));
+    await storage.persist([snapshot(5, 1)]);
+    // Resolved before the snapshot file could be written: the WAL holds what it covers.
+    expect(await finished()).toEqual([]);
+    await storage.persist([{ kind: 'entries', entries: entries(6, 7, 1) }]);
+    await storage.close();
+    expect(await finished()).toHaveLength(1);
+    const again = (await open(dir)).storage;
+    expect(again.restored.snapshot.meta.index).toBe(5);
+    expect(again.restored.entries.map((e) => e.index)).toEqual([6, 7]);
     await again.close();
   });
 
