@@ -1,7 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encode } from '@msgpack/msgpack';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Rng } from '../kernel/rng.ts';
 import type { KvCommand } from '../kv/machine.ts';
@@ -9,6 +8,7 @@ import type { ProposalId } from '../paxos/ballot.ts';
 import { MULTI_PAXOS_DEFAULTS } from '../paxos/multi/node.ts';
 import type { Batch, MultiPersist } from '../paxos/multi/types.ts';
 import { defaultMultiKvReplicaOptions, MultiPaxosKvReplica } from '../replica/multipaxos-kv.ts';
+import { filePacker } from '../runtime/msgpack.ts';
 import { FileSnapshotStore, writeSnapshot } from '../runtime/storage/snapshot.ts';
 import { MultiPaxosStorage } from './multipaxos-storage.ts';
 
@@ -82,7 +82,7 @@ describe('MultiPaxosStorage', () => {
     await persistAll([{ type: 'promise', ballot: ballot(5) }, ...instancesFrom(8)]);
     // The snapshot is durable, but the WAL still holds every record it covers.
     const store = await FileSnapshotStore.open(join(dir, 'snapshots'));
-    await writeSnapshot(store, encode({ upTo: 5 }), [new Uint8Array([1, 2, 3])]);
+    await writeSnapshot(store, filePacker.pack({ upTo: 5 }), [new Uint8Array([1, 2, 3])]);
     const d = (await reopen()).durable();
     expect(d.snapshot?.upTo).toBe(5);
     expect([...d.chosen.keys()]).toEqual([6, 7, 8]);

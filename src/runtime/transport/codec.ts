@@ -1,6 +1,6 @@
 /**
  * How a transport turns a protocol's messages into bytes. The default is MessagePack
- * (@msgpack/msgpack) with `useBigInt64`, which round-trips: null, booleans, numbers
+ * (msgpackr, see ../msgpack.ts) with 64-bit integers as bigint, which round-trips: null, booleans, numbers
  * (integers exactly up to 2^53), strings, Uint8Array (any ArrayBufferView decodes as
  * Uint8Array), arrays, plain objects, and bigint in the int64/uint64 range (larger bigints
  * are NOT supported). `undefined` decodes as null, so optional fields should be omitted,
