@@ -215,10 +215,22 @@ export function voteResult(
  * `acked` count as 0. An empty voter set yields +Infinity (it constrains nothing).
  */
 export function committedIndex(voters: readonly NodeId[], acked: (id: NodeId) => number): number {
-  if (voters.length === 0) return Number.POSITIVE_INFINITY;
-  const values = voters.map(acked).sort((a, b) => b - a);
-  return values[majority(voters.length) - 1] as number;
+  const n = voters.length;
+  if (n === 0) return Number.POSITIVE_INFINITY;
+  // A leader asks after every acknowledgement: sort in a reused buffer, not a new array
+  // (the copy and sort were a busy leader's largest single source of garbage).
+  if (ackScratch.length < n) ackScratch = new Float64Array(2 * n);
+  const values = ackScratch;
+  for (let i = 0; i < n; i++) {
+    const v = acked(voters[i] as NodeId);
+    let j = i;
+    for (; j > 0 && (values[j - 1] as number) < v; j--) values[j] = values[j - 1] as number;
+    values[j] = v;
+  }
+  return values[majority(n) - 1] as number;
 }
+
+let ackScratch = new Float64Array(16);
 
 /** Joint consensus: committed only when committed in both configurations. */
 export function jointCommittedIndex(

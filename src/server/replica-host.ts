@@ -382,12 +382,14 @@ export class ReplicaHost<T extends HostedTypes> {
     }
     const client = this.nextClient++;
     return new Promise<Answer>((resolve) => {
+      // Whole milliseconds: Node keeps one timer list per distinct duration, and a
+      // fractional one (a deadline minus a sub-ms clock) would make a new list per call.
       const timer = setTimeout(
         () => {
           this.calls.delete(client);
           resolve({ type: 'timeout' });
         },
-        Math.max(1, deadline - this.clock()),
+        Math.max(1, Math.ceil(deadline - this.clock())),
       );
       this.calls.set(client, { resolve, timer });
       this.replica.request(this.clock(), client, build(client));
