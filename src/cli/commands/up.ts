@@ -57,6 +57,15 @@ export interface LocalCluster {
 }
 
 const binPath = fileURLToPath(new URL('../../../bin/quorate.mjs', import.meta.url));
+/**
+ * V8 settings for a node process. A node's live heap is small (tens of MB) but it promotes
+ * steadily (log entries, key versions and watch history live for seconds), so by default V8
+ * runs a full mark-compact every few seconds under load, each a 10-15 ms pause on a 2-core
+ * machine: the slowest writes. Letting the old generation reach 128 MB before the first one
+ * makes them rare (measured: none in a 20 s write load, against 2-5 per node before).
+ * Operators starting `quorate node` themselves can pass the same flag to node.
+ */
+export const NODE_RUNTIME_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
 
 /** Node `id`'s addresses in a cluster laid out from `portBase`. */
 export function localNode(dataDir: string, host: string, portBase: number, id: NodeId): LocalNode {
@@ -141,6 +150,7 @@ class ProcessCluster implements LocalCluster {
     await mkdir(node.dataDir, { recursive: true });
     const clientAddress = node.clientUrl.replace(/^http:\/\//, '');
     const args = [
+      ...NODE_RUNTIME_FLAGS,
       binPath,
       'node',
       ...['--id', String(id), '--data', node.dataDir, '--client-listen', clientAddress],
