@@ -5,7 +5,12 @@ import { Rng } from '../kernel/rng.ts';
 import type { KvCommand } from '../kv/machine.ts';
 import { defaultRaftOptions } from '../raft/config.ts';
 import type { RaftMsg } from '../raft/types.ts';
-import { RaftKvReplica, type RaftKvTypes } from './raft-kv.ts';
+import {
+  defaultReplicaOptions,
+  RaftKvReplica,
+  type RaftKvTypes,
+  type ReplicaOptions,
+} from './raft-kv.ts';
 
 /** Three replicas on a network the test drives message by message; disks are instant. */
 class Cluster {
@@ -13,11 +18,11 @@ class Cluster {
   readonly inbox: { from: NodeId; to: NodeId; msg: RaftMsg<KvCommand> }[] = [];
   now = 0;
 
-  constructor() {
+  constructor(replica: ReplicaOptions = defaultReplicaOptions) {
     const config = { voters: [1, 2, 3], learners: [] };
     for (const id of [1, 2, 3]) {
       const options = defaultRaftOptions<KvCommand>();
-      this.nodes.set(id, RaftKvReplica.create(id, config, options, Rng.fromSeed(id)));
+      this.nodes.set(id, RaftKvReplica.create(id, config, options, Rng.fromSeed(id), replica));
     }
   }
 
@@ -79,5 +84,27 @@ describe('RaftKvReplica', () => {
       reply: { type: 'result', id: 1, result: expect.objectContaining({ f: 'put' }) },
     });
     expect(batch?.replies).toEqual([]);
+  });
+
+  it('encodes a large compaction a slice per input, then compacts at the index it began', () => {
+    const c = new Cluster({ ...defaultReplicaOptions, snapshotEveryEntries: 2500 });
+    c.node(1).request(c.now, 9, { type: 'campaign', id: 1 });
+    c.drain(1);
+    c.deliverAll();
+    // Distinct keys: a snapshot of more than one slice of the encoder.
+    const leader = c.node(1);
+    let snapshotWhenDue = -1;
+    for (let i = 1; i <= 2510; i++) {
+      c.node(1).request(c.now, 100, put(`k${i}`, i));
+      c.drain(1);
+      c.deliverAll();
+      if (snapshotWhenDue < 0 && leader.machine.appliedIndex >= 2500) {
+        snapshotWhenDue = leader.status().snapshotIndex;
+      }
+    }
+    expect(snapshotWhenDue).toBe(0); // begun in the batch that reached 2500, not finished
+    // Finished during later inputs, at the index it began at, though more was applied since.
+    expect(leader.status().snapshotIndex).toBe(2500);
+    expect(leader.machine.appliedIndex).toBeGreaterThan(2500);
   });
 });

@@ -17,7 +17,7 @@ import type {
   RaftTypes,
   RejectReason,
 } from '../raft/types.ts';
-import { decodeKvSnapshot, encodeKvSnapshot } from './snapshot-codec.ts';
+import { decodeKvSnapshot, KvSnapshotEncoder } from './snapshot-codec.ts';
 
 /**
  * A replica of the key-value service on Raft: a `RaftCore` ordering `KvCommand`s plus the
@@ -110,6 +110,8 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
   private now = 0;
   private nextRaftRequestId = 1;
   private lastCompactIndex = 0;
+  /** A compaction's snapshot being encoded, a slice per input (see `maybeCompact`). */
+  private compaction: KvSnapshotEncoder | undefined;
   /** Raft request id → who asked, until Raft says where the entry went. */
   private readonly proposing = new Map<number, Waiter>();
   /** Log index → who waits for the entry there. */
@@ -168,6 +170,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
   tick(now: number): void {
     this.now = now;
     this.raft.tick(now);
+    this.continueCompaction();
   }
 
   receive(now: number, from: NodeId, msg: RaftMsg<KvCommand>): void {
@@ -263,6 +266,8 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
         `snapshot data at ${this.kv.appliedIndex}, meta at ${index}`,
       );
       this.lastCompactIndex = Math.max(this.lastCompactIndex, index);
+      // The leader's snapshot covers at least as much as one being encoded here.
+      if ((this.compaction?.snapshot.appliedIndex ?? 0) <= index) this.compaction = undefined;
       // Entries inside the snapshot were applied or overwritten; which, this node cannot tell.
       for (const [i, w] of this.writes) {
         if (i > index) continue;
@@ -374,16 +379,33 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     }
   }
 
+  /**
+   * Every `snapshotEveryEntries` applied entries, snapshots the state machine and hands it to
+   * the core to compact the log. The snapshot is a view of immutable records, taken at once;
+   * its encoding proceeds a slice per input (batch or tick), so a large state does not stop
+   * the node for the whole encoding. A small one is done within this call.
+   */
   private maybeCompact(): void {
     const applied = this.kv.appliedIndex;
+    if (this.compaction !== undefined) {
+      this.continueCompaction();
+      return;
+    }
     if (applied - this.lastCompactIndex < this.options.snapshotEveryEntries) return;
     this.lastCompactIndex = applied;
-    const data = encodeKvSnapshot(this.kv.snapshot());
+    this.compaction = new KvSnapshotEncoder(this.kv.snapshot());
+    this.continueCompaction();
+  }
+
+  private continueCompaction(): void {
+    const encoding = this.compaction;
+    if (encoding === undefined || !encoding.step()) return;
+    this.compaction = undefined;
     this.raft.request(this.now, SELF, {
       type: 'compact',
       id: this.nextRaftRequestId++,
-      index: applied,
-      data,
+      index: encoding.snapshot.appliedIndex,
+      data: encoding.result(),
     });
   }
 }
