@@ -45,6 +45,8 @@ export interface PointSpec {
 
 export interface PointResult extends Omit<LoadResult, 'completions'> {
   readonly cpu: CpuUse;
+  /** Member (1-based) that led when the point began; clients start on m1, m2, m3 in turn. */
+  readonly leader: number | undefined;
 }
 
 export interface KillResult extends FailoverWindow {
@@ -171,6 +173,8 @@ function loadSpec(system: BenchSystem, s: Settings, over: Partial<LoadSpec>): Lo
 }
 
 async function runPoint(system: BenchSystem, s: Settings, p: PointSpec): Promise<PointResult> {
+  const leaderIndex = await system.leader();
+  const leader = leaderIndex === undefined ? undefined : leaderIndex + 1;
   const before = snapshot(system.pids());
   const { completions: _, ...result } = await spawnLoad(
     loadSpec(system, s, { op: p.op, clients: p.clients }),
@@ -180,9 +184,10 @@ async function runPoint(system: BenchSystem, s: Settings, p: PointSpec): Promise
   console.log(
     `  ${system.name.padEnd(7)} ${pointName(p).padEnd(9)} ${String(result.opsPerSec).padStart(8)} ops/s` +
       `  p50 ${result.p50Ms} ms  p99 ${result.p99Ms} ms  errors ${errors.join(' ') || 0}` +
-      `  cpu% servers ${cpu.serversPct} loadgen ${cpu.loadgenPct} other ${cpu.otherPct}`,
+      `  cpu% servers ${cpu.serversPct} loadgen ${cpu.loadgenPct} other ${cpu.otherPct}` +
+      `  leader m${leader ?? '?'}`,
   );
-  return { ...result, cpu };
+  return { ...result, cpu, leader };
 }
 
 async function runKill(system: BenchSystem, s: Settings): Promise<Kill> {
