@@ -12,7 +12,8 @@
  * column, for context beside Raft; the targets are Raft's.
  *
  * Both clusters are up for the whole run and the points alternate between them (see
- * benchBoth); before the first point each gets the same 10 s of untimed load, so that
+ * benchBoth); in every point the clients sit in the same places relative to each system's
+ * leader (see fromFollower); before the first point each gets the same 10 s of untimed load, so that
  * Node's JIT has compiled the hot paths (etcd is compiled ahead of time). Prints a table
  * (ours, etcd, ours/etcd) and writes bench-results/kv.json.
  */
@@ -45,8 +46,8 @@ export interface PointSpec {
 
 export interface PointResult extends Omit<LoadResult, 'completions'> {
   readonly cpu: CpuUse;
-  /** Member (1-based) that led when the point began; clients start on m1, m2, m3 in turn. */
-  readonly leader: number | undefined;
+  /** Member (1-based) that led when the point began (client 0 started on the next one). */
+  readonly leader: number;
 }
 
 export interface KillResult extends FailoverWindow {
@@ -172,12 +173,28 @@ function loadSpec(system: BenchSystem, s: Settings, over: Partial<LoadSpec>): Lo
   };
 }
 
+/**
+ * Client i of a point starts on the i-th member counted from the one after the leader, the
+ * same for every system: which member leads is an election's chance, and a lone client on
+ * the leader skips the forwarding hop that one on a follower pays, in either system (one
+ * run had our client on its leader and etcd's on a follower). Client 0 is on a follower,
+ * as a client that does not know the leader usually is.
+ */
+function fromFollower(endpoints: readonly string[], leaderIndex: number): string[] {
+  const n = endpoints.length;
+  return endpoints.map((_, i) => endpoints[(leaderIndex + 1 + i) % n] as string);
+}
+
 async function runPoint(system: BenchSystem, s: Settings, p: PointSpec): Promise<PointResult> {
-  const leaderIndex = await system.leader();
-  const leader = leaderIndex === undefined ? undefined : leaderIndex + 1;
+  const leaderIndex = await stableLeader(system);
+  const leader = leaderIndex + 1;
   const before = snapshot(system.pids());
   const { completions: _, ...result } = await spawnLoad(
-    loadSpec(system, s, { op: p.op, clients: p.clients }),
+    loadSpec(system, s, {
+      op: p.op,
+      clients: p.clients,
+      endpoints: fromFollower(system.endpoints, leaderIndex),
+    }),
   );
   const cpu = cpuUse(before, snapshot(system.pids()), result.cpuMs);
   const errors = Object.entries(result.errors).map(([k, v]) => `${k}=${v}`);
@@ -185,7 +202,7 @@ async function runPoint(system: BenchSystem, s: Settings, p: PointSpec): Promise
     `  ${system.name.padEnd(7)} ${pointName(p).padEnd(9)} ${String(result.opsPerSec).padStart(8)} ops/s` +
       `  p50 ${result.p50Ms} ms  p99 ${result.p99Ms} ms  errors ${errors.join(' ') || 0}` +
       `  cpu% servers ${cpu.serversPct} loadgen ${cpu.loadgenPct} other ${cpu.otherPct}` +
-      `  leader m${leader ?? '?'}`,
+      `  leader m${leader}`,
   );
   return { ...result, cpu, leader };
 }
