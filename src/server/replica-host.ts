@@ -464,6 +464,7 @@ export class ReplicaHost<T extends HostedTypes> {
     const timeoutMs = Math.max(1, Math.ceil(deadline - this.clock()));
     const call: FwdCall = { type: 'fwdCall', id, kind, ...cmd, timeoutMs };
     const sent = this.transport.send(to, call);
+    this.transport.flushNow(); // the call's whole latency waits on this message
     if (sent !== 'queued' && sent !== 'queued-dropped-oldest') return Promise.resolve('unsent');
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.settleForward(id, 'timeout'), timeoutMs);
@@ -595,9 +596,11 @@ export class ReplicaHost<T extends HostedTypes> {
   private async pump(): Promise<void> {
     try {
       for (let rd = this.replica.ready(); rd !== undefined; rd = this.replica.ready()) {
-        // A leader's appends leave now, so its fsync and its followers' run at once; answers
-        // that wait on nothing in this batch's write (results of committed entries) go too.
+        // A leader's appends leave now, before its own write is even encoded, so its fsync
+        // and its followers' run at once; answers that wait on nothing in this batch's write
+        // (results of committed entries) go too.
         for (const m of rd.early) this.transport.send(m.to, m.msg);
+        if (rd.early.length > 0) this.transport.flushNow();
         this.answer(rd.earlyReplies);
         if (rd.persist.length > 0) await this.hooks.persist(rd.persist);
         this.carryOut(rd);

@@ -83,6 +83,11 @@ export class PeerLink {
     return dropped;
   }
 
+  /** Writes what is queued now, instead of at the end of this event-loop turn. */
+  flushNow(): void {
+    this.flush();
+  }
+
   setAddress(address: PeerAddress): void {
     if (address.host === this.address.host && address.port === this.address.port) return;
     this.address = address;

@@ -107,6 +107,28 @@ describe('TcpTransport accounting', () => {
   });
 });
 
+describe('TcpTransport flushing', () => {
+  it('writes a turn of sends in one write at the end of the turn, or at once on flushNow', async () => {
+    const a = await node(1);
+    const b = await node(2);
+    a.t.addPeer(2, b.address);
+    await eventually(() => a.t.peerStats(2)?.connected === true);
+    const writes = () => a.t.peerStats(2)?.writes ?? 0;
+    const start = writes();
+    a.t.send(2, { n: 1 });
+    a.t.send(2, { n: 2 });
+    await Promise.resolve(); // promise jobs run; the turn is not over
+    expect(writes()).toBe(start);
+    await new Promise((r) => setImmediate(r));
+    expect(writes()).toBe(start + 1);
+    a.t.send(2, { n: 3 });
+    a.t.flushNow();
+    expect(writes()).toBe(start + 2);
+    await eventually(() => b.got.length === 3);
+    expect(b.got.map((m) => m.n)).toEqual([1, 2, 3]);
+  });
+});
+
 describe('TcpTransport security', () => {
   it('rejects a node with the wrong secret: it neither joins nor injects a message', async () => {
     const b = await node(2);

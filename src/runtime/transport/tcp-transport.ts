@@ -162,6 +162,15 @@ export class TcpTransport<M> implements Transport<M> {
     this.links.delete(id);
   }
 
+  /**
+   * Writes every peer's queue now. For messages on a request's critical path (a leader's
+   * appends, a forwarded call): the end-of-turn flush would hold them behind the rest of
+   * the turn's work (a WAL write's encoding, other callbacks).
+   */
+  flushNow(): void {
+    for (const link of this.links.values()) link.flushNow();
+  }
+
   send(to: NodeId, msg: M): SendResult {
     if (this.server === undefined) return 'stopped';
     const link = this.links.get(to);
