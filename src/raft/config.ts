@@ -7,6 +7,13 @@ export interface RaftOptions<C> {
   readonly electionTimeoutMaxMs: number;
   /** Leader heartbeat interval; must be well below the minimum election timeout. */
   readonly heartbeatIntervalMs: number;
+  /**
+   * How long the leader may hold back telling an idle follower a new commit index, hoping to
+   * carry it on the next append instead of a message of its own (0: at once, as etcd does).
+   * Followers apply that much later under light load; nothing waits on it for safety, and
+   * clients are answered by the leader. At most heartbeatIntervalMs.
+   */
+  readonly commitNoticeDelayMs: number;
   /** Campaign in two phases so a node that cannot win does not raise terms (dissertation 9.6). */
   readonly preVote: boolean;
   /** A leader that has not heard from a quorum for a minimum election timeout steps down (6.2). */
@@ -56,6 +63,7 @@ export function defaultRaftOptions<C>(sizeOf: (data: C) => number = () => 64): R
     electionTimeoutMinMs: 150,
     electionTimeoutMaxMs: 300,
     heartbeatIntervalMs: 50,
+    commitNoticeDelayMs: 0,
     preVote: true,
     checkQuorum: true,
     leaseReads: false,
@@ -101,6 +109,12 @@ export function validateRaftOptions<C>(o: RaftOptions<C>): RaftOptions<C> {
   assert(
     o.heartbeatIntervalMs < o.electionTimeoutMinMs,
     'heartbeatIntervalMs must be below electionTimeoutMinMs, or followers time out between heartbeats',
+  );
+  assert(
+    Number.isSafeInteger(o.commitNoticeDelayMs) &&
+      o.commitNoticeDelayMs >= 0 &&
+      o.commitNoticeDelayMs <= o.heartbeatIntervalMs,
+    'commitNoticeDelayMs must be in [0, heartbeatIntervalMs]',
   );
   assert(!o.leaseReads || o.checkQuorum, 'leaseReads needs checkQuorum: the lease rests on it');
   assert(

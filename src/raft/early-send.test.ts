@@ -54,3 +54,36 @@ describe('a leader sending before its own write is durable', () => {
     ]);
   });
 });
+
+describe('commit notices held back (commitNoticeDelayMs)', () => {
+  const heldBack = () => new Network<string>({ ids: [1, 2, 3], raft: { commitNoticeDelayMs: 10 } });
+
+  it('tells idle followers the commit index once the delay has passed', () => {
+    const net = heldBack();
+    net.elect(1);
+    net.propose(1, 'x');
+    net.stabilize();
+    const index = net.core(1).status().commit;
+    expect(net.appliedData(1)).toEqual(['x']);
+    expect(net.core(2).status().commit).toBeLessThan(index);
+    expect(net.core(1).deadline()).toBeLessThanOrEqual(net.now + 10);
+    net.elapse(10);
+    net.stabilize();
+    expect(net.core(2).status().commit).toBe(index);
+    expect(net.appliedData(2)).toEqual(['x']);
+  });
+
+  it('carries the commit index on the next append instead when one comes first', () => {
+    const net = heldBack();
+    net.elect(1);
+    net.propose(1, 'x');
+    net.stabilize();
+    const first = net.core(1).status().commit;
+    net.propose(1, 'y');
+    net.flush(1);
+    const appends = net.inFlight.filter((e) => e.msg.type === 'append' && e.to === 2);
+    expect(appends.map((e) => e.msg.type === 'append' && e.msg.commit)).toEqual([first]);
+    net.stabilize();
+    expect(net.appliedData(2)).toEqual(['x']);
+  });
+});

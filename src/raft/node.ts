@@ -61,7 +61,12 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     // Not while a batch is out: that would only make the host spin until advance().
     if (!this.out.isOut() && this.hasWorkForNextBatch()) return this.now;
     if (this.role !== 'leader') return this.electionDeadline;
-    return Math.min(this.heartbeatDeadline, this.checkQuorumDeadline, this.transferDeadline);
+    return Math.min(
+      this.heartbeatDeadline,
+      this.checkQuorumDeadline,
+      this.transferDeadline,
+      this.commitNoticeDeadline,
+    );
   }
 
   ready(): Ready<RaftTypes<C>> | undefined {
@@ -137,6 +142,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     this.transferDeadline = Number.POSITIVE_INFINITY;
     this.heartbeatDeadline = Number.POSITIVE_INFINITY;
     this.checkQuorumDeadline = Number.POSITIVE_INFINITY;
+    this.commitNoticeDeadline = Number.POSITIVE_INFINITY;
     this.appendsDue.clear();
   }
 
@@ -144,6 +150,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
   // Timers
 
   protected tickLeader(): void {
+    if (this.now >= this.commitNoticeDeadline) this.sendCommitNotices();
     if (this.now >= this.heartbeatDeadline) {
       this.bcastHeartbeat();
       this.heartbeatDeadline = this.now + this.opts.heartbeatIntervalMs;
@@ -631,10 +638,10 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     if (entries.length === 0 && pr.state === 'replicate') {
       // Everything is in flight or acknowledged: only a newer commit index is news, and a
       // heartbeat carries it without an append that could be refused while others are in flight.
-      const commit = Math.min(log.commit, pr.match);
-      if (commit > pr.sentCommit) {
-        this.sendAsLeader(peer, { type: 'heartbeat', term: this.term, commit, round: 0 });
-        pr.sentCommit = commit;
+      if (Math.min(log.commit, pr.match) <= pr.sentCommit) return false;
+      if (this.opts.commitNoticeDelayMs === 0) this.sendCommitNotice(peer, pr);
+      else if (this.commitNoticeDeadline === Number.POSITIVE_INFINITY) {
+        this.commitNoticeDeadline = this.now + this.opts.commitNoticeDelayMs;
       }
       return false;
     }
@@ -653,6 +660,22 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     for (const e of entries) bytes += entryBytes(e, this.opts.sizeOf);
     pr.sentEntries(lastSent, bytes);
     return entries.length > 0 && pr.state === 'replicate';
+  }
+
+  /** A heartbeat of round 0: the commit index the peer does not know yet, and no question. */
+  protected sendCommitNotice(peer: NodeId, pr: Progress): void {
+    const commit = Math.min(this.raftLog.commit, pr.match);
+    if (commit <= pr.sentCommit) return;
+    this.sendAsLeader(peer, { type: 'heartbeat', term: this.term, commit, round: 0 });
+    pr.sentCommit = commit;
+  }
+
+  /** The held-back notices are due: peers that got no append since learn the commit now. */
+  protected sendCommitNotices(): void {
+    this.commitNoticeDeadline = Number.POSITIVE_INFINITY;
+    for (const [peer, pr] of this.progress) {
+      if (pr.state === 'replicate') this.sendCommitNotice(peer, pr);
+    }
   }
 
   protected sendSnapshotChunk(peer: NodeId, pr: Progress): void {

@@ -67,6 +67,8 @@ export abstract class RaftState<C> {
   protected electionDeadline = Number.POSITIVE_INFINITY;
   protected heartbeatDeadline = Number.POSITIVE_INFINITY;
   protected checkQuorumDeadline = Number.POSITIVE_INFINITY;
+  /** Leader: when held-back commit notices go out (see `commitNoticeDelayMs`). */
+  protected commitNoticeDeadline = Number.POSITIVE_INFINITY;
   protected lastHeardFromLeaderAt = Number.NEGATIVE_INFINITY;
   /** Local time of the first input; timers are drawn from it. */
   protected startedAt: number | undefined;

@@ -225,6 +225,7 @@ export const raftSim = raftSimProtocol({
   name: 'raft',
   description:
     'Raft (pre-vote, check-quorum, ReadIndex, snapshots, membership) under a key-value workload',
-  raft: {},
+  // As real nodes run it (src/cli/commands/node.ts): commit notices held back 10 ms.
+  raft: { commitNoticeDelayMs: 10 },
   replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
 });
