@@ -237,50 +237,31 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RouteContext): vo
     '/v1/members',
     async (): Promise<MembersResponse> => ({ members: statusJson(ctx.engine.status()).members }),
   );
-  app.post<{ Body: { id: number; peerAddress: string; clientUrl: string } }>(
-    '/v1/members',
-    { schema: s.addMember },
-    (req, reply) =>
-      respond(
-        ctx,
-        req,
-        reply,
-        'write',
-        async () => {
-          await ctx.engine.addLearner(req.body);
-          return ok;
-        },
-        false,
-      ),
-  );
-  app.post<{ Params: { id: string } }>(
-    '/v1/members/:id/promote',
-    { schema: s.member },
-    (req, reply) =>
-      respond(
-        ctx,
-        req,
-        reply,
-        'write',
-        async () => {
-          await ctx.engine.promote(memberId(req.params.id));
-          return ok;
-        },
-        false,
-      ),
-  );
-  app.delete<{ Params: { id: string } }>('/v1/members/:id', { schema: s.member }, (req, reply) =>
+  // A membership change is a write the leader carries out; its answer names no leader.
+  const change = (req: FastifyRequest, reply: FastifyReply, act: () => Promise<void>) =>
     respond(
       ctx,
       req,
       reply,
       'write',
       async () => {
-        await ctx.engine.remove(memberId(req.params.id));
+        await act();
         return ok;
       },
       false,
-    ),
+    );
+  app.post<{ Body: { id: number; peerAddress: string; clientUrl: string } }>(
+    '/v1/members',
+    { schema: s.addMember },
+    (req, reply) => change(req, reply, () => ctx.engine.addLearner(req.body)),
+  );
+  app.post<{ Params: { id: string } }>(
+    '/v1/members/:id/promote',
+    { schema: s.member },
+    (req, reply) => change(req, reply, () => ctx.engine.promote(memberId(req.params.id))),
+  );
+  app.delete<{ Params: { id: string } }>('/v1/members/:id', { schema: s.member }, (req, reply) =>
+    change(req, reply, () => ctx.engine.remove(memberId(req.params.id))),
   );
   app.get('/healthz', async (): Promise<HealthResponse> => ({ ok: true, id: ctx.engine.id }));
   app.get('/metrics', async (_req, reply) => {
