@@ -6,7 +6,8 @@
  * writes, kill -9 of the leader after ~4 s, window = kill to the write that ends the longest
  * gap between successful writes, with a 250 ms client timeout for both systems.
  *
- *   npm run bench:kv -- [--seconds 8] [--warmup 2] [--kills 3] [--only etcd|quorate|multipaxos]
+ *   npm run bench:kv -- [--seconds 8] [--warmup 2] [--kills 3] [--only etcd,quorate,multipaxos]
+ *                       [--points put:1,put:16,...] [--repeat 1]
  *
  * The same service on Multi-Paxos (`quorate node --protocol multipaxos`) runs as a third
  * column, for context beside Raft; the targets are Raft's.
@@ -56,15 +57,23 @@ export interface KillResult extends FailoverWindow {
 
 type Kill = KillResult | { readonly killed: number; readonly noWrite: true };
 
+/** A point's medians over its runs (the machine is noisy; one run can be an outlier). */
+export interface PointSummary {
+  readonly opsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly runs: readonly PointResult[];
+}
+
 export interface SystemResults {
-  readonly points: Record<string, PointResult>;
+  readonly points: Record<string, PointSummary>;
   readonly kills: readonly Kill[];
   readonly medianWindowMs: number;
 }
 
 type Results = Partial<Record<SystemName, SystemResults>>;
 
-const points: readonly PointSpec[] = [
+const allPoints: readonly PointSpec[] = [
   { op: 'put', clients: 1 },
   { op: 'put', clients: 16 },
   { op: 'put', clients: 64 },
@@ -79,7 +88,10 @@ interface Settings {
   readonly seconds: number;
   readonly warmupSeconds: number;
   readonly kills: number;
+  /** Runs of every point; the table shows each metric's median over them. */
+  readonly repeat: number;
   readonly systems: readonly SystemName[];
+  readonly points: readonly PointSpec[];
   readonly keys: number;
   readonly valueBytes: number;
   readonly pointTimeoutMs: number;
@@ -91,13 +103,24 @@ interface Settings {
   readonly jitWarmupMs: number;
 }
 
+function parsePoint(text: string): PointSpec {
+  const [op, clients] = text.split(':');
+  const n = Number(clients);
+  if ((op !== 'put' && op !== 'get') || !Number.isInteger(n) || n < 1 || n > 1024) {
+    throw new RangeError(`--points takes op:clients (put or get, 1..1024 clients), got ${text}`);
+  }
+  return { op, clients: n };
+}
+
 function settingsFromArgs(): Settings {
   const { values } = parseArgs({
     options: {
       seconds: { type: 'string', default: '8' },
       warmup: { type: 'string', default: '2' },
       kills: { type: 'string', default: '3' },
+      repeat: { type: 'string', default: '1' },
       only: { type: 'string' },
+      points: { type: 'string' },
     },
   });
   const seconds = Number(values.seconds);
@@ -107,15 +130,23 @@ function settingsFromArgs(): Settings {
     throw new RangeError('--seconds must be in (0, 600] and --warmup in [0, 60]');
   }
   if (!Number.isInteger(kills) || kills < 0 || kills > 20) throw new RangeError('--kills: 0..20');
-  const only = values.only;
-  if (only !== undefined && only !== 'etcd' && only !== 'quorate' && only !== 'multipaxos') {
-    throw new RangeError('--only must be etcd, quorate or multipaxos');
+  const repeat = Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 20)
+    throw new RangeError('--repeat: 1..20');
+  const systems = (values.only ?? 'etcd,quorate,multipaxos').split(',');
+  for (const name of systems) {
+    if (name !== 'etcd' && name !== 'quorate' && name !== 'multipaxos') {
+      throw new RangeError(`--only takes etcd, quorate and multipaxos, got ${name}`);
+    }
   }
+  const points = values.points === undefined ? allPoints : values.points.split(',').map(parsePoint);
   return {
     seconds,
     warmupSeconds,
     kills,
-    systems: only === undefined ? ['etcd', 'quorate', 'multipaxos'] : [only],
+    repeat,
+    systems: systems as SystemName[],
+    points,
     keys: 10_000,
     valueBytes: 100,
     pointTimeoutMs: 5000,
@@ -262,15 +293,19 @@ async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<
       console.log(`  ${system.name.padEnd(7)} warm-up ${op}: ${warm.ok} ops in ${warm.seconds} s`);
     }
   }
-  const results = new Map<SystemName, { points: Record<string, PointResult>; kills: Kill[] }>(
-    systems.map((x) => [x.name, { points: {}, kills: [] }]),
+  const results = new Map<SystemName, { runs: Map<string, PointResult[]>; kills: Kill[] }>(
+    systems.map((x) => [x.name, { runs: new Map(), kills: [] }]),
   );
   const inTurn = (round: number) => (round % 2 === 0 ? systems : [...systems].reverse());
   let round = 0;
-  for (const p of points) {
-    for (const system of inTurn(round++)) {
-      const mine = results.get(system.name);
-      if (mine !== undefined) mine.points[pointName(p)] = await runPoint(system, s, p);
+  for (let r = 0; r < s.repeat; r++) {
+    for (const p of s.points) {
+      for (const system of inTurn(round++)) {
+        const runs = results.get(system.name)?.runs;
+        const name = pointName(p);
+        const result = await runPoint(system, s, p);
+        runs?.set(name, [...(runs.get(name) ?? []), result]);
+      }
     }
   }
   for (let k = 0; k < s.kills; k++) {
@@ -280,7 +315,16 @@ async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<
   const out: Results = {};
   for (const [name, r] of results) {
     const windows = r.kills.map((k) => ('windowMs' in k ? k.windowMs : Number.POSITIVE_INFINITY));
-    out[name] = { points: r.points, kills: r.kills, medianWindowMs: median(windows) };
+    const points: Record<string, PointSummary> = {};
+    for (const [point, runs] of r.runs) {
+      points[point] = {
+        opsPerSec: median(runs.map((x) => x.opsPerSec)),
+        p50Ms: median(runs.map((x) => x.p50Ms)),
+        p99Ms: median(runs.map((x) => x.p99Ms)),
+        runs,
+      };
+    }
+    out[name] = { points, kills: r.kills, medianWindowMs: median(windows) };
   }
   return out;
 }
@@ -309,7 +353,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version },
     settings: s,
-    points: points.map(pointName),
+    points: s.points.map(pointName),
     results,
   };
   console.log(`\n${renderTable(report)}`);

@@ -128,6 +128,15 @@ export class KvStateMachine {
     return this.data.size;
   }
 
+  /**
+   * The result of command `seq` of `session` if it is the session's last applied one: what
+   * `apply` returned for it, and returns again for a retry.
+   */
+  resultOf(session: number, seq: number): KvResult | undefined {
+    const s = session === 0 ? undefined : this.sessions.get(session);
+    return s?.seq === seq ? s.result : undefined;
+  }
+
   /** Applies the command at log position `index` (strictly increasing) and returns its result. */
   apply(index: number, cmd: KvCommand): KvResult {
     assert(index > this.applied, `kv apply out of order: ${index} after ${this.applied}`);

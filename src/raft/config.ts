@@ -1,5 +1,8 @@
 import { assert } from '../kernel/assert.ts';
 
+/** Which followers a leader sends commit hints (see `RaftOptions.commitHints`). */
+export type CommitHints = 'origin' | 'all' | 'off';
+
 /** Tuning of one Raft node. Every queue and window has a maximum here. */
 export interface RaftOptions<C> {
   /** Election timeout, re-drawn uniformly in [min, max] at every reset (paper section 5.2). */
@@ -14,6 +17,13 @@ export interface RaftOptions<C> {
    * clients are answered by the leader. At most heartbeatIntervalMs.
    */
   readonly commitNoticeDelayMs: number;
+  /**
+   * Which followers the leader sends commit hints (`CommitHintMsg`): 'origin', the one that
+   * forwarded a proposal, until the entry commits; 'all', every follower whenever a hint is
+   * news (followers apply sooner, at a message per follower per change; the simulator uses it
+   * to exercise hints everywhere); 'off', none.
+   */
+  readonly commitHints: CommitHints;
   /** Campaign in two phases so a node that cannot win does not raise terms (dissertation 9.6). */
   readonly preVote: boolean;
   /** A leader that has not heard from a quorum for a minimum election timeout steps down (6.2). */
@@ -64,6 +74,7 @@ export function defaultRaftOptions<C>(sizeOf: (data: C) => number = () => 64): R
     electionTimeoutMaxMs: 300,
     heartbeatIntervalMs: 50,
     commitNoticeDelayMs: 0,
+    commitHints: 'origin',
     preVote: true,
     checkQuorum: true,
     leaseReads: false,
@@ -102,6 +113,10 @@ export function validateRaftOptions<C>(o: RaftOptions<C>): RaftOptions<C> {
   positiveInt(o.maxPendingReads, 'maxPendingReads');
   positiveInt(o.snapshotChunkBytes, 'snapshotChunkBytes');
   positiveInt(o.maxSnapshotBytes, 'maxSnapshotBytes');
+  assert(
+    o.commitHints === 'origin' || o.commitHints === 'all' || o.commitHints === 'off',
+    `commitHints must be 'origin', 'all' or 'off', got ${String(o.commitHints)}`,
+  );
   assert(
     o.electionTimeoutMaxMs >= o.electionTimeoutMinMs,
     'electionTimeoutMaxMs must be >= electionTimeoutMinMs',

@@ -128,7 +128,7 @@ export class RaftCore<C> extends RaftNode<C> {
     if (this.role !== 'leader') return { type: 'notLeader', id, leaderHint: this.leader };
     switch (req.type) {
       case 'propose':
-        return this.propose(id, req.data);
+        return this.propose(id, req.data, req.origin);
       case 'read':
         if (this.reads.full()) return rejected(id, 'read-cap');
         this.serveRead({ client, id });
@@ -150,11 +150,12 @@ export class RaftCore<C> extends RaftNode<C> {
     return undefined;
   }
 
-  private propose(id: number, data: C): RaftReply {
+  private propose(id: number, data: C, origin: NodeId | undefined): RaftReply {
     const refused = this.admission();
     if (refused !== undefined) return rejected(id, refused);
     const index = this.raftLog.lastIndex + 1;
     this.appendLocal({ index, term: this.term, kind: 'normal', data });
+    if (origin !== undefined) this.wantHint(origin, index);
     return { type: 'accepted', id, index, term: this.term };
   }
 

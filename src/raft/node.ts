@@ -71,7 +71,10 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
 
   ready(): Ready<RaftTypes<C>> | undefined {
     if (this.out.isOut()) return undefined;
-    if (this.role === 'leader') this.flushLeaderSends();
+    if (this.role === 'leader') {
+      this.sendCommitHints();
+      this.flushLeaderSends();
+    }
     this.queueDeliveries();
     const rd = this.out.ready();
     if (rd !== undefined) this.batchCut();
@@ -83,10 +86,10 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     // The leader's own entries count towards commit once its disk holds them. With two or
     // more voters a quorum needs a follower's ack, which only covers entries of batches
     // already durable here, but a lone voter (with learners to tell) counts on itself alone.
-    if (this.batchDurable() && this.role === 'leader') {
-      this.maybeCommit();
-      this.finish();
-    }
+    if (!this.batchDurable()) return;
+    if (this.role === 'leader') this.maybeCommit();
+    else this.commitByHint(); // a hint may have waited for this node's own write
+    this.finish();
   }
 
   // -------------------------------------------------------------------------------------
@@ -98,6 +101,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     if (term > this.term) {
       this.term = term;
       this.vote = NO_NODE;
+      this.forgetLeaderMatch();
     }
     this.setRole('follower', leader);
     if (wasLeader) this.loseLeadership();
@@ -144,6 +148,8 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     this.checkQuorumDeadline = Number.POSITIVE_INFINITY;
     this.commitNoticeDeadline = Number.POSITIVE_INFINITY;
     this.appendsDue.clear();
+    this.hintsWanted.clear();
+    this.hintedIndex = 0;
   }
 
   // -------------------------------------------------------------------------------------
@@ -273,7 +279,10 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
         (m.type === 'requestVoteReply' && m.preVote && m.granted);
       if (!keepTerm) {
         const fromLeader =
-          m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshotChunk';
+          m.type === 'append' ||
+          m.type === 'heartbeat' ||
+          m.type === 'snapshotChunk' ||
+          m.type === 'commitHint';
         this.becomeFollower(m.term, fromLeader ? from : NO_NODE);
       }
     } else if (m.term < this.term) {
@@ -309,7 +318,12 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
 
   /** Tell a node with an old term about ours, so a deposed leader or stale candidate steps down. */
   protected answerStale(from: NodeId, m: Msg<C>): void {
-    if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshotChunk') {
+    if (
+      m.type === 'append' ||
+      m.type === 'heartbeat' ||
+      m.type === 'snapshotChunk' ||
+      m.type === 'commitHint'
+    ) {
       this.out.send(from, { type: 'heartbeatReply', term: this.term, round: 0 });
     } else if (m.type === 'requestVote') {
       this.out.send(from, {
@@ -322,7 +336,12 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
   }
 
   protected stepLeader(from: NodeId, m: Msg<C>): void {
-    if (m.type === 'append' || m.type === 'heartbeat' || m.type === 'snapshotChunk') {
+    if (
+      m.type === 'append' ||
+      m.type === 'heartbeat' ||
+      m.type === 'snapshotChunk' ||
+      m.type === 'commitHint'
+    ) {
       assert(false, `two leaders in term ${this.term}: ${this.id} and ${from}`);
     }
     if (m.type === 'timeoutNow' || m.type === 'requestVote' || m.type === 'requestVoteReply') {
@@ -355,6 +374,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
       case 'append':
       case 'heartbeat':
       case 'snapshotChunk':
+      case 'commitHint':
         this.becomeFollower(this.term, from);
         this.stepFollower(from, m);
         return;
@@ -381,11 +401,13 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
       case 'append':
       case 'heartbeat':
       case 'snapshotChunk':
+      case 'commitHint':
         if (this.leader !== from) this.setRole('follower', from);
         this.lastHeardFromLeaderAt = this.now;
         this.resetElectionTimer();
         if (m.type === 'append') this.handleAppend(from, m);
         else if (m.type === 'heartbeat') this.handleHeartbeat(from, m);
+        else if (m.type === 'commitHint') this.handleCommitHint(m.index);
         else this.handleSnapshotChunk(from, m);
         return;
       default:
@@ -400,6 +422,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     const log = this.raftLog;
     if (m.prevIndex < log.commit) {
       // Everything up to our commit matches the leader; tell it where to continue.
+      this.leaderMatch = Math.max(this.leaderMatch, log.commit);
       this.out.send(from, {
         type: 'appendReply',
         term: this.term,
@@ -424,6 +447,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
       this.persistEntries(outcome.written as readonly Entry<C>[]);
       this.refreshConfig();
     }
+    this.leaderMatch = Math.max(this.leaderMatch, outcome.lastNewIndex);
     this.commitTo(Math.min(m.commit, outcome.lastNewIndex));
     this.out.send(from, {
       type: 'appendReply',
@@ -431,6 +455,23 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
       success: true,
       index: outcome.lastNewIndex,
     });
+  }
+
+  protected handleCommitHint(index: number): void {
+    this.hintedCommit = Math.max(this.hintedCommit, index);
+    this.commitByHint();
+  }
+
+  /**
+   * Commits what the leader's hint proves: the quorum it counted holds the hinted entry if
+   * this node does, so the entries this node's disk holds (written in batches already
+   * advanced) and shares with the leader are committed, provided the last of them is of the
+   * current term. An older term's entry is not committed by being on a quorum (figure 8).
+   */
+  protected commitByHint(): void {
+    const index = Math.min(this.hintedCommit, this.leaderMatch, this.stableIndex);
+    if (index <= this.raftLog.commit || this.raftLog.term(index) !== this.term) return;
+    this.commitTo(index);
   }
 
   protected handleHeartbeat(from: NodeId, m: HeartbeatMsg): void {
@@ -470,6 +511,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
         return;
       case 'complete':
         this.installSnapshot(outcome.snapshot);
+        this.leaderMatch = Math.max(this.leaderMatch, m.meta.index);
         this.out.send(from, {
           type: 'appendReply',
           term: this.term,
@@ -597,6 +639,47 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     }
   }
 
+  /** A follower forwarded the proposal at `index` for its client: hint it until it commits. */
+  protected wantHint(origin: NodeId, index: number): void {
+    if (this.opts.commitHints !== 'origin' || !this.progress.has(origin)) return;
+    this.hintsWanted.set(origin, Math.max(this.hintsWanted.get(origin) ?? 0, index));
+  }
+
+  /**
+   * For each follower that wants hints: the highest index of this term a quorum holds when the
+   * follower is counted as holding all it was sent, if that is beyond the commit index and
+   * news to it. Everything counted is durable (this node up to its stable index, others up to
+   * what they acknowledged), so the hint leaves at once.
+   */
+  protected sendCommitHints(): void {
+    const mode = this.opts.commitHints;
+    if (mode === 'off' || (mode === 'origin' && this.hintsWanted.size === 0)) return;
+    const log = this.raftLog;
+    for (const [peer, pr] of this.progress) {
+      const wanted = mode === 'all' ? Number.POSITIVE_INFINITY : this.hintsWanted.get(peer);
+      if (wanted === undefined) continue;
+      if (log.commit >= wanted || pr.state !== 'replicate') {
+        // Committed: the answer goes the usual way. Not replicating: nothing sent is known to fit.
+        this.hintsWanted.delete(peer);
+        continue;
+      }
+      if (!this.config.voters.includes(peer)) continue;
+      const sent = pr.next - 1;
+      const counted = (id: NodeId) =>
+        id === peer
+          ? sent
+          : id === this.id
+            ? this.stableIndex
+            : (this.progress.get(id)?.match ?? 0);
+      const index = committedIndex(this.config.voters, counted);
+      if (index <= log.commit || index <= pr.sentHint || log.term(index) !== this.term) continue;
+      this.sendAsLeader(peer, { type: 'commitHint', term: this.term, index });
+      pr.sentHint = index;
+      this.hintedIndex = Math.max(this.hintedIndex, index);
+      if (index >= wanted) this.hintsWanted.delete(peer);
+    }
+  }
+
   private dueAll(): void {
     for (const peer of this.progress.keys()) this.appendsDue.add(peer);
   }
@@ -705,6 +788,15 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
   // -------------------------------------------------------------------------------------
   // Reads (dissertation 6.4)
 
+  /**
+   * What a read must see: the commit index, or a hinted index above it, as a follower may
+   * have committed through a hint, and answered a write there, before this leader counts the
+   * acks that tell it (CommitHintMsg).
+   */
+  protected readIndex(): number {
+    return Math.max(this.raftLog.commit, this.hintedIndex);
+  }
+
   protected serveRead(t: ReadTicket): void {
     const log = this.raftLog;
     if (log.term(log.commit) !== this.term) {
@@ -714,9 +806,9 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
       this.transferee === NO_NODE &&
       this.reads.leaseValid(this.now)
     ) {
-      this.out.reply(t.client, { type: 'readReady', id: t.id, index: log.commit });
+      this.out.reply(t.client, { type: 'readReady', id: t.id, index: this.readIndex() });
     } else {
-      this.reads.add(t, log.commit);
+      this.reads.add(t, this.readIndex());
       if (this.config.voters.length === 1) this.releaseReads();
     }
   }

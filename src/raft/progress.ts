@@ -80,6 +80,8 @@ export class Progress {
   sentCommit = 0;
   /** Highest heartbeat round the follower answered in this term (ReadIndex, leases). */
   ackedRound = 0;
+  /** Highest commit hint sent to the follower in this term. */
+  sentHint = 0;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflightMsgs: number, maxInflightBytes: number) {

@@ -141,8 +141,9 @@ describe('Raft safety under random schedules (figure 3 properties)', () => {
           fc.integer({ min: 3, max: 5 }),
           fc.nat(),
           fc.boolean(),
+          fc.boolean(),
           fc.array(action, { minLength: 50, maxLength: 300 }),
-          (size, seed, preVote, actions) => {
+          (size, seed, preVote, hints, actions) => {
             const ids = Array.from({ length: size }, (_, i) => i + 1);
             const net = new Network<string>({
               ids,
@@ -150,6 +151,7 @@ describe('Raft safety under random schedules (figure 3 properties)', () => {
               raft: {
                 preVote,
                 checkQuorum: preVote,
+                commitHints: hints ? 'all' : 'off',
                 maxInflightMsgs: 4,
                 maxEntriesPerAppend: 3,
                 snapshotChunkBytes: 8,
@@ -198,7 +200,12 @@ describe('Raft safety with membership changes under random schedules (dissertati
             const net = new Network<string>({
               ids: [1, 2, 3],
               seed,
-              raft: { maxInflightMsgs: 4, maxEntriesPerAppend: 3, snapshotChunkBytes: 8 },
+              raft: {
+                maxInflightMsgs: 4,
+                maxEntriesPerAppend: 3,
+                snapshotChunkBytes: 8,
+                commitHints: 'all',
+              },
             });
             net.addNode(4, makeConfig([]));
             net.addNode(5, makeConfig([]));

@@ -80,6 +80,10 @@ export abstract class RaftState<C> {
   protected transferDeadline = Number.POSITIVE_INFINITY;
   /** Leader: appends are due; sent together when the batch is handed out (batching). */
   protected readonly appendsDue = new Set<NodeId>();
+  /** Leader, commitHints 'origin': follower -> highest index of a proposal it forwarded. */
+  protected readonly hintsWanted = new Map<NodeId, number>();
+  /** Leader: the highest index it hinted in this term; reads wait for it (see `readIndex`). */
+  protected hintedIndex = 0;
   protected readonly drops = noDrops();
   /**
    * Highest log index this node's disk holds (every batch that wrote up to it was advanced).
@@ -89,6 +93,13 @@ export abstract class RaftState<C> {
   protected stableIndex: number;
   /** Term of the newest hard state the disk holds: a leader sends early only in this term. */
   protected durableTerm: number;
+  /**
+   * Follower: this log matches the current leader's through here (its appends that succeeded
+   * say so); forgotten when the leader or term changes.
+   */
+  protected leaderMatch = 0;
+  /** Follower: the highest commit hint from the current leader (see `CommitHintMsg`). */
+  protected hintedCommit = 0;
   /** Last index written, and term saved, by the batch being filled and by the batch out. */
   private fillingLastIndex = 0;
   private outLastIndex = 0;
@@ -170,6 +181,7 @@ export abstract class RaftState<C> {
 
   protected setRole(role: Role, leader: NodeId): void {
     const changed = role !== this.role || leader !== this.leader;
+    if (leader !== this.leader) this.forgetLeaderMatch();
     this.role = role;
     this.leader = leader;
     if (changed) this.out.emit({ type: 'roleChanged', role, term: this.term, leader });
@@ -189,8 +201,14 @@ export abstract class RaftState<C> {
     this.fillingLastIndex = index;
   }
 
+  protected forgetLeaderMatch(): void {
+    this.leaderMatch = 0;
+    this.hintedCommit = 0;
+  }
+
   /** Entries from `index` on are being overwritten: what the disk held there no longer counts. */
   private logRewrittenFrom(index: number): void {
+    this.leaderMatch = Math.min(this.leaderMatch, index - 1);
     this.stableIndex = Math.min(this.stableIndex, index - 1);
     this.outLastIndex = Math.min(this.outLastIndex, index - 1);
   }

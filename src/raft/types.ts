@@ -146,6 +146,20 @@ export interface SnapshotChunkReplyMsg {
   readonly nextOffset: number;
 }
 
+/**
+ * A commit hint: entries up to `index` are durable on a quorum if the receiver is counted as
+ * holding everything the leader sent it. The receiver commits as far as its own durable log
+ * matches the leader's, when that entry is of the leader's term (figure 8: counting proves
+ * nothing for an older term's entry). A follower that forwarded a client's write learns the
+ * outcome one message after the quorum forms, instead of an ack's round trip through the
+ * leader later.
+ */
+export interface CommitHintMsg {
+  readonly type: 'commitHint';
+  readonly term: number;
+  readonly index: number;
+}
+
 /** Leadership transfer: the target starts an election at once (dissertation 3.10). */
 export interface TimeoutNowMsg {
   readonly type: 'timeoutNow';
@@ -161,6 +175,7 @@ export type RaftMsg<C> =
   | HeartbeatReplyMsg
   | SnapshotChunkMsg
   | SnapshotChunkReplyMsg
+  | CommitHintMsg
   | TimeoutNowMsg;
 
 // ---------------------------------------------------------------------------------------
@@ -168,8 +183,16 @@ export type RaftMsg<C> =
 // reply echoes it so a host can route the answer.
 
 export type RaftRequest<C> =
-  /** Append `data` to the log (leader only). */
-  | { readonly type: 'propose'; readonly id: number; readonly data: C }
+  /**
+   * Append `data` to the log (leader only). `origin`: the follower that forwarded it for its
+   * client; it gets commit hints for the entry (see `CommitHintMsg`).
+   */
+  | {
+      readonly type: 'propose';
+      readonly id: number;
+      readonly data: C;
+      readonly origin?: NodeId | undefined;
+    }
   /** A linearizable read: answered by `readReady` once safe; serve it when applied >= index. */
   | { readonly type: 'read'; readonly id: number }
   | { readonly type: 'transferLeadership'; readonly id: number; readonly to: NodeId }

@@ -44,6 +44,8 @@ export type ReplicaRequest =
       readonly op: KvOp;
       /** Serve a get/list from local state without confirming leadership. */
       readonly stale?: boolean;
+      /** The follower that forwarded this write for its client (Raft's commit hints go there). */
+      readonly origin?: NodeId | undefined;
     }
   | { readonly type: 'changeMembership'; readonly id: number; readonly change: MembershipChange }
   | { readonly type: 'transferLeadership'; readonly id: number; readonly to: NodeId }
@@ -197,7 +199,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
         } else {
           this.proposing.set(rid, { client, id: req.id });
           const data: KvCommand = { session: req.session, seq: req.seq, op: req.op };
-          this.raft.request(now, client, { type: 'propose', id: rid, data });
+          this.raft.request(now, client, { type: 'propose', id: rid, data, origin: req.origin });
         }
         return;
       case 'changeMembership':
@@ -217,16 +219,18 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
 
   ready(): Ready<RaftKvTypes> | undefined {
     if (this.out.isOut()) return undefined;
-    if (!this.raftBatchOut) {
+    while (!this.raftBatchOut) {
       const rd = this.raft.ready();
-      if (rd !== undefined) {
-        this.raftBatchOut = true;
-        this.translate(rd);
-      }
+      if (rd === undefined) break;
+      this.raftBatchOut = true;
+      this.translate(rd);
+      if (this.out.hasPending()) break;
+      // Nothing for the host to do (a read confirmed at an index not applied yet waits here):
+      // the Raft batch is carried out already.
+      this.raftBatchOut = false;
+      this.raft.advance();
     }
-    const batch = this.out.ready();
-    assert(batch !== undefined || !this.raftBatchOut, 'a Raft batch translated into nothing');
-    return batch;
+    return this.out.ready();
   }
 
   advance(): void {

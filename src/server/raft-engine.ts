@@ -68,6 +68,7 @@ const raftMsgTypes = new Set<string>([
   'heartbeatReply',
   'snapshotChunk',
   'snapshotChunkReply',
+  'commitHint',
   'timeoutNow',
 ]);
 

@@ -180,6 +180,8 @@ interface Call {
 /** A call forwarded to a leader, waiting for its `fwdReply`. */
 interface Forward {
   readonly to: NodeId;
+  /** A write with a session: its result, once this node applies it, ends the call too. */
+  readonly write: { readonly session: number; readonly seq: number } | undefined;
   readonly resolve: (outcome: FwdOutcome | 'timeout' | 'lost') => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -281,7 +283,13 @@ export class ReplicaHost<T extends HostedTypes> {
     return this.readUntil(op, deadline, options.forward ?? true);
   }
 
-  private async writeUntil(cmd: KvCommand, deadline: number, forward: boolean): Promise<KvResult> {
+  /** `origin`: the follower that forwarded the write (its replica may answer it first). */
+  private async writeUntil(
+    cmd: KvCommand,
+    deadline: number,
+    forward: boolean,
+    origin?: NodeId,
+  ): Promise<KvResult> {
     let unknowns = 0;
     let proposed = false;
     if (forward) {
@@ -291,7 +299,14 @@ export class ReplicaHost<T extends HostedTypes> {
     for (;;) {
       const answer = await this.call(
         (id) =>
-          this.hooks.kvRequest({ type: 'kv', id, session: cmd.session, seq: cmd.seq, op: cmd.op }),
+          this.hooks.kvRequest({
+            type: 'kv',
+            id,
+            session: cmd.session,
+            seq: cmd.seq,
+            op: cmd.op,
+            origin,
+          }),
         deadline,
       );
       if (answer.type === 'notLeader' && forward) {
@@ -463,12 +478,14 @@ export class ReplicaHost<T extends HostedTypes> {
     const id = this.nextForward++;
     const timeoutMs = Math.max(1, Math.ceil(deadline - this.clock()));
     const call: FwdCall = { type: 'fwdCall', id, kind, ...cmd, timeoutMs };
+    const write =
+      kind === 'write' && cmd.session !== 0 ? { session: cmd.session, seq: cmd.seq } : undefined;
     const sent = this.transport.send(to, call);
     this.transport.flushNow(); // the call's whole latency waits on this message
     if (sent !== 'queued' && sent !== 'queued-dropped-oldest') return Promise.resolve('unsent');
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.settleForward(id, 'timeout'), timeoutMs);
-      this.forwards.set(id, { to, resolve, timer });
+      this.forwards.set(id, { to, write, resolve, timer });
       this.watchForwards();
     });
   }
@@ -499,6 +516,21 @@ export class ReplicaHost<T extends HostedTypes> {
         }
       }
     }, FORWARD_CHECK_MS);
+  }
+
+  /**
+   * Forwarded writes this node has applied end here with the result it computed, which is the
+   * leader's (same log, same state machine); the leader's own answer, later, is then ignored.
+   * A follower applies an entry once it is committed: a commit hint from the leader lets it
+   * know one message after the quorum forms (Raft's `CommitHintMsg`).
+   */
+  private settleAppliedForwards(): void {
+    const machine = this.replica.machine;
+    for (const [id, pending] of this.forwards) {
+      if (pending.write === undefined) continue;
+      const result = machine.resultOf(pending.write.session, pending.write.seq);
+      if (result !== undefined) this.settleForward(id, { type: 'result', result });
+    }
   }
 
   private settleAllForwards(): void {
@@ -540,7 +572,7 @@ export class ReplicaHost<T extends HostedTypes> {
       resolve(
         isReadOp(op)
           ? this.readUntil(op, deadline, false)
-          : this.writeUntil({ session: call.session, seq: call.seq, op }, deadline, false),
+          : this.writeUntil({ session: call.session, seq: call.seq, op }, deadline, false, from),
       );
     });
     served.then(
@@ -618,6 +650,7 @@ export class ReplicaHost<T extends HostedTypes> {
     this.answer(rd.replies);
     if (rd.deliver.length > 0) {
       this.hooks.delivered?.(rd);
+      if (this.forwards.size > 0) this.settleAppliedForwards();
       this.publishChanges();
     }
   }

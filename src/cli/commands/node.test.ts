@@ -48,3 +48,14 @@ describe('node TLS flags', () => {
     ).toThrow(/--tls-cert .*missing\.pem/);
   });
 });
+
+describe('node --commit-hints', () => {
+  it('defaults to the forwarding follower, takes all or off, and refuses anything else', () => {
+    expect(resolveConfig(base).commitHints).toBe('origin');
+    expect(resolveConfig({ ...base, commitHints: 'all' }).commitHints).toBe('all');
+    expect(resolveConfig({ ...base, commitHints: 'off' }).commitHints).toBe('off');
+    expect(() => resolveConfig({ ...base, commitHints: 'some' })).toThrow(
+      /--commit-hints must be origin, all or off/,
+    );
+  });
+});

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { CommitHints } from '../../raft/config.ts';
 import { WalCorruptionError } from '../../runtime/storage/wal.ts';
 import type { MemberAddress } from '../../server/engine.ts';
 import { createLogger } from '../../server/logger.ts';
@@ -37,6 +38,8 @@ export interface NodeConfig {
   readonly electionTimeoutMs: number;
   readonly heartbeatMs: number;
   readonly snapshotEvery: number;
+  /** Raft's RaftOptions.commitHints. */
+  readonly commitHints: CommitHints;
   readonly logLevel: string;
   /** PEM contents; when set, both peer traffic (mutual TLS) and the client API use TLS. */
   readonly tls?: { readonly key: string; readonly cert: string; readonly ca: string };
@@ -55,6 +58,7 @@ interface NodeFlags {
   electionTimeoutMs?: number;
   heartbeatMs?: number;
   snapshotEvery?: number;
+  commitHints?: string;
   logLevel?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -171,6 +175,10 @@ export function resolveConfig(flags: NodeFlags): NodeConfig {
     // The leader's read lease must fit strictly between the two.
     throw new UsageError('with multipaxos, --election-timeout-ms must exceed --heartbeat-ms by 2+');
   }
+  const commitHints = pick('commitHints') ?? 'origin';
+  if (commitHints !== 'origin' && commitHints !== 'all' && commitHints !== 'off') {
+    throw new UsageError(`--commit-hints must be origin, all or off, got '${commitHints}'`);
+  }
   return {
     protocol,
     id,
@@ -183,6 +191,7 @@ export function resolveConfig(flags: NodeFlags): NodeConfig {
     electionTimeoutMs,
     heartbeatMs,
     snapshotEvery: pick('snapshotEvery') ?? 10_000,
+    commitHints,
     logLevel: pick('logLevel') ?? 'info',
     ...(tls === undefined ? {} : { tls }),
   };
@@ -280,6 +289,7 @@ function openEngine(
       // Under light load the next append carries the commit index (one message per write to
       // each follower instead of two); followers then apply up to 10 ms later.
       commitNoticeDelayMs: Math.min(COMMIT_NOTICE_DELAY_MS, config.heartbeatMs),
+      commitHints: config.commitHints,
     },
     replica: { snapshotEveryEntries: config.snapshotEvery },
     metrics,
@@ -311,6 +321,10 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
       '--snapshot-every <n>',
       'compact the log every n entries',
       intOption('--snapshot-every', 1),
+    )
+    .option(
+      '--commit-hints <who>',
+      'Raft: followers told of commits early: origin (that forwarded the write), all, off',
     )
     .option('--log-level <level>', 'pino level: debug, info, warn, error')
     .option('--tls-cert <file>', 'PEM certificate: TLS for peer traffic and the client API')

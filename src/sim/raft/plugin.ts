@@ -225,7 +225,9 @@ export const raftSim = raftSimProtocol({
   name: 'raft',
   description:
     'Raft (pre-vote, check-quorum, ReadIndex, snapshots, membership) under a key-value workload',
-  // As real nodes run it (src/cli/commands/node.ts): commit notices held back 10 ms.
-  raft: { commitNoticeDelayMs: 10 },
+  // As real nodes run it (src/cli/commands/node.ts): commit notices held back 10 ms. Commit
+  // hints go to every follower: real nodes send them only to a follower that forwarded a
+  // write, which simulated clients never do, and the follower's side is the same either way.
+  raft: { commitNoticeDelayMs: 10, commitHints: 'all' },
   replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
 });

@@ -88,6 +88,8 @@ function lookOf(msg: RaftMsg<Cmd>): MessageLook {
       return { label: 'heartbeat', tone: 'heartbeat' };
     case 'heartbeatReply':
       return { label: 'hb ok', tone: 'heartbeat' };
+    case 'commitHint':
+      return { label: `commit? ${msg.index}`, tone: 'heartbeat' };
     case 'snapshotChunk':
     case 'snapshotChunkReply':
     case 'timeoutNow':
