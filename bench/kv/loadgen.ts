@@ -36,7 +36,10 @@ export interface LoadResult {
   readonly seconds: number;
   readonly opsPerSec: number;
   readonly p50Ms: number;
+  /** The tail's shape, for reading the run (the targets are on p99). */
+  readonly p90Ms: number;
   readonly p99Ms: number;
+  readonly p999Ms: number;
   readonly maxMs: number;
   readonly errors: Record<string, number>;
   /** CPU time this load process used (user + system). */
@@ -182,7 +185,9 @@ export async function runLoad(spec: LoadSpec, sessionBase: number): Promise<Load
     seconds: round(seconds),
     opsPerSec: round(latencies.length / seconds),
     p50Ms: round(percentile(sorted, 50)),
+    p90Ms: round(percentile(sorted, 90)),
     p99Ms: round(percentile(sorted, 99)),
+    p999Ms: round(percentile(sorted, 99.9)),
     maxMs: round(sorted.at(-1) ?? Number.NaN),
     errors,
     cpuMs: Math.round((cpu.user + cpu.system) / 1000),

@@ -231,7 +231,8 @@ async function runPoint(system: BenchSystem, s: Settings, p: PointSpec): Promise
   const errors = Object.entries(result.errors).map(([k, v]) => `${k}=${v}`);
   console.log(
     `  ${system.name.padEnd(7)} ${pointName(p).padEnd(9)} ${String(result.opsPerSec).padStart(8)} ops/s` +
-      `  p50 ${result.p50Ms} ms  p99 ${result.p99Ms} ms  errors ${errors.join(' ') || 0}` +
+      `  p50 ${result.p50Ms} p90 ${result.p90Ms} p99 ${result.p99Ms} p99.9 ${result.p999Ms} ms` +
+      `  errors ${errors.join(' ') || 0}` +
       `  cpu% servers ${cpu.serversPct} loadgen ${cpu.loadgenPct} other ${cpu.otherPct}` +
       `  leader m${leader}`,
   );

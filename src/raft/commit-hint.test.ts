@@ -58,6 +58,25 @@ describe('commit hints', () => {
     expect(ready?.type === 'readReady' && ready.index).toBeGreaterThanOrEqual(index);
   });
 
+  it('spare the hinted follower the commit notice it no longer needs', () => {
+    const net = net3();
+    net.elect(1);
+    net.elapse(1); // the new leader's first heartbeats
+    net.stabilize();
+    const index = proposeFrom(net, 2, 'x');
+    net.stabilize();
+    expect(net.core(1).status().commit).toBe(index);
+    expect(net.core(2).status().commit).toBe(index);
+    net.elapse(10); // the held-back notices are due
+    net.flush(1);
+    const notices = net.inFlight
+      .filter((e) => e.msg.type === 'heartbeat' && e.msg.round === 0)
+      .map((e) => e.to);
+    expect(notices).toEqual([3]);
+    net.stabilize();
+    expect(net.core(3).status().commit).toBe(index);
+  });
+
   it('go once per index, and stop once the entry commits', () => {
     const net = net3();
     net.elect(1);

@@ -721,7 +721,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     if (entries.length === 0 && pr.state === 'replicate') {
       // Everything is in flight or acknowledged: only a newer commit index is news, and a
       // heartbeat carries it without an append that could be refused while others are in flight.
-      if (Math.min(log.commit, pr.match) <= pr.sentCommit) return false;
+      if (Math.min(log.commit, pr.match) <= pr.knownCommit()) return false;
       if (this.opts.commitNoticeDelayMs === 0) this.sendCommitNotice(peer, pr);
       else if (this.commitNoticeDeadline === Number.POSITIVE_INFINITY) {
         this.commitNoticeDeadline = this.now + this.opts.commitNoticeDelayMs;
@@ -748,7 +748,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
   /** A heartbeat of round 0: the commit index the peer does not know yet, and no question. */
   protected sendCommitNotice(peer: NodeId, pr: Progress): void {
     const commit = Math.min(this.raftLog.commit, pr.match);
-    if (commit <= pr.sentCommit) return;
+    if (commit <= pr.knownCommit()) return;
     this.sendAsLeader(peer, { type: 'heartbeat', term: this.term, commit, round: 0 });
     pr.sentCommit = commit;
   }

@@ -90,6 +90,15 @@ export class Progress {
     this.inflights = new Inflights(maxInflightMsgs, maxInflightBytes);
   }
 
+  /**
+   * The commit index the follower has been told, or will work out alone: a hint it was sent
+   * commits up to there once it holds the entries it acknowledged (if the hint is lost, the
+   * next heartbeat tells it).
+   */
+  knownCommit(): number {
+    return Math.max(this.sentCommit, Math.min(this.sentHint, this.match));
+  }
+
   becomeProbe(): void {
     if (this.state === 'snapshot') {
       this.next = Math.max(this.match + 1, this.pendingSnapshot + 1);
