@@ -7,7 +7,7 @@
  * gap between successful writes, with a 250 ms client timeout for both systems.
  *
  *   npm run bench:kv -- [--seconds 8] [--warmup 2] [--kills 3] [--only etcd,quorate,multipaxos]
- *                       [--points put:1,put:16,...] [--repeat 1]
+ *                       [--points put:1,put:16,...] [--repeat 3]
  *
  * The same service on Multi-Paxos (`quorate node --protocol multipaxos`) runs as a third
  * column, for context beside Raft; the targets are Raft's.
@@ -15,8 +15,11 @@
  * Both clusters are up for the whole run and the points alternate between them (see
  * benchBoth); in every point the clients sit in the same places relative to each system's
  * leader (see fromFollower); before the first point each gets the same 10 s of untimed load, so that
- * Node's JIT has compiled the hot paths (etcd is compiled ahead of time). Prints a table
- * (ours, etcd, ours/etcd) and writes bench-results/kv.json.
+ * Node's JIT has compiled the hot paths (etcd is compiled ahead of time). Every point runs
+ * `--repeat` times (rounds of all points, alternating), and the table shows each metric's
+ * median over them: on this machine one 8 s run of the same configuration can be a third
+ * faster or slower than the next. Prints a table (ours, etcd, ours/etcd) and writes
+ * bench-results/kv.json, every run included.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -118,7 +121,7 @@ function settingsFromArgs(): Settings {
       seconds: { type: 'string', default: '8' },
       warmup: { type: 'string', default: '2' },
       kills: { type: 'string', default: '3' },
-      repeat: { type: 'string', default: '1' },
+      repeat: { type: 'string', default: '3' },
       only: { type: 'string' },
       points: { type: 'string' },
     },
