@@ -17,6 +17,26 @@ function proposeFrom(net: Network<string>, origin: NodeId, data: string): number
   return reply[0]?.type === 'accepted' ? reply[0].index : -1;
 }
 
+/**
+ * Node 2 holds one entry of leader 1's term t that nobody else got and that is not
+ * committed; everything else in flight is dropped.
+ */
+function followerWithUncommittedEntry() {
+  const net = net3({ commitHints: 'all' });
+  net.elect(1);
+  net.stabilize();
+  const t = net.core(1).status().term;
+  net.propose(1, 'x');
+  net.flush(1);
+  net.deliver((e) => e.to === 2 && e.msg.type === 'append');
+  net.drop();
+  const follower = net.core(2);
+  const k = follower.status().lastIndex;
+  const commit = follower.status().commit;
+  expect(commit).toBeLessThan(k);
+  return { net, follower, t, k, commit };
+}
+
 const hintsTo = (net: Network<string>, to: NodeId): RaftMsg<string>[] =>
   net.inFlight.filter((e) => e.to === to && e.msg.type === 'commitHint').map((e) => e.msg);
 
@@ -119,18 +139,7 @@ describe('commit hints', () => {
     // Figure 8: an entry of an earlier term on a quorum is not committed by counting. Node 2
     // holds an uncommitted entry of term t; a leader of term t+1 confirms node 2 matches it
     // there, then hints an index of its own term that node 2 does not hold yet.
-    const net = net3({ commitHints: 'all' });
-    net.elect(1);
-    net.stabilize();
-    const t = net.core(1).status().term;
-    net.propose(1, 'old');
-    net.flush(1);
-    net.deliver((e) => e.to === 2 && e.msg.type === 'append');
-    net.drop();
-    const follower = net.core(2);
-    const k = follower.status().lastIndex;
-    expect(follower.status().commit).toBeLessThan(k);
-    const commitBefore = follower.status().commit;
+    const { net, follower, t, k, commit: commitBefore } = followerWithUncommittedEntry();
     follower.receive(net.now, 1, {
       type: 'append',
       term: t + 1,
@@ -163,18 +172,7 @@ describe('commit hints', () => {
   });
 
   it('are forgotten with the leader: a new leader must first show where logs match', () => {
-    const net = net3({ commitHints: 'all' });
-    net.elect(1);
-    net.stabilize();
-    const t = net.core(1).status().term;
-    net.propose(1, 'x');
-    net.flush(1);
-    net.deliver((e) => e.to === 2 && e.msg.type === 'append');
-    net.drop();
-    const follower = net.core(2);
-    const k = follower.status().lastIndex;
-    const commit = follower.status().commit;
-    expect(commit).toBeLessThan(k);
+    const { net, follower, t, k, commit } = followerWithUncommittedEntry();
     // Node 3 leads term t+1 (as far as node 2 can tell) and hints k without any append.
     follower.receive(net.now, 3, { type: 'heartbeat', term: t + 1, commit: 0, round: 0 });
     follower.receive(net.now, 3, { type: 'commitHint', term: t + 1, index: k });
