@@ -65,6 +65,11 @@ export interface RaftTestingFaults {
   readonly commitPriorTermsByCounting?: boolean;
   /** Grant votes without the log up-to-date check (section 5.4.1's election restriction). */
   readonly voteIgnoringLogs?: boolean;
+  /**
+   * Serve linearizable reads at the commit index even when a commit hint let a follower
+   * answer a write above it (see `readIndex`): a read can miss a write already acknowledged.
+   */
+  readonly readsIgnoringHints?: boolean;
 }
 
 /** etcd-like defaults: 150–300 ms elections and 50 ms heartbeats, as in the paper's section 9. */

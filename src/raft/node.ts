@@ -794,6 +794,7 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
    * acks that tell it (CommitHintMsg).
    */
   protected readIndex(): number {
+    if (this.opts.unsafeTestingFaults?.readsIgnoringHints === true) return this.raftLog.commit;
     return Math.max(this.raftLog.commit, this.hintedIndex);
   }
 

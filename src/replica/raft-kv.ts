@@ -49,7 +49,18 @@ export type ReplicaRequest =
     }
   | { readonly type: 'changeMembership'; readonly id: number; readonly change: MembershipChange }
   | { readonly type: 'transferLeadership'; readonly id: number; readonly to: NodeId }
-  | { readonly type: 'campaign'; readonly id: number };
+  | { readonly type: 'campaign'; readonly id: number }
+  /**
+   * Answer with the result of write `seq` of `session` once this replica has applied it, on
+   * any member: what a follower that forwarded a client's write does with a commit hint. No
+   * answer if it never applies here (the asker also waits for the leader's).
+   */
+  | {
+      readonly type: 'awaitApplied';
+      readonly id: number;
+      readonly session: number;
+      readonly seq: number;
+    };
 
 export type ReplicaReply =
   | { readonly type: 'result'; readonly id: number; readonly result: KvResult }
@@ -101,6 +112,14 @@ interface ReadWaiter extends Waiter {
   index: number;
 }
 
+interface AppliedWaiter extends Waiter {
+  readonly session: number;
+  readonly seq: number;
+}
+
+/** Bounds `awaitApplied` requests that will never be answered (a later write overtook). */
+const APPLIED_WAITERS_MAX = 1000;
+
 /** The client id the replica uses for its own requests to the Raft core (compaction). */
 const SELF: ClientId = 0;
 
@@ -120,6 +139,9 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
   private readonly writes = new Map<number, WriteWaiter>();
   private readonly reads = new Map<number, ReadWaiter>();
   private readonly admin = new Map<number, Waiter>();
+  /** `awaitApplied` requests, oldest first; beyond APPLIED_WAITERS_MAX the oldest go. */
+  private readonly appliedWaiters = new Map<number, AppliedWaiter>();
+  private nextAppliedWaiter = 1;
 
   private constructor(
     readonly raft: RaftCore<KvCommand>,
@@ -184,6 +206,10 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     this.now = now;
     if (req.type === 'kv' && req.stale && (req.op.f === 'get' || req.op.f === 'list')) {
       this.out.replyEarly(client, { type: 'result', id: req.id, result: this.kv.read(req.op) });
+      return;
+    }
+    if (req.type === 'awaitApplied') {
+      this.awaitApplied(client, req);
       return;
     }
     if (this.pendingOperations() >= this.options.pendingMax) {
@@ -257,7 +283,31 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
       if (e.type === 'roleChanged' && e.role !== 'leader') this.abandonUnconfirmedReads(e.leader);
     }
     this.serveReads();
+    if (rd.deliver.length > 0) this.serveAppliedWaiters();
     this.maybeCompact();
+  }
+
+  private awaitApplied(client: ClientId, req: Extract<ReplicaRequest, { type: 'awaitApplied' }>) {
+    if (req.session === 0) return;
+    const result = this.kv.resultOf(req.session, req.seq);
+    if (result !== undefined) {
+      this.out.replyEarly(client, { type: 'result', id: req.id, result });
+      return;
+    }
+    this.appliedWaiters.set(this.nextAppliedWaiter++, { client, ...req });
+    if (this.appliedWaiters.size > APPLIED_WAITERS_MAX) {
+      this.appliedWaiters.delete(this.appliedWaiters.keys().next().value as number);
+    }
+  }
+
+  /** Results of applied entries: early replies (committed state). */
+  private serveAppliedWaiters(): void {
+    for (const [key, w] of this.appliedWaiters) {
+      const result = this.kv.resultOf(w.session, w.seq);
+      if (result === undefined) continue;
+      this.appliedWaiters.delete(key);
+      this.out.replyEarly(w.client, { type: 'result', id: w.id, result });
+    }
   }
 
   private applyDelivery(d: RaftDeliver<KvCommand>): void {

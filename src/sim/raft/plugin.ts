@@ -49,6 +49,14 @@ export const raftKvAdapter: KvAdapter<RaftKvTypes> = {
     op,
   }),
   attemptIdOf: (reply) => reply.id,
+  // A member other than the one asked answers too once it applies the write, as a follower
+  // that forwarded it does (with commit hints, possibly before the leader knows it committed).
+  appliedRequest: (requestId, client, attemptId) => ({
+    type: 'awaitApplied',
+    id: attemptId,
+    session: client,
+    seq: requestId,
+  }),
   classify(reply) {
     switch (reply.type) {
       case 'result': {
