@@ -103,6 +103,7 @@ export class RaftEngine implements KvEngine {
       hooks: {
         persist: (items) => storage.persist(items),
         kvRequest: (req) => req,
+        appliedRequest: (req) => req,
         observe: (event) => this.observe(event),
         changesApplied: (changes) => {
           if (changes === undefined) this.members.reload(replica.machine);

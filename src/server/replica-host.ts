@@ -46,6 +46,7 @@ export type Answer = ReplicaReply | { readonly type: 'timeout' };
 
 /** A client's KV operation as a replica request; every hosted replica serves these. */
 export type KvRequest = Extract<ReplicaRequest, { type: 'kv' }>;
+export type AppliedRequest = Extract<ReplicaRequest, { type: 'awaitApplied' }>;
 
 /** The replicas a host can drive: clients get `ReplicaReply`s, and state is a KV machine. */
 export interface HostedTypes extends CoreTypes {
@@ -62,6 +63,12 @@ export interface ReplicaHostHooks<T extends HostedTypes> {
   persist(items: readonly T['persist'][]): Promise<void>;
   /** The request type of the replica for a KV call (the identity: it proves they match). */
   kvRequest(req: KvRequest): T['request'];
+  /**
+   * The replica's request to answer with the result of write `seq` of `session` once it has
+   * applied it (Raft's `awaitApplied`): a follower asks beside forwarding the write, so that
+   * a commit hint ends the call from its own apply. Without it only the leader answers.
+   */
+  appliedRequest?(req: AppliedRequest): T['request'];
   /** Reads what status derives from a durable batch, before any of it is acted on. */
   durable?(rd: Ready<T>): void;
   /** An observer event of the protocol (metrics, logs, role and leader for status). */
@@ -180,8 +187,8 @@ interface Call {
 /** A call forwarded to a leader, waiting for its `fwdReply`. */
 interface Forward {
   readonly to: NodeId;
-  /** A write with a session: its result, once this node applies it, ends the call too. */
-  readonly write: { readonly session: number; readonly seq: number } | undefined;
+  /** The replica request that ends the call from this node's own apply (`appliedRequest`). */
+  readonly local: ClientId | undefined;
   readonly resolve: (outcome: FwdOutcome | 'timeout' | 'lost') => void;
   readonly timer: NodeJS.Timeout;
 }
@@ -204,6 +211,8 @@ export class ReplicaHost<T extends HostedTypes> {
   private readonly hooks: ReplicaHostHooks<T>;
   private readonly calls = new Map<ClientId, Call>();
   private readonly forwards = new Map<number, Forward>();
+  /** Replica client id of an `appliedRequest` -> the forwarded call it may end. */
+  private readonly localApplied = new Map<ClientId, number>();
   private nextForward = 1;
   private forwardCheck: NodeJS.Timeout | undefined;
   private readonly watchers = new Set<Watcher>();
@@ -478,14 +487,13 @@ export class ReplicaHost<T extends HostedTypes> {
     const id = this.nextForward++;
     const timeoutMs = Math.max(1, Math.ceil(deadline - this.clock()));
     const call: FwdCall = { type: 'fwdCall', id, kind, ...cmd, timeoutMs };
-    const write =
-      kind === 'write' && cmd.session !== 0 ? { session: cmd.session, seq: cmd.seq } : undefined;
     const sent = this.transport.send(to, call);
     this.transport.flushNow(); // the call's whole latency waits on this message
     if (sent !== 'queued' && sent !== 'queued-dropped-oldest') return Promise.resolve('unsent');
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.settleForward(id, 'timeout'), timeoutMs);
-      this.forwards.set(id, { to, write, resolve, timer });
+      const local = kind === 'write' ? this.askApplied(id, cmd) : undefined;
+      this.forwards.set(id, { to, local, resolve, timer });
       this.watchForwards();
     });
   }
@@ -496,6 +504,7 @@ export class ReplicaHost<T extends HostedTypes> {
     if (pending === undefined) return; // late or duplicated: the call has ended already
     this.forwards.delete(id);
     clearTimeout(pending.timer);
+    if (pending.local !== undefined) this.localApplied.delete(pending.local);
     if (this.forwards.size === 0) {
       clearInterval(this.forwardCheck);
       this.forwardCheck = undefined;
@@ -519,18 +528,24 @@ export class ReplicaHost<T extends HostedTypes> {
   }
 
   /**
-   * Forwarded writes this node has applied end here with the result it computed, which is the
-   * leader's (same log, same state machine); the leader's own answer, later, is then ignored.
-   * A follower applies an entry once it is committed: a commit hint from the leader lets it
-   * know one message after the quorum forms (Raft's `CommitHintMsg`).
+   * Asks the replica for the result of a forwarded write once it applies it: that ends the
+   * call with the result this node computed, which is the leader's (same log, same state
+   * machine), and the leader's own answer, later, is ignored. A follower applies an entry
+   * once it is committed; a commit hint from the leader lets it know one message after the
+   * quorum forms (Raft's `CommitHintMsg`). Returns the replica client id of the request.
    */
-  private settleAppliedForwards(): void {
-    const machine = this.replica.machine;
-    for (const [id, pending] of this.forwards) {
-      if (pending.write === undefined) continue;
-      const result = machine.resultOf(pending.write.session, pending.write.seq);
-      if (result !== undefined) this.settleForward(id, { type: 'result', result });
-    }
+  private askApplied(forward: number, cmd: KvCommand): ClientId | undefined {
+    const build = this.hooks.appliedRequest;
+    if (build === undefined || cmd.session === 0) return undefined;
+    const client = this.nextClient++;
+    this.localApplied.set(client, forward);
+    this.replica.request(
+      this.clock(),
+      client,
+      build({ type: 'awaitApplied', id: client, session: cmd.session, seq: cmd.seq }),
+    );
+    this.kick();
+    return client;
   }
 
   private settleAllForwards(): void {
@@ -650,13 +665,17 @@ export class ReplicaHost<T extends HostedTypes> {
     this.answer(rd.replies);
     if (rd.deliver.length > 0) {
       this.hooks.delivered?.(rd);
-      if (this.forwards.size > 0) this.settleAppliedForwards();
       this.publishChanges();
     }
   }
 
   private answer(replies: readonly Reply<T['reply']>[]): void {
     for (const { client, reply } of replies) {
+      const forward = this.localApplied.get(client);
+      if (forward !== undefined && reply.type === 'result') {
+        this.settleForward(forward, { type: 'result', result: reply.result });
+        continue;
+      }
       const call = this.calls.get(client);
       if (call === undefined) continue; // timed out already, or the replica's own request
       this.calls.delete(client);
