@@ -137,6 +137,11 @@ export class KvStateMachine {
     return s?.seq === seq ? s.result : undefined;
   }
 
+  /** The sequence number of the session's last applied command (undefined: none kept). */
+  lastSeqOf(session: number): number | undefined {
+    return session === 0 ? undefined : this.sessions.get(session)?.seq;
+  }
+
   /** Applies the command at log position `index` (strictly increasing) and returns its result. */
   apply(index: number, cmd: KvCommand): KvResult {
     assert(index > this.applied, `kv apply out of order: ${index} after ${this.applied}`);

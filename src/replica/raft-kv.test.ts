@@ -86,6 +86,54 @@ describe('RaftKvReplica', () => {
     expect(batch?.replies).toEqual([]);
   });
 
+  it('answers awaitApplied on a follower once it applies the write, and not an overtaken one', () => {
+    const c = new Cluster();
+    c.node(1).request(c.now, 9, { type: 'campaign', id: 1 });
+    c.drain(1);
+    c.deliverAll();
+    const follower = c.node(2);
+    const awaitApplied = (seq: number) =>
+      ({ type: 'awaitApplied', id: seq, session: 1, seq }) as const;
+    const answersTo2 = (batches: Ready<RaftKvTypes>[]) => batches.flatMap((b) => b.earlyReplies);
+    /** Delivers everything in flight; returns the follower's batches. */
+    const deliverWatching = (): Ready<RaftKvTypes>[] => {
+      const seen: Ready<RaftKvTypes>[] = [];
+      for (let guard = 0; guard < 1000 && c.inbox.length > 0; guard++) {
+        const [m] = c.inbox.splice(0, 1);
+        if (m === undefined) break;
+        c.node(m.to).receive(c.now, m.from, m.msg);
+        const batches = c.drain(m.to);
+        if (m.to === 2) seen.push(...batches);
+      }
+      return seen;
+    };
+    /** Writes, then a heartbeat round that tells the followers the commit index. */
+    const commitAndTell = (...seqs: number[]): Ready<RaftKvTypes>[] => {
+      for (const seq of seqs) c.node(1).request(c.now, 10 + seq, put(`k${seq}`, seq));
+      c.drain(1);
+      const seen = deliverWatching();
+      c.now += 1000;
+      c.node(1).tick(c.now);
+      c.drain(1);
+      return [...seen, ...deliverWatching()];
+    };
+
+    follower.request(c.now, 20, awaitApplied(1));
+    expect(answersTo2(c.drain(2))).toEqual([]); // not applied yet
+    const applied = commitAndTell(1);
+    const result = { type: 'result', id: 1, result: expect.objectContaining({ f: 'put' }) };
+    expect(answersTo2(applied)).toEqual([{ client: 20, reply: result }]);
+    // Asked again once applied: answered at once.
+    follower.request(c.now, 21, awaitApplied(1));
+    expect(answersTo2(c.drain(2))).toEqual([{ client: 21, reply: result }]);
+    // Seq 2 is overtaken by seq 3 before this node applies either: its result is not kept.
+    follower.request(c.now, 22, awaitApplied(2));
+    c.drain(2);
+    const later = commitAndTell(2, 3);
+    expect(follower.machine.lastSeqOf(1)).toBe(3);
+    expect(answersTo2(later)).toEqual([]);
+  });
+
   it('encodes a large compaction a slice per input, then compacts at the index it began', () => {
     const c = new Cluster({ ...defaultReplicaOptions, snapshotEveryEntries: 2500 });
     c.node(1).request(c.now, 9, { type: 'campaign', id: 1 });

@@ -117,7 +117,7 @@ interface AppliedWaiter extends Waiter {
   readonly seq: number;
 }
 
-/** Bounds `awaitApplied` requests that will never be answered (a later write overtook). */
+/** Bounds `awaitApplied` requests never answered (their session was evicted meanwhile). */
 const APPLIED_WAITERS_MAX = 1000;
 
 /** The client id the replica uses for its own requests to the Raft core (compaction). */
@@ -300,13 +300,17 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     }
   }
 
-  /** Results of applied entries: early replies (committed state). */
+  /**
+   * Results of applied entries: early replies (committed state). A waiter whose session has
+   * applied a later command since is dropped unanswered: its result is no longer kept.
+   */
   private serveAppliedWaiters(): void {
     for (const [key, w] of this.appliedWaiters) {
-      const result = this.kv.resultOf(w.session, w.seq);
-      if (result === undefined) continue;
+      const last = this.kv.lastSeqOf(w.session);
+      if (last === undefined || last < w.seq) continue;
       this.appliedWaiters.delete(key);
-      this.out.replyEarly(w.client, { type: 'result', id: w.id, result });
+      const result = this.kv.resultOf(w.session, w.seq);
+      if (result !== undefined) this.out.replyEarly(w.client, { type: 'result', id: w.id, result });
     }
   }
 
