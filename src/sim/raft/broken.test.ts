@@ -16,18 +16,28 @@ const broken = raftSimProtocol({
   replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
 });
 
+const SEEDS_MAX = 300;
+
+function allFaults() {
+  const faults = parseFaults('all', ['membership']);
+  if (!faults.ok) throw new Error(faults.error);
+  return faults.faults;
+}
+
+/** The first seed of `quorate sim <protocol> --nodes N --faults all` that reports a violation. */
+function firstViolation(protocol: typeof broken, nodes: number): RunResult {
+  const faults = allFaults();
+  for (let seed = 1; seed <= SEEDS_MAX; seed++) {
+    const r = runSimulation(protocol, { seed, nodes, faults });
+    if (r.verdict === 'violation') return r;
+  }
+  throw new Error(`no violation in ${SEEDS_MAX} seeds`);
+}
+
 describe('a Raft that votes without comparing logs', () => {
   it('is caught by the 5-node all-faults sweep, reproducibly', () => {
-    const seedsMax = 300;
-    const faults = parseFaults('all', ['membership']);
-    if (!faults.ok) throw new Error(faults.error);
-    let caught: RunResult | undefined;
-    for (let seed = 1; seed <= seedsMax && caught === undefined; seed++) {
-      const r = runSimulation(broken, { seed, nodes: 5, faults: faults.faults });
-      if (r.verdict === 'violation') caught = r;
-    }
-    if (caught === undefined) throw new Error(`no violation in ${seedsMax} seeds`);
-    const again = runSimulation(broken, { seed: caught.seed, nodes: 5, faults: faults.faults });
+    const caught = firstViolation(broken, 5);
+    const again = runSimulation(broken, { seed: caught.seed, nodes: 5, faults: allFaults() });
     expect(again.message).toBe(caught.message);
     expect(caught.replay).toContain(`--seed ${caught.seed}`);
     console.log(`vote-ignoring-logs caught at seed ${caught.seed}: ${caught.message}`);
@@ -51,15 +61,7 @@ const readsIgnoringHints = raftSimProtocol({
 
 describe('a Raft whose reads ignore its commit hints', () => {
   it('is caught by the 3-node all-faults sweep', () => {
-    const seedsMax = 300;
-    const faults = parseFaults('all', ['membership']);
-    if (!faults.ok) throw new Error(faults.error);
-    let caught: RunResult | undefined;
-    for (let seed = 1; seed <= seedsMax && caught === undefined; seed++) {
-      const r = runSimulation(readsIgnoringHints, { seed, nodes: 3, faults: faults.faults });
-      if (r.verdict === 'violation') caught = r;
-    }
-    if (caught === undefined) throw new Error(`no violation in ${seedsMax} seeds`);
+    const caught = firstViolation(readsIgnoringHints, 3);
     expect(caught.message).toContain('not linearizable');
     console.log(`reads-ignoring-hints caught at seed ${caught.seed}`);
   }, 600_000);
