@@ -155,6 +155,18 @@ function leaderOf(s: Setup): Engine | undefined {
   return undefined;
 }
 
+/**
+ * The leader once every running engine names it. At start-up two engines may each believe
+ * they lead for a moment (Multi-Paxos proposers race), so one engine's role alone does not
+ * say which of the others will follow it.
+ */
+function agreedLeader(s: Setup): Engine | undefined {
+  const leader = leaderOf(s);
+  if (leader === undefined) return undefined;
+  for (const e of s.engines.values()) if (e.status().leader !== leader.id) return undefined;
+  return leader;
+}
+
 function followerOf(s: Setup, leader: KvEngine): Engine {
   const follower = [...s.engines.values()].find((e) => e !== leader);
   if (follower === undefined) throw new Error('no follower');
@@ -190,12 +202,9 @@ describe.each<Protocol>(['raft', 'multipaxos'])(
         metrics.set(m.id, countingMetrics());
         await startEngine(s, protocol, m.id, { metrics: metrics.get(m.id) as EngineMetrics });
       }
-      const leader = await waitFor('a leader', () => leaderOf(s));
-      // Wait until every node agrees who leads, so the follower's replica names it.
+      // Every node agrees who leads, so the follower's replica names it.
+      const leader = await waitFor('a leader every node names', () => agreedLeader(s));
       const follower = followerOf(s, leader);
-      await waitFor('the follower to know the leader', () =>
-        follower.status().leader === leader.id ? true : undefined,
-      );
       const put = await follower.write({
         session: 5,
         seq: 1,
@@ -289,11 +298,8 @@ describe('a forwarded call whose leader does not answer', () => {
     for (const m of s.members) {
       await startEngine(s, 'raft', m.id, { callTimeoutMs, metrics: stopOnProposal });
     }
-    leaderEngine = await waitFor('a leader', () => leaderOf(s));
+    leaderEngine = await waitFor('a leader every node names', () => agreedLeader(s));
     const follower = followerOf(s, leaderEngine);
-    await waitFor('the follower to know the leader', () =>
-      follower.status().leader === leaderEngine?.id ? true : undefined,
-    );
     const started = Date.now();
     const write = follower.write({ session: 0, seq: 0, op: { f: 'put', key: 'k', value: 'v' } });
     await expect(write).rejects.toBeInstanceOf(UnavailableError);
