@@ -40,6 +40,8 @@ export interface RaftStatus {
   readonly lastIndex: number;
   readonly snapshotIndex: number;
   readonly config: RaftConfig;
+  /** Where `config` was appended: it is committed once `commit` reaches this index. */
+  readonly configIndex: number;
   readonly transferee: NodeId;
   /** Per-peer replication progress; empty unless leader. */
   readonly progress: ReadonlyMap<NodeId, ProgressView>;
@@ -100,6 +102,7 @@ export class RaftCore<C> extends RaftNode<C> {
       lastIndex: this.raftLog.lastIndex,
       snapshotIndex: this.raftLog.snapshotIndex,
       config: this.config,
+      configIndex: this.configIndex,
       transferee: this.transferee,
       progress,
       pendingReads: this.reads.size,

@@ -18,7 +18,7 @@ import { ApiError } from './errors.ts';
  * These travel beside the protocol's messages on the same transport; the host dispatches
  * them before the protocol sees anything. Wire types are append-only.
  */
-export type HostMsg = FwdCall | FwdReply;
+export type HostMsg = FwdCall | FwdReply | RemovedNotice;
 
 export interface FwdCall {
   readonly type: 'fwdCall';
@@ -38,6 +38,14 @@ export interface FwdReply {
   readonly outcome: FwdOutcome;
 }
 
+/**
+ * "You were removed from the cluster": the answer to any message from a member whose
+ * removal this node has committed, and the leader's word to a member it just removed.
+ */
+export interface RemovedNotice {
+  readonly type: 'removed';
+}
+
 /** How a forwarded call ended on the leader; each failure maps back to the error it was. */
 export type FwdOutcome =
   | { readonly type: 'result'; readonly result: KvResult }
@@ -51,7 +59,11 @@ export type FwdOutcome =
   /** The call was malformed, or refused as the client's mistake; never proposed. */
   | { readonly type: 'invalid'; readonly reason: string };
 
-export const hostMsgTypes: ReadonlySet<string> = new Set<HostMsg['type']>(['fwdCall', 'fwdReply']);
+export const hostMsgTypes: ReadonlySet<string> = new Set<HostMsg['type']>([
+  'fwdCall',
+  'fwdReply',
+  'removed',
+]);
 
 type Checked<V> =
   | { readonly ok: true; readonly value: V }

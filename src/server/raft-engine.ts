@@ -4,6 +4,7 @@ import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
 import type { KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
 import { defaultRaftOptions, type RaftOptions } from '../raft/config.ts';
+import { isMember } from '../raft/membership.ts';
 import type { MembershipChange, RaftConfig, RaftEvent, RaftMsg } from '../raft/types.ts';
 import {
   defaultReplicaOptions,
@@ -29,6 +30,7 @@ import {
   isReservedKey,
   MemberBook,
   memberKey,
+  removedKey,
 } from './raft-members.ts';
 import { RaftStorage } from './raft-storage.ts';
 import {
@@ -57,6 +59,12 @@ export interface RaftEngineOptions extends PeerSettings, ReplicaHostSettings {
   readonly join?: boolean;
   readonly raft?: Partial<Omit<RaftOptions<KvCommand>, 'sizeOf'>>;
   readonly replica?: Partial<ReplicaOptions>;
+  /**
+   * Called once when this node learns it was removed from the cluster: `toldBy` is the peer
+   * that said so, or this node's own id when it applied its removal itself. It will never be
+   * a member again (its id is retired); `quorate node` shuts down, as etcd does.
+   */
+  readonly onRemoved?: (detail: { readonly toldBy: NodeId }) => void;
 }
 
 const raftMsgTypes = new Set<string>([
@@ -86,6 +94,7 @@ export class RaftEngine implements KvEngine {
   private readonly members: MemberBook;
   private leader: NodeId = NO_NODE;
   private committed = 0;
+  private removed = false;
 
   private constructor(
     private readonly replica: RaftKvReplica,
@@ -108,11 +117,14 @@ export class RaftEngine implements KvEngine {
         changesApplied: (changes) => {
           if (changes === undefined) this.members.reload(replica.machine);
           else this.members.observe(changes);
+          this.checkSelfRemoved();
         },
         visible: (change) => !isReservedKey(change.key),
         refusal: (answer, _deadline, kind) => this.refusal(answer, kind),
         admit: guardReservedWrite,
         leader: () => this.leader,
+        removedPeer: (from) => this.members.tombstoned(from) && this.goneFromConfig(from),
+        removedNotice: (from) => this.learnRemoved(from),
       },
     });
     const self = options.members.find((m) => m.id === options.id);
@@ -221,6 +233,18 @@ export class RaftEngine implements KvEngine {
    */
   async addLearner(member: MemberAddress): Promise<void> {
     this.requireLeader();
+    // Linearizable, so a tombstone this leader has committed but not applied yet counts.
+    const tombstone = await this.host.read(
+      { f: 'get', key: removedKey(member.id) },
+      'linearizable',
+    );
+    if (tombstone.f === 'get' && tombstone.entry !== null) {
+      throw new ApiError(
+        409,
+        'invalid-request',
+        `node id ${member.id} was removed from this cluster and is retired; add the node under a new id`,
+      );
+    }
     // A reserved key, written only here: never forwarded (a leader refuses it from a peer).
     await this.host.write(
       {
@@ -237,8 +261,24 @@ export class RaftEngine implements KvEngine {
     return this.changeMembership({ type: 'promote', node: id });
   }
 
-  remove(id: NodeId): Promise<void> {
-    return this.changeMembership({ type: 'remove', node: id });
+  /**
+   * Commits the member's tombstone, then the change, then tells the member (it may be a
+   * learner, which sends nothing it could be refused for). The tombstone comes first so that
+   * no replica ever has the change without it; a tombstone whose change failed harms nothing
+   * (a member still in the configuration is never told it was removed) and a retry completes.
+   */
+  async remove(id: NodeId): Promise<void> {
+    this.requireLeader();
+    if (!isMember(this.replica.status().config, id)) {
+      if (this.members.tombstoned(id)) return; // a retry of a removal that went through
+      throw new ApiError(409, 'invalid-request', `node ${id} is not a member`);
+    }
+    await this.host.write(
+      { session: 0, seq: 0, op: { f: 'put', key: removedKey(id), value: '' } },
+      { forward: false },
+    );
+    await this.changeMembership({ type: 'remove', node: id });
+    if (id !== this.id) this.host.tellRemoved(id);
   }
 
   // -------------------------------------------------------------------------------------
@@ -297,6 +337,34 @@ export class RaftEngine implements KvEngine {
     }
   }
 
+  /** Whether `id` is in neither role of this node's configuration, and that is committed. */
+  private goneFromConfig(id: NodeId): boolean {
+    const s = this.replica.status();
+    return s.commit >= s.configIndex && !isMember(s.config, id);
+  }
+
+  private checkSelfRemoved(): void {
+    if (this.members.tombstoned(this.id) && this.goneFromConfig(this.id)) {
+      this.learnRemoved(this.id);
+    }
+  }
+
+  /**
+   * A peer's word is enough: it is authenticated by the cluster secret, and says so only once
+   * it has applied this node's tombstone and committed a configuration without it.
+   */
+  private learnRemoved(toldBy: NodeId): void {
+    if (this.removed) return;
+    this.removed = true;
+    this.options.logger?.warn(
+      { toldBy },
+      toldBy === this.id
+        ? 'this node applied its own removal from the cluster'
+        : 'a peer says this node was removed from the cluster',
+    );
+    this.options.onRemoved?.({ toldBy });
+  }
+
   private requireLeader(): void {
     const s = this.replica.status();
     if (s.role !== 'leader') throw new NotLeaderError(s.leader, this.members.clientUrl(s.leader));
@@ -325,6 +393,7 @@ export class RaftEngine implements KvEngine {
         metrics.commit(event.index - this.committed);
         this.committed = Math.max(this.committed, event.index);
         metrics.applyLag(this.committed - this.replica.machine.appliedIndex);
+        this.checkSelfRemoved();
         return;
       case 'configChanged':
         this.options.logger?.info({ config: event.config, index: event.index }, 'configuration');

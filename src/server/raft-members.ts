@@ -21,6 +21,18 @@ export function memberKey(id: NodeId): string {
   return `${MEMBER_PREFIX}${id}`;
 }
 
+/**
+ * A removed member's tombstone, committed before the configuration change that removes it.
+ * Its id is never used again (as in etcd), so once a replica has applied the tombstone and
+ * committed a configuration without the member, the member is gone for good: a peer may
+ * tell it so, and it stops itself.
+ */
+export const REMOVED_PREFIX = '\u0000quorate/removed/';
+
+export function removedKey(id: NodeId): string {
+  return `${REMOVED_PREFIX}${id}`;
+}
+
 export function isReservedKey(key: string): boolean {
   return key.startsWith('\u0000quorate/');
 }
@@ -67,6 +79,7 @@ export function parsePeerAddress(text: string): PeerAddress | undefined {
  */
 export class MemberBook {
   private readonly book = new Map<NodeId, Addresses>();
+  private readonly tombstones = new Set<NodeId>();
 
   constructor(
     private readonly self: MemberAddress,
@@ -82,19 +95,31 @@ export class MemberBook {
     return url === '' ? undefined : url;
   }
 
-  /** Reads the member records out of a batch of applied changes. */
+  /** Whether member `id` has a tombstone: it was (or is being) removed, for good. */
+  tombstoned(id: NodeId): boolean {
+    return this.tombstones.has(id);
+  }
+
+  /** Reads the member records and tombstones out of a batch of applied changes. */
   observe(changes: readonly KvChange[]): void {
     for (const change of changes) {
-      if (!change.key.startsWith(MEMBER_PREFIX) || change.value === null) continue;
-      this.record(change.key, change.value);
+      if (change.value === null) continue;
+      if (change.key.startsWith(MEMBER_PREFIX)) this.record(change.key, change.value);
+      else if (change.key.startsWith(REMOVED_PREFIX)) this.tombstone(change.key);
     }
   }
 
   /** Re-reads every record (after a snapshot replaced the state machine). */
   reload(machine: KvStateMachine): void {
-    const listed = machine.read({ f: 'list', prefix: MEMBER_PREFIX, limit: 1000 });
-    if (listed.f !== 'list') return;
-    for (const entry of listed.entries) this.record(entry.key, entry.value);
+    for (const [prefix, take] of [
+      [MEMBER_PREFIX, (key: string, value: string) => this.record(key, value)],
+      [REMOVED_PREFIX, (key: string) => this.tombstone(key)],
+    ] as const) {
+      // The list cap (1,000) is far past any cluster's member count, removed ones included.
+      const listed = machine.read({ f: 'list', prefix, limit: 1000 });
+      if (listed.f !== 'list') continue;
+      for (const entry of listed.entries) take(entry.key, entry.value);
+    }
   }
 
   members(config: RaftConfig): MemberStatus[] {
@@ -116,6 +141,11 @@ export class MemberBook {
     if (!Number.isSafeInteger(id) || id < 1 || addresses === undefined) return;
     if (id === this.self.id) return; // this node knows best where it listens
     this.set(id, addresses);
+  }
+
+  private tombstone(key: string): void {
+    const id = Number(key.slice(REMOVED_PREFIX.length));
+    if (Number.isSafeInteger(id) && id >= 1) this.tombstones.add(id);
   }
 
   private set(id: NodeId, addresses: Addresses): void {

@@ -98,6 +98,13 @@ export interface ReplicaHostHooks<T extends HostedTypes> {
    * shortcut, so a stale answer costs one round trip, never a loop.
    */
   leader?(): NodeId;
+  /**
+   * Whether peer `from` was removed from the cluster for good (the Raft node's tombstones):
+   * its messages are dropped unread, and it is told so, at most once a second.
+   */
+  removedPeer?(from: NodeId): boolean;
+  /** Peer `from` says this node was removed from the cluster. */
+  removedNotice?(from: NodeId): void;
 }
 
 /** How a real node meets its peers, whatever its protocol. */
@@ -161,6 +168,7 @@ export interface ReplicaHostOptions<T extends HostedTypes> extends ReplicaHostSe
 const defaults = { callTimeoutMs: 5000, unknownRetriesMax: 3, callsMax: 10_000 } as const;
 /** Pause before asking again after a passing refusal (a transfer, an election under way). */
 export const RETRY_PAUSE_MS = 25;
+const REMOVAL_NOTICE_INTERVAL_MS = 1000;
 /** How often calls forwarded to a leader check that its connection still stands. */
 export const FORWARD_CHECK_MS = 50;
 
@@ -223,6 +231,8 @@ export class ReplicaHost<T extends HostedTypes> {
   private running = false;
   private failure: unknown;
   private notifiedRevision = 0;
+  /** When each removed peer was last told so. */
+  private readonly removalToldAt = new Map<NodeId, number>();
 
   constructor(private readonly options: ReplicaHostOptions<T>) {
     this.replica = options.replica;
@@ -611,9 +621,30 @@ export class ReplicaHost<T extends HostedTypes> {
   // -------------------------------------------------------------------------------------
   // Host loop
 
+  /**
+   * Tells `to` that it was removed from the cluster; at most once a second, since a removed
+   * node keeps sending (votes, forwarded calls) until it hears it and stops.
+   */
+  tellRemoved(to: NodeId): void {
+    if (!this.running) return;
+    const now = this.clock();
+    const last = this.removalToldAt.get(to);
+    if (last !== undefined && now - last < REMOVAL_NOTICE_INTERVAL_MS) return;
+    this.removalToldAt.set(to, now);
+    this.transport.send(to, { type: 'removed' });
+  }
+
   private onPeerMessage(from: NodeId, msg: T['msg'] | HostMsg): void {
     if (!this.running) return;
     const type = (msg as { type?: unknown } | null)?.type;
+    if (type === 'removed') {
+      this.hooks.removedNotice?.(from);
+      return;
+    }
+    if (this.hooks.removedPeer?.(from) === true) {
+      this.tellRemoved(from);
+      return;
+    }
     // The host's own messages first: the protocol never sees them.
     switch (type) {
       case 'fwdCall':

@@ -22,7 +22,13 @@ afterAll(async () => {
   await t?.cleanup();
 });
 
-async function admin(url: string, method: string, path: string, body?: unknown): Promise<void> {
+async function admin(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  expected = 200,
+): Promise<unknown> {
   const res = await fetch(`${url}${path}`, {
     method,
     ...(body === undefined
@@ -30,7 +36,9 @@ async function admin(url: string, method: string, path: string, body?: unknown):
       : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(15_000),
   });
-  expect(res.status, `${method} ${path}: ${await res.clone().text()}`).toBe(200);
+  const text = await res.text();
+  expect(res.status, `${method} ${path}: ${text}`).toBe(expected);
+  return text === '' ? undefined : JSON.parse(text);
 }
 
 function roleOf(s: StatusResponse | undefined, id: NodeId): string | undefined {
@@ -88,7 +96,20 @@ describe('membership', () => {
       );
       expect(s.members.find((m) => m.id === 4)?.clientUrl).toBe(fresh.clientUrl);
     }
-    await c.kill(old, 'SIGKILL');
+    // The removed node learns it from its peers and shuts down cleanly by itself.
+    await waitUntil(`node ${old} to stop itself`, async () =>
+      c.isRunning(old) ? undefined : true,
+    );
+    expect(await c.kill(old)).toBe(0);
+    // Its id is retired: adding it back is refused, whatever addresses come with it.
+    const refused = await admin(
+      urlOf(c, leader),
+      'POST',
+      '/v1/members',
+      { id: old, peerAddress: '127.0.0.1:1', clientUrl: 'http://127.0.0.1:2' },
+      409,
+    );
+    expect(JSON.stringify(refused)).toContain('retired');
     await workload.finalReads(remaining);
     const result = workload.check();
     expect(result, JSON.stringify(result)).toMatchObject({ verdict: 'linearizable' });

@@ -22,7 +22,8 @@ const COMMIT_NOTICE_DELAY_MS = 10;
  *
  * Prints one line `quorate node <id> ready: client <url> peer <host:port>` on stdout once it
  * serves; logs JSON to stderr. SIGTERM or SIGINT: stop accepting, finish requests in flight
- * and the batch being written, close the WAL, exit 0.
+ * and the batch being written, close the WAL, exit 0. A Raft node removed from the cluster
+ * (`quorate member remove`) shuts down the same way once it learns of it, and exits 0.
  */
 export type NodeProtocol = 'raft' | 'multipaxos';
 
@@ -206,9 +207,15 @@ export async function runNode(config: NodeConfig): Promise<number> {
     throw new UsageError(`--client-listen '${config.clientListen}' is not host:port`);
   const peerListen =
     config.peerListen === undefined ? undefined : parsePeerAddress(config.peerListen);
+  // Why the node stops: a signal, or its removal from the cluster (its id is retired then).
+  let stopFor: (why: NodeJS.Signals | 'removed') => void = () => {};
+  const stopping = new Promise<NodeJS.Signals | 'removed'>((resolve) => {
+    stopFor = resolve;
+  });
+  const onRemoved = () => stopFor('removed');
   let engine: RaftEngine | MultiPaxosEngine;
   try {
-    engine = await openEngine(config, peerListen, metrics, logger);
+    engine = await openEngine(config, peerListen, metrics, logger, onRemoved);
   } catch (err) {
     if (err instanceof WalCorruptionError) {
       process.stderr.write(`quorate node ${config.id}: refusing to start: ${err.message}\n`);
@@ -228,11 +235,16 @@ export async function runNode(config: NodeConfig): Promise<number> {
   process.stdout.write(
     `quorate node ${config.id} ready: client ${clientUrl} peer ${config.peerListen ?? self?.peerAddress}\n`,
   );
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  logger.info({ signal }, 'shutting down');
+  process.once('SIGTERM', () => stopFor('SIGTERM'));
+  process.once('SIGINT', () => stopFor('SIGINT'));
+  const why = await stopping;
+  if (why === 'removed') {
+    logger.warn(
+      { dataDir: config.data },
+      'removed from the cluster: its id is retired, its data may be deleted',
+    );
+  }
+  logger.info({ why }, 'shutting down');
   await server.close();
   await engine.stop();
   logger.info('stopped');
@@ -244,6 +256,7 @@ function openEngine(
   peerListen: { host: string; port: number } | undefined,
   metrics: ServerMetrics,
   logger: ReturnType<typeof createLogger>,
+  onRemoved: () => void,
 ): Promise<RaftEngine | MultiPaxosEngine> {
   const onFatal = (err: unknown) => {
     logger.fatal({ err }, 'exiting: storage failed');
@@ -295,6 +308,7 @@ function openEngine(
     metrics,
     logger,
     onFatal,
+    onRemoved,
   });
 }
 

@@ -23,6 +23,11 @@ export interface LocalClusterOptions {
   readonly nodeArgs?: readonly string[];
   /** How long a node may take to print its ready line. */
   readonly readyTimeoutMs?: number;
+  /**
+   * A node's process ended without this cluster stopping it: it crashed, failed its storage,
+   * or was removed from the cluster and shut itself down (exit code 0).
+   */
+  readonly onExit?: (node: LocalNode, code: number | null, signal: NodeJS.Signals | null) => void;
 }
 
 export interface LocalNode {
@@ -113,6 +118,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
 
 class ProcessCluster implements LocalCluster {
   private readonly children = new Map<NodeId, ChildProcess>();
+  /** Children this cluster sent a signal to: their exits are not news. */
+  private readonly signalled = new WeakSet<ChildProcess>();
 
   constructor(
     readonly nodes: LocalNode[],
@@ -163,6 +170,9 @@ class ProcessCluster implements LocalCluster {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stderr?.pipe(log);
     this.children.set(id, child);
+    child.once('exit', (code, signal) => {
+      if (!this.signalled.has(child)) this.options.onExit?.(node, code, signal);
+    });
     await waitReady(child, id, node.logFile, this.options.readyTimeoutMs ?? 30_000);
   }
 
@@ -170,6 +180,7 @@ class ProcessCluster implements LocalCluster {
     const child = this.children.get(id);
     if (child === undefined || !this.isRunning(id)) return child?.exitCode ?? null;
     const exited = exitOf(child);
+    this.signalled.add(child);
     child.kill(signal);
     return exited;
   }
@@ -184,6 +195,7 @@ class ProcessCluster implements LocalCluster {
         const child = this.children.get(n.id);
         if (child === undefined || !this.isRunning(n.id)) return;
         const exited = exitOf(child);
+        this.signalled.add(child);
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
         await exited;
@@ -267,6 +279,11 @@ export const upCommand: CommandModule = (program, setExitCode) => {
         dataDir: flags.data,
         portBase: flags.portBase,
         nodeArgs: ['--protocol', flags.protocol],
+        onExit: (node, code, signal) => {
+          const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
+          const why = code === 0 ? ' (a node removed from the cluster stops by itself)' : '';
+          process.stderr.write(`node ${node.id} stopped: ${how}${why}; log ${node.logFile}\n`);
+        },
       });
       for (const n of cluster.nodes) {
         process.stdout.write(
