@@ -1,25 +1,28 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePorts } from '../../test/e2e/ports.ts';
 import type { NodeId } from '../kernel/ids.ts';
 import type { KvResult } from '../kv/machine.ts';
-import { TcpTransport } from '../runtime/transport/tcp-transport.ts';
-import {
-  type KvEngine,
-  type MemberAddress,
-  OverloadedError,
-  UnavailableError,
-  UnknownOutcomeError,
-} from './engine.ts';
+import { OverloadedError, UnavailableError, UnknownOutcomeError } from './engine.ts';
 import { ApiError } from './errors.ts';
 import type { EngineMetrics } from './metrics.ts';
-import { MultiPaxosEngine } from './multipaxos-engine.ts';
 import type { FwdCall, FwdOutcome, HostMsg } from './peer-calls.ts';
-import { RaftEngine } from './raft-engine.ts';
+import type { RaftEngine } from './raft-engine.ts';
 import { MEMBER_PREFIX } from './raft-members.ts';
 import { silentMetrics } from './replica-host.ts';
+import {
+  agreedLeader,
+  cleanupSetups,
+  type Engine,
+  followerOf,
+  type Inbox,
+  leaderOf,
+  type Protocol,
+  patientRaft,
+  scriptedPeer,
+  setup,
+  sleep,
+  startEngine,
+  waitFor,
+} from './testing/engines.ts';
 
 /**
  * Client calls that reach a follower travel to the leader over the peer transport. The
@@ -27,151 +30,7 @@ import { silentMetrics } from './replica-host.ts';
  * an HTTP relay could not succeed, so every answer below came over the peer transport.
  */
 
-const SECRET = 'forward-test-secret-0123456789';
-const fastRaft = { electionTimeoutMinMs: 150, electionTimeoutMaxMs: 300, heartbeatIntervalMs: 30 };
-/** A follower that never campaigns while a scripted peer plays its leader. */
-const patientRaft = { electionTimeoutMinMs: 20_000, electionTimeoutMaxMs: 30_000 };
-
-type Protocol = 'raft' | 'multipaxos';
-type Engine = RaftEngine | MultiPaxosEngine;
-
-interface Setup {
-  readonly dir: string;
-  readonly members: MemberAddress[];
-  readonly engines: Map<NodeId, Engine>;
-  readonly peers: TcpTransport<unknown>[];
-}
-
-const setups: Setup[] = [];
-
-afterEach(async () => {
-  for (const s of setups.splice(0)) {
-    for (const e of s.engines.values()) await e.stop();
-    for (const p of s.peers) await p.stop();
-    await rm(s.dir, { recursive: true, force: true });
-  }
-});
-
-async function setup(n: number): Promise<Setup> {
-  const dir = await mkdtemp(join(tmpdir(), 'quorate-forward-'));
-  const ports = await freePorts(2 * n);
-  const members = Array.from({ length: n }, (_, i) => ({
-    id: i + 1,
-    peerAddress: `127.0.0.1:${ports[i]}`,
-    // Nothing listens here: a relay over HTTP would fail.
-    clientUrl: `http://127.0.0.1:${ports[n + i]}`,
-  }));
-  const s: Setup = { dir, members, engines: new Map(), peers: [] };
-  setups.push(s);
-  return s;
-}
-
-interface EngineExtra {
-  readonly callTimeoutMs?: number;
-  readonly metrics?: EngineMetrics;
-  readonly raft?: Partial<typeof fastRaft>;
-}
-
-async function startEngine(
-  s: Setup,
-  protocol: Protocol,
-  id: NodeId,
-  extra: EngineExtra = {},
-): Promise<Engine> {
-  const common = {
-    id,
-    dataDir: join(s.dir, `n${id}`),
-    members: s.members,
-    secret: SECRET,
-    ...(extra.callTimeoutMs === undefined ? {} : { callTimeoutMs: extra.callTimeoutMs }),
-    ...(extra.metrics === undefined ? {} : { metrics: extra.metrics }),
-  };
-  const engine =
-    protocol === 'raft'
-      ? await RaftEngine.open({ ...common, raft: { ...fastRaft, ...extra.raft } })
-      : await MultiPaxosEngine.open(common);
-  await engine.start();
-  s.engines.set(id, engine);
-  return engine;
-}
-
-/** A bare peer transport standing in for member `id`: the test scripts what it says. */
-async function scriptedPeer(s: Setup, id: NodeId): Promise<Inbox> {
-  const self = s.members.find((m) => m.id === id) as MemberAddress;
-  const [host, port] = self.peerAddress.split(':') as [string, string];
-  const transport = new TcpTransport<unknown>({
-    id,
-    secret: SECRET,
-    listen: { host, port: Number(port) },
-    log: () => {},
-  });
-  const inbox = new Inbox(transport);
-  transport.onMessage((from, msg) => inbox.push(from, msg));
-  await transport.start();
-  for (const m of s.members) {
-    if (m.id === id) continue;
-    const [h, p] = m.peerAddress.split(':') as [string, string];
-    transport.addPeer(m.id, { host: h, port: Number(p) });
-  }
-  s.peers.push(transport);
-  return inbox;
-}
-
-class Inbox {
-  readonly received: { from: NodeId; msg: { type?: unknown } }[] = [];
-  constructor(readonly transport: TcpTransport<unknown>) {}
-
-  push(from: NodeId, msg: unknown): void {
-    this.received.push({ from, msg: msg as { type?: unknown } });
-  }
-
-  /** The `nth` (from 1) message of `type` received, once it is here. */
-  next<M>(type: string, nth = 1): Promise<M> {
-    return waitFor(`message ${nth} of type ${type}`, () => {
-      const found = this.received.filter((r) => r.msg.type === type);
-      return found[nth - 1]?.msg as M | undefined;
-    });
-  }
-
-  count(type: string): number {
-    return this.received.filter((r) => r.msg.type === type).length;
-  }
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 8000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function leaderOf(s: Setup): Engine | undefined {
-  for (const e of s.engines.values()) if (e.status().role === 'leader') return e;
-  return undefined;
-}
-
-/**
- * The leader once every running engine names it. At start-up two engines may each believe
- * they lead for a moment (Multi-Paxos proposers race), so one engine's role alone does not
- * say which of the others will follow it.
- */
-function agreedLeader(s: Setup): Engine | undefined {
-  const leader = leaderOf(s);
-  if (leader === undefined) return undefined;
-  for (const e of s.engines.values()) if (e.status().leader !== leader.id) return undefined;
-  return leader;
-}
-
-function followerOf(s: Setup, leader: KvEngine): Engine {
-  const follower = [...s.engines.values()].find((e) => e !== leader);
-  if (follower === undefined) throw new Error('no follower');
-  return follower;
-}
+afterEach(cleanupSetups);
 
 /** Proposals counted per node: forwarding must count each once, where it is proposed. */
 function countingMetrics(): EngineMetrics & { proposals: number } {
