@@ -169,6 +169,8 @@ export class RaftEngine implements KvEngine {
   async start(): Promise<void> {
     this.members.reload(this.replica.machine);
     await this.host.start();
+    // A node restarted on the data of a member that had applied its own removal.
+    this.checkSelfRemoved();
   }
 
   /** Finishes the batch being written, then closes the transport and the storage. */

@@ -123,6 +123,12 @@ describe('raft: a removed member', () => {
     expect(next.id).not.toBe(leader.id);
     expect(await next.write(put('after'))).toMatchObject({ f: 'put' });
     expect(told.size).toBe(1);
+    // Restarted on its data, it knows at once (it would never campaign, being no voter).
+    told.clear();
+    const again = await startRaft(s, leader.id, told);
+    expect(told.get(leader.id)).toBe(leader.id);
+    await again.stop();
+    s.engines.delete(leader.id);
   });
 
   it('is refused for a node that is not a member, and retires nothing', async () => {
