@@ -191,4 +191,6 @@ export const neverSentErrorCodes: ReadonlySet<string> = new Set([
   'CERT_HAS_EXPIRED',
   'CERT_NOT_YET_VALID',
   'ERR_TLS_CERT_ALTNAME_INVALID',
+  // An issuer with the trusted CA's name whose signature does not check out.
+  'CERT_SIGNATURE_FAILURE',
 ]);

@@ -2,29 +2,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QuorateClient } from '../client/client.ts';
 import { UnreachableError } from '../client/errors.ts';
 import type { KvChange } from '../kv/machine.ts';
-import {
-  hasOpenssl,
-  makeCertificates,
-  type TestCertificates,
-} from '../runtime/testing/certificates.ts';
+import { makeCertificates } from '../runtime/certificates.ts';
 import { startNode, stopNodes, type TestNode } from './testing/harness.ts';
 
-const openssl = hasOpenssl();
-if (!openssl) {
-  console.warn(
-    'SKIPPING the HTTPS client API tests: openssl is not installed to make certificates',
-  );
-}
+type TestCertificates = Awaited<ReturnType<typeof makeCertificates>>;
 
-describe.skipIf(!openssl)('the client API over HTTPS', () => {
+describe('the client API over HTTPS', () => {
   let certs: TestCertificates;
   let stranger: TestCertificates;
   let node: TestNode;
   const started: TestNode[] = [];
 
   beforeAll(async () => {
-    certs = makeCertificates();
-    stranger = makeCertificates('some-other-ca');
+    certs = await makeCertificates('127.0.0.1');
+    stranger = await makeCertificates('127.0.0.1');
     node = await startNode({ id: 1 }, { tls: certs });
     started.push(node);
   });

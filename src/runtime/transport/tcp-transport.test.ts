@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NodeId } from '../../kernel/ids.ts';
-import { hasOpenssl, makeCertificates } from '../testing/certificates.ts';
+import { makeCertificates } from '../certificates.ts';
 import { msgpackCodec } from './codec.ts';
 import { encodeFrame, FrameDecoder } from './frame.ts';
 import {
@@ -233,13 +233,9 @@ describe('TcpTransport security', () => {
   });
 });
 
-const openssl = hasOpenssl();
-if (!openssl)
-  console.warn('SKIPPING the TLS transport test: openssl is not installed to make a certificate');
-
-describe.skipIf(!openssl)('TcpTransport over TLS', () => {
+describe('TcpTransport over TLS', () => {
   it('exchanges messages over mutual TLS and closes a plaintext connection', async () => {
-    const tls = makeCertificates();
+    const tls = await makeCertificates('127.0.0.1');
     const a = await node(1, { tls });
     const b = await node(2, { tls });
     a.t.addPeer(2, b.address);
