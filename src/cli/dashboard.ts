@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
+import { caFetch, type FetchLike } from '../client/ca-fetch.ts';
 import { keyPath, type StatusResponse } from '../client/wire.ts';
 import type { NodeId } from '../kernel/ids.ts';
 
@@ -35,6 +36,8 @@ export interface DashboardOptions {
   readonly nodeTimeoutMs?: number;
   /** Largest request body the API accepts. */
   readonly bodyBytesMax?: number;
+  /** PEM of the private CA that signed the nodes' certificates, when they serve https. */
+  readonly ca?: string;
 }
 
 export interface Dashboard {
@@ -194,6 +197,7 @@ export function parseCounters(text: string): NodeCounters {
 }
 
 async function snapshotNode(
+  fetch: FetchLike,
   id: NodeId,
   clientUrl: string,
   timeoutMs: number,
@@ -218,7 +222,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const assets = loadAssets(options.webRoot ?? defaultWebRoot);
   const timeoutMs = options.nodeTimeoutMs ?? 1000;
   const bodyBytesMax = options.bodyBytesMax ?? 1024 * 1024;
-  const api = new DashboardApi(options.cluster, timeoutMs, bodyBytesMax);
+  const fetchNode: FetchLike =
+    options.ca === undefined ? (url, init) => fetch(url, init) : caFetch(options.ca);
+  const api = new DashboardApi(options.cluster, fetchNode, timeoutMs, bodyBytesMax);
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://dashboard').pathname;
     if (path.startsWith('/api/')) {
@@ -264,6 +270,7 @@ function listen(server: Server, host: string, port: number): Promise<string> {
 class DashboardApi {
   constructor(
     private readonly cluster: DashboardCluster | undefined,
+    private readonly fetch: FetchLike,
     private readonly timeoutMs: number,
     private readonly bodyBytesMax: number,
   ) {}
@@ -275,7 +282,9 @@ class DashboardApi {
         at: Date.now(),
         hasCluster: cluster !== undefined,
         nodes: await Promise.all(
-          (cluster?.endpoints() ?? []).map((e) => snapshotNode(e.id, e.clientUrl, this.timeoutMs)),
+          (cluster?.endpoints() ?? []).map((e) =>
+            snapshotNode(this.fetch, e.id, e.clientUrl, this.timeoutMs),
+          ),
         ),
       };
       sendJson(res, 200, snapshot);
@@ -323,7 +332,7 @@ class DashboardApi {
           init.body = body;
           init.headers = { 'content-type': 'application/json' };
         }
-        const answer = await fetch(`${node.clientUrl}${keyPath(key)}`, init);
+        const answer = await this.fetch(`${node.clientUrl}${keyPath(key)}`, init);
         sendJson(res, answer.status, { node: node.id, answer: await answer.json() });
         return;
       } catch (err) {

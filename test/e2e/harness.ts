@@ -26,6 +26,7 @@ export async function startTestCluster(
   nodes: number,
   nodeArgs: readonly string[] = [],
   nodesMax = nodes,
+  options: { readonly tls?: boolean } = {},
 ): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'quorate-e2e-'));
   const portBase = await freePortRange(2 * nodesMax);
@@ -35,6 +36,7 @@ export async function startTestCluster(
     portBase,
     nodeArgs: [...testNodeArgs, '--log-level', 'info', ...nodeArgs],
     readyTimeoutMs: 60_000,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   return {
     cluster,

@@ -1,107 +1,39 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterSnapshot } from '../../src/cli/dashboard.ts';
+import { startDashboard } from '../../src/cli/dashboard.ts';
 import { QuorateClient } from '../../src/client/client.ts';
-import {
-  hasOpenssl,
-  makeCertificates,
-  type TestCertificates,
-} from '../../src/runtime/testing/certificates.ts';
-import { testNodeArgs, waitUntil } from './harness.ts';
-import { freePorts } from './ports.ts';
+import { startTestCluster, type TestCluster, waitUntil } from './harness.ts';
 
 /**
- * Three real `quorate node` processes with --tls-cert/--tls-key/--tls-ca: peers speak mutual
- * TLS, clients HTTPS, and followers forward to the leader's https URL. (`quorate up` lays out
- * http URLs, so this test starts the processes itself.)
+ * A local cluster with TLS, as `quorate up --tls` starts it: a private CA made for the
+ * cluster, peers speaking mutual TLS, clients HTTPS, followers forwarding to the leader's
+ * https URL, and the dashboard reading every node through the CA.
  */
-const openssl = hasOpenssl();
-if (!openssl) console.warn('SKIPPING the TLS cluster test: openssl is not installed');
-
-const binPath = fileURLToPath(new URL('../../bin/quorate.mjs', import.meta.url));
-const children: ChildProcess[] = [];
-let dir: string;
-let certs: TestCertificates;
-let urls: string[];
-
-function readyLine(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    child.once('exit', (code) => reject(new Error(`node exited with ${code} before ready`)));
-    child.stdout?.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (seen.includes(' ready: ')) resolve();
-    });
-  });
-}
+let t: TestCluster;
+let ca: string;
 
 beforeAll(async () => {
-  if (!openssl) return;
-  certs = makeCertificates();
-  dir = await mkdtemp(join(tmpdir(), 'quorate-e2e-tls-'));
-  const files = {
-    cert: join(dir, 'node.pem'),
-    key: join(dir, 'node.key'),
-    ca: join(dir, 'ca.pem'),
-  };
-  await writeFile(files.cert, certs.cert);
-  await writeFile(files.key, certs.key);
-  await writeFile(files.ca, certs.ca);
-  await writeFile(join(dir, 'secret'), 'a-cluster-secret-of-enough-bytes');
-  const ports = await freePorts(6);
-  const ids = [1, 2, 3];
-  const clientPort = (id: number) => ports[2 * (id - 1)] as number;
-  const peerPort = (id: number) => ports[2 * (id - 1) + 1] as number;
-  urls = ids.map((id) => `https://127.0.0.1:${clientPort(id)}`);
-  const peers = ids.map((id) => `${id}=127.0.0.1:${peerPort(id)}@${urls[id - 1]}`).join(',');
-  const started = ids.map((id) => {
-    const child = spawn(
-      process.execPath,
-      [
-        binPath,
-        'node',
-        ...['--id', String(id), '--data', join(dir, `node-${id}`)],
-        ...['--client-listen', `127.0.0.1:${clientPort(id)}`, '--peers', peers],
-        ...['--secret-file', join(dir, 'secret'), ...testNodeArgs, '--log-level', 'warn'],
-        ...['--tls-cert', files.cert, '--tls-key', files.key, '--tls-ca', files.ca],
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    children.push(child);
-    return readyLine(child);
-  });
-  await Promise.all(started);
+  t = await startTestCluster(3, ['--log-level', 'warn'], 3, { tls: true });
+  ca = await readFile(t.cluster.tls?.ca as string, 'utf8');
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
-  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  await t?.cleanup();
 });
 
-describe.skipIf(!openssl)('a 3-node cluster with TLS', () => {
+const urls = () => t.cluster.nodes.map((n) => n.clientUrl);
+
+describe('a 3-node cluster with TLS', () => {
   it('elects a leader over mutual TLS and serves put/get over HTTPS from any node', async () => {
-    const clients = urls.map(
-      (url) => new QuorateClient({ endpoints: [url], ca: certs.ca, timeoutMs: 3000 }),
+    expect(urls().every((url) => url.startsWith('https://127.0.0.1:'))).toBe(true);
+    const clients = urls().map(
+      (url) => new QuorateClient({ endpoints: [url], ca, timeoutMs: 3000 }),
     );
     const leader = await waitUntil('a leader every node agrees on', async () => {
       const statuses = await Promise.all(
-        urls.map((url, i) => clients[i]?.status(url).catch(() => undefined)),
+        urls().map((url, i) => clients[i]?.status(url).catch(() => undefined)),
       );
       const named = statuses[0]?.leader;
       if (named === undefined || named === 0) return undefined;
@@ -116,11 +48,63 @@ describe.skipIf(!openssl)('a 3-node cluster with TLS', () => {
         expect(await client.get(`via-${i}`)).toMatchObject({ entry: { value: `from ${i}` } });
       }
     }
-    const plain = urls[0]?.replace(/^https:/, 'http:');
+    const plain = urls()[0]?.replace(/^https:/, 'http:');
     const answered = await fetch(`${plain}/v1/status`, { signal: AbortSignal.timeout(2000) }).then(
       () => true,
       () => false,
     );
     expect(answered).toBe(false);
+    // The system's trust store does not know the cluster's CA.
+    const stranger = new QuorateClient({ endpoints: [urls()[0] as string], retries: 0 });
+    await expect(stranger.get('via-0')).rejects.toThrow(/UNABLE_TO_VERIFY|SELF_SIGNED|CERT/);
   }, 60_000);
+
+  it('refuses a peer link from a client without a certificate the CA signed', async () => {
+    const peer = t.cluster.nodes[0]?.peerAddress as string;
+    const [host, port] = peer.split(':') as [string, string];
+    // The CA is trusted, so the client checks the node; the node asks for the client's
+    // certificate and, getting none, ends the handshake.
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = connect({ host, port: Number(port), ca, servername: host });
+      socket.setTimeout(3000, () => {
+        socket.destroy();
+        resolve('timeout');
+      });
+      socket.once('secureConnect', () => {
+        socket.once('close', () => resolve('closed after handshake'));
+        socket.once('error', (err) => resolve(`error after handshake: ${err.message}`));
+        socket.write('hello');
+      });
+      socket.once('error', (err) => resolve(`error: ${err.message}`));
+    });
+    // TLS 1.3 says "certificate required"; 1.2 a handshake failure.
+    expect(outcome).toMatch(/certificate required|handshake failure/);
+  });
+
+  it('is watched by a dashboard that trusts the cluster CA', async () => {
+    const dashboard = await startDashboard({
+      host: '127.0.0.1',
+      port: 0,
+      webRoot: '/nonexistent',
+      ca,
+      cluster: {
+        endpoints: () => t.cluster.endpoints(),
+        stop: async () => undefined,
+        start: async () => undefined,
+      },
+    });
+    try {
+      const snapshot = (await (
+        await fetch(`${dashboard.url}api/cluster`)
+      ).json()) as ClusterSnapshot;
+      expect(snapshot.nodes.map((n) => [n.id, n.error])).toEqual([
+        [1, null],
+        [2, null],
+        [3, null],
+      ]);
+      expect(snapshot.nodes.every((n) => n.status?.protocol === 'raft')).toBe(true);
+    } finally {
+      await dashboard.close();
+    }
+  });
 });

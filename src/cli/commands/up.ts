@@ -5,6 +5,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeId } from '../../kernel/ids.ts';
+import {
+  type ClusterCertificateFiles,
+  ensureClusterCertificates,
+} from '../../runtime/certificates.ts';
 import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
 
 /**
@@ -28,6 +32,11 @@ export interface LocalClusterOptions {
    * or was removed from the cluster and shut itself down (exit code 0).
    */
   readonly onExit?: (node: LocalNode, code: number | null, signal: NodeJS.Signals | null) => void;
+  /**
+   * TLS for every node's peer links and client API, with a private CA made for the cluster
+   * and kept in <dataDir>/tls (see certificates.ts); client URLs are then https.
+   */
+  readonly tls?: boolean;
 }
 
 export interface LocalNode {
@@ -41,6 +50,8 @@ export interface LocalNode {
 export interface LocalCluster {
   readonly nodes: readonly LocalNode[];
   readonly secretFile: string;
+  /** With TLS: the certificate files, `ca` being what a client must trust. */
+  readonly tls: ClusterCertificateFiles | undefined;
   /** The --peers value naming every node. */
   readonly peers: string;
   endpoints(): readonly { readonly id: NodeId; readonly clientUrl: string }[];
@@ -73,11 +84,17 @@ const binPath = fileURLToPath(new URL('../../../bin/quorate.mjs', import.meta.ur
 export const NODE_RUNTIME_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
 
 /** Node `id`'s addresses in a cluster laid out from `portBase`. */
-export function localNode(dataDir: string, host: string, portBase: number, id: NodeId): LocalNode {
+export function localNode(
+  dataDir: string,
+  host: string,
+  portBase: number,
+  id: NodeId,
+  scheme: 'http' | 'https' = 'http',
+): LocalNode {
   const clientPort = portBase + 2 * (id - 1);
   return {
     id,
-    clientUrl: `http://${host}:${clientPort}`,
+    clientUrl: `${scheme}://${host}:${clientPort}`,
     peerAddress: `${host}:${clientPort + 1}`,
     dataDir: join(dataDir, `node-${id}`),
     logFile: join(dataDir, `node-${id}.log`),
@@ -102,11 +119,14 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const secretFile = await ensureSecret(dataDir);
+  const tls =
+    options.tls === true ? await ensureClusterCertificates(join(dataDir, 'tls'), host) : undefined;
+  const scheme = tls === undefined ? 'http' : 'https';
   const nodes = Array.from({ length: options.nodes }, (_, i) =>
-    localNode(dataDir, host, options.portBase, i + 1),
+    localNode(dataDir, host, options.portBase, i + 1, scheme),
   );
   const peers = nodes.map((n) => `${n.id}=${n.peerAddress}@${n.clientUrl}`).join(',');
-  const cluster = new ProcessCluster(nodes, peers, secretFile, options);
+  const cluster = new ProcessCluster(nodes, peers, secretFile, tls, options);
   try {
     await Promise.all(nodes.map((n) => cluster.start(n.id)));
   } catch (err) {
@@ -125,6 +145,7 @@ class ProcessCluster implements LocalCluster {
     readonly nodes: LocalNode[],
     readonly peers: string,
     readonly secretFile: string,
+    readonly tls: ClusterCertificateFiles | undefined,
     private readonly options: LocalClusterOptions,
   ) {}
 
@@ -137,7 +158,8 @@ class ProcessCluster implements LocalCluster {
     const first = this.nodes[0] as LocalNode;
     const portBase = Number(new URL(first.clientUrl).port);
     const host = new URL(first.clientUrl).hostname;
-    const node = localNode(resolve(first.dataDir, '..'), host, portBase, id);
+    const scheme = this.tls === undefined ? 'http' : 'https';
+    const node = localNode(resolve(first.dataDir, '..'), host, portBase, id, scheme);
     this.nodes.push(node);
     return node;
   }
@@ -155,7 +177,7 @@ class ProcessCluster implements LocalCluster {
     const node = this.node(id);
     if (this.isRunning(id)) throw new Error(`node ${id} is already running`);
     await mkdir(node.dataDir, { recursive: true });
-    const clientAddress = node.clientUrl.replace(/^http:\/\//, '');
+    const clientAddress = new URL(node.clientUrl).host;
     const args = [
       ...NODE_RUNTIME_FLAGS,
       binPath,
@@ -163,6 +185,9 @@ class ProcessCluster implements LocalCluster {
       ...['--id', String(id), '--data', node.dataDir, '--client-listen', clientAddress],
       ...['--peer-listen', node.peerAddress, '--peers', this.peers],
       ...['--secret-file', this.secretFile],
+      ...(this.tls === undefined
+        ? []
+        : ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key, '--tls-ca', this.tls.ca]),
       ...(this.options.nodeArgs ?? []),
       ...extraArgs,
     ];
@@ -248,6 +273,7 @@ interface UpFlags {
   portBase: number;
   dashboard: boolean;
   dashboardPort?: number;
+  tls: boolean;
 }
 
 export const upCommand: CommandModule = (program, setExitCode) => {
@@ -262,6 +288,11 @@ export const upCommand: CommandModule = (program, setExitCode) => {
       'first client port (peers use the next)',
       intOption('--port-base', 1, 65_000),
       2379,
+    )
+    .option(
+      '--tls',
+      'TLS for peer links and client APIs, with a private CA made for the cluster in <data>/tls',
+      false,
     )
     .option('--no-dashboard', 'do not serve the web dashboard')
     .option(
@@ -279,6 +310,7 @@ export const upCommand: CommandModule = (program, setExitCode) => {
         dataDir: flags.data,
         portBase: flags.portBase,
         nodeArgs: ['--protocol', flags.protocol],
+        tls: flags.tls,
         onExit: (node, code, signal) => {
           const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
           const why = code === 0 ? ' (a node removed from the cluster stops by itself)' : '';
@@ -288,6 +320,11 @@ export const upCommand: CommandModule = (program, setExitCode) => {
       for (const n of cluster.nodes) {
         process.stdout.write(
           `node ${n.id}: client ${n.clientUrl}  peer ${n.peerAddress}  log ${n.logFile}\n`,
+        );
+      }
+      if (cluster.tls !== undefined) {
+        process.stdout.write(
+          `TLS: CA ${cluster.tls.ca} (clients: --ca ${cluster.tls.ca}; curl: --cacert)\n`,
         );
       }
       process.stdout.write(
@@ -301,6 +338,7 @@ export const upCommand: CommandModule = (program, setExitCode) => {
         ? await startDashboard({
             host: '127.0.0.1',
             port: flags.dashboardPort ?? flags.portBase + 2 * flags.nodes,
+            ...(cluster.tls === undefined ? {} : { ca: await readFile(cluster.tls.ca, 'utf8') }),
             cluster: {
               endpoints: () => cluster.endpoints(),
               stop: async (id) => void (await cluster.stop(id)),
