@@ -18,7 +18,7 @@ import { ApiError } from './errors.ts';
  * These travel beside the protocol's messages on the same transport; the host dispatches
  * them before the protocol sees anything. Wire types are append-only.
  */
-export type HostMsg = FwdCall | FwdReply | RemovedNotice;
+export type HostMsg = FwdCall | FwdReply | RemovedNotice | Probe;
 
 export interface FwdCall {
   readonly type: 'fwdCall';
@@ -46,6 +46,15 @@ export interface RemovedNotice {
   readonly type: 'removed';
 }
 
+/**
+ * Asks nothing: a learner that hears from no leader sends it now and then, so that a peer
+ * which removed it can answer `removed` (a learner never campaigns, so it would otherwise
+ * never send anything a peer could answer). Everyone else ignores it.
+ */
+export interface Probe {
+  readonly type: 'probe';
+}
+
 /** How a forwarded call ended on the leader; each failure maps back to the error it was. */
 export type FwdOutcome =
   | { readonly type: 'result'; readonly result: KvResult }
@@ -63,6 +72,7 @@ export const hostMsgTypes: ReadonlySet<string> = new Set<HostMsg['type']>([
   'fwdCall',
   'fwdReply',
   'removed',
+  'probe',
 ]);
 
 type Checked<V> =

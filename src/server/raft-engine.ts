@@ -67,6 +67,9 @@ export interface RaftEngineOptions extends PeerSettings, ReplicaHostSettings {
   readonly onRemoved?: (detail: { readonly toldBy: NodeId }) => void;
 }
 
+/** How often a leaderless learner checks whether to probe its peers (see `Probe`). */
+const PROBE_INTERVAL_MS = 2000;
+
 const raftMsgTypes = new Set<string>([
   'requestVote',
   'requestVoteReply',
@@ -95,6 +98,9 @@ export class RaftEngine implements KvEngine {
   private leader: NodeId = NO_NODE;
   private committed = 0;
   private removed = false;
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** Whether the last probe check found this node a learner without a leader. */
+  private orphaned = false;
 
   private constructor(
     private readonly replica: RaftKvReplica,
@@ -171,10 +177,13 @@ export class RaftEngine implements KvEngine {
     await this.host.start();
     // A node restarted on the data of a member that had applied its own removal.
     this.checkSelfRemoved();
+    this.probeTimer = setInterval(() => this.probeIfOrphaned(), PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
   }
 
   /** Finishes the batch being written, then closes the transport and the storage. */
   async stop(): Promise<void> {
+    clearInterval(this.probeTimer);
     if (await this.host.stop()) await this.storage.close();
   }
 
@@ -343,6 +352,22 @@ export class RaftEngine implements KvEngine {
   private goneFromConfig(id: NodeId): boolean {
     const s = this.replica.status();
     return s.commit >= s.configIndex && !isMember(s.config, id);
+  }
+
+  /**
+   * A learner that has had no leader for two checks in a row probes every member it knows:
+   * if it was removed while it was down, a peer answers so. (A voter needs no probe: it
+   * campaigns, and the peers answer that.)
+   */
+  private probeIfOrphaned(): void {
+    const s = this.replica.status();
+    const orphaned = !this.removed && s.leader === NO_NODE && !s.config.voters.includes(this.id);
+    const probe = orphaned && this.orphaned;
+    this.orphaned = orphaned;
+    if (!probe) return;
+    for (const id of [...s.config.voters, ...s.config.learners]) {
+      if (id !== this.id) this.host.probe(id);
+    }
   }
 
   private checkSelfRemoved(): void {

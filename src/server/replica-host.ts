@@ -634,6 +634,11 @@ export class ReplicaHost<T extends HostedTypes> {
     this.transport.send(to, { type: 'removed' });
   }
 
+  /** Sends `to` a probe: only a peer that removed this node answers it (with `removed`). */
+  probe(to: NodeId): void {
+    if (this.running) this.transport.send(to, { type: 'probe' });
+  }
+
   private onPeerMessage(from: NodeId, msg: T['msg'] | HostMsg): void {
     if (!this.running) return;
     const type = (msg as { type?: unknown } | null)?.type;
@@ -652,6 +657,8 @@ export class ReplicaHost<T extends HostedTypes> {
         return;
       case 'fwdReply':
         this.onForwardReply(from, msg);
+        return;
+      case 'probe':
         return;
     }
     if (typeof type !== 'string' || !this.options.msgTypes.has(type)) {

@@ -61,6 +61,10 @@ export interface EngineExtra {
   readonly callTimeoutMs?: number;
   readonly metrics?: EngineMetrics;
   readonly raft?: Partial<typeof fastRaft>;
+  /** Raft only: the member list to start with (all of the setup's by default). */
+  readonly members?: MemberAddress[];
+  /** Raft only: start with an empty configuration, to be added by the leader. */
+  readonly join?: boolean;
   /** Raft only: called when the engine learns it was removed from the cluster. */
   readonly onRemoved?: (detail: { readonly toldBy: NodeId }) => void;
 }
@@ -74,7 +78,7 @@ export async function startEngine(
   const common = {
     id,
     dataDir: join(s.dir, `n${id}`),
-    members: s.members,
+    members: extra.members ?? s.members,
     secret: SECRET,
     ...(extra.callTimeoutMs === undefined ? {} : { callTimeoutMs: extra.callTimeoutMs }),
     ...(extra.metrics === undefined ? {} : { metrics: extra.metrics }),
@@ -85,6 +89,7 @@ export async function startEngine(
           ...common,
           raft: { ...fastRaft, ...extra.raft },
           ...(extra.onRemoved === undefined ? {} : { onRemoved: extra.onRemoved }),
+          ...(extra.join === undefined ? {} : { join: extra.join }),
         })
       : await MultiPaxosEngine.open(common);
   await engine.start();
