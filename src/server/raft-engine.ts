@@ -355,9 +355,10 @@ export class RaftEngine implements KvEngine {
   }
 
   /**
-   * A learner that has had no leader for two checks in a row probes every member it knows:
-   * if it was removed while it was down, a peer answers so. (A voter needs no probe: it
-   * campaigns, and the peers answer that.)
+   * A learner that has had no leader for two checks in a row probes every member it has an
+   * address for (its log may not even hold its own addition, if it stopped right after
+   * joining): if it was removed while it was down, a peer answers so. A voter needs no
+   * probe: it campaigns, and the peers answer that.
    */
   private probeIfOrphaned(): void {
     const s = this.replica.status();
@@ -365,9 +366,7 @@ export class RaftEngine implements KvEngine {
     const probe = orphaned && this.orphaned;
     this.orphaned = orphaned;
     if (!probe) return;
-    for (const id of [...s.config.voters, ...s.config.learners]) {
-      if (id !== this.id) this.host.probe(id);
-    }
+    for (const id of this.members.known()) if (id !== this.id) this.host.probe(id);
   }
 
   private checkSelfRemoved(): void {

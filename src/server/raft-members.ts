@@ -95,6 +95,11 @@ export class MemberBook {
     return url === '' ? undefined : url;
   }
 
+  /** Every member this node has an address for, itself included. */
+  known(): NodeId[] {
+    return [...this.book.keys()];
+  }
+
   /** Whether member `id` has a tombstone: it was (or is being) removed, for good. */
   tombstoned(id: NodeId): boolean {
     return this.tombstones.has(id);

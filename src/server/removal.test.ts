@@ -133,33 +133,45 @@ describe('raft: a removed member', () => {
     s.engines.delete(leader.id);
   });
 
-  it('is told when it restarts as a learner, though a learner never campaigns', async () => {
-    const s = await setup(4);
-    const told = new Map<NodeId, NodeId>();
-    const voters = s.members.slice(0, 3);
-    const onRemoved = (id: NodeId) => (d: { toldBy: NodeId }) => told.set(id, d.toldBy);
-    for (const m of voters) {
-      await startEngine(s, 'raft', m.id, { members: voters, onRemoved: onRemoved(m.id) });
-    }
-    let leader = (await waitFor('a leader', () => agreedLeader(s))) as RaftEngine;
-    const learner = { join: true, onRemoved: onRemoved(4) };
-    let four = await startEngine(s, 'raft', 4, learner);
-    await leader.addLearner(s.members[3] as MemberAddress);
-    await waitFor('the learner to follow', () => four.status().leader === leader.id || undefined);
-    await four.stop();
-    s.engines.delete(4);
-    await leader.remove(4);
-    // The leader's own notice waits in its send queue for the node to come back: restart
-    // the leader so that it is lost, and only the learner's probes can bring the news.
-    await leader.stop();
-    s.engines.delete(leader.id);
-    await startEngine(s, 'raft', leader.id, { members: voters, onRemoved: onRemoved(leader.id) });
-    leader = (await waitFor('a leader again', () => agreedLeader(s))) as RaftEngine;
-    four = await startEngine(s, 'raft', 4, learner);
-    await waitFor('the restarted learner to be told', () => told.get(4), 10_000);
-    expect(voters.map((m) => m.id)).toContain(told.get(4));
-    expect([...told.keys()]).toEqual([4]);
-  });
+  it.each([
+    ['after it has its own addition in its log', true],
+    ['when it stopped before its log held its own addition', false],
+  ])(
+    'is told when it restarts as a learner (removed %s), though learners never campaign',
+    async (_, caughtUp) => {
+      const s = await setup(4);
+      const told = new Map<NodeId, NodeId>();
+      const voters = s.members.slice(0, 3);
+      const onRemoved = (id: NodeId) => (d: { toldBy: NodeId }) => told.set(id, d.toldBy);
+      for (const m of voters) {
+        await startEngine(s, 'raft', m.id, { members: voters, onRemoved: onRemoved(m.id) });
+      }
+      let leader = (await waitFor('a leader', () => agreedLeader(s))) as RaftEngine;
+      const learner = { join: true, onRemoved: onRemoved(4) };
+      const four = await startEngine(s, 'raft', 4, learner);
+      if (!caughtUp) await four.stop(); // down before the leader ever reaches it
+      await leader.addLearner(s.members[3] as MemberAddress);
+      if (caughtUp) {
+        await waitFor(
+          'the learner to hold its own addition',
+          () => four.status().members.some((m) => m.id === 4 && m.role === 'learner') || undefined,
+        );
+        await four.stop();
+      }
+      s.engines.delete(4);
+      await leader.remove(4);
+      // The leader's own notice waits in its send queue for the node to come back: restart
+      // the leader so that it is lost, and only the learner's probes can bring the news.
+      await leader.stop();
+      s.engines.delete(leader.id);
+      await startEngine(s, 'raft', leader.id, { members: voters, onRemoved: onRemoved(leader.id) });
+      leader = (await waitFor('a leader again', () => agreedLeader(s))) as RaftEngine;
+      await startEngine(s, 'raft', 4, learner);
+      await waitFor('the restarted learner to be told', () => told.get(4), 10_000);
+      expect(voters.map((m) => m.id)).toContain(told.get(4));
+      expect([...told.keys()]).toEqual([4]);
+    },
+  );
 
   it('is refused for a node that is not a member, and retires nothing', async () => {
     const { told, leader } = await raftCluster(3);
