@@ -1,7 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePorts } from '../../../test/e2e/ports.ts';
 import { UsageError } from '../program.ts';
 import { resolveConfig } from './node.ts';
 
@@ -58,4 +62,36 @@ describe('node --commit-hints', () => {
       /--commit-hints must be origin, all or off/,
     );
   });
+});
+
+describe('quorate node (spawned) on a port that is taken', () => {
+  it.each(['client', 'peer'])(
+    'exits 2 with a clear line when its %s port is taken',
+    async (which) => {
+      const blocker = createServer();
+      await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+      const taken = (blocker.address() as AddressInfo).port;
+      const [free] = await freePorts(1);
+      const [client, peer] = which === 'client' ? [taken, free] : [free, taken];
+      const bin = fileURLToPath(new URL('../../../bin/quorate.mjs', import.meta.url));
+      const run = spawnSync(
+        process.execPath,
+        [
+          bin,
+          'node',
+          ...['--id', '1', '--data', join(dir, `taken-${which}`)],
+          ...['--client-listen', `127.0.0.1:${client}`, '--peer-listen', `127.0.0.1:${peer}`],
+          ...['--peers', `1=127.0.0.1:${peer}@http://127.0.0.1:${client}`],
+          ...['--secret-file', base.secretFile, '--log-level', 'error'],
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      blocker.close();
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain(
+        `quorate node 1: cannot listen on 127.0.0.1:${taken}: the address is already in use`,
+      );
+      expect(run.stderr).not.toContain('    at ');
+    },
+  );
 });

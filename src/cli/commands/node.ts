@@ -223,14 +223,24 @@ export async function runNode(config: NodeConfig): Promise<number> {
     }
     throw err;
   }
-  await engine.start();
   const server = createServer({
     engine,
     metrics,
     logger,
     ...(config.tls === undefined ? {} : { tls: config.tls }),
   });
-  const clientUrl = await server.listen(listen.host, listen.port);
+  let clientUrl: string;
+  try {
+    await engine.start();
+    clientUrl = await server.listen(listen.host, listen.port);
+  } catch (err) {
+    const why = listenFailure(err);
+    if (why === undefined) throw err;
+    process.stderr.write(`quorate node ${config.id}: ${why}\n`);
+    await server.close();
+    await engine.stop();
+    return EXIT.usage;
+  }
   const self = config.peers.find((p) => p.id === config.id);
   process.stdout.write(
     `quorate node ${config.id} ready: client ${clientUrl} peer ${config.peerListen ?? self?.peerAddress}\n`,
@@ -249,6 +259,19 @@ export async function runNode(config: NodeConfig): Promise<number> {
   await engine.stop();
   logger.info('stopped');
   return EXIT.ok;
+}
+
+/** A clear line for a socket that could not listen (port taken, not allowed, no such address). */
+function listenFailure(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  const reasons: Record<string, string> = {
+    EADDRINUSE: 'the address is already in use',
+    EACCES: 'permission denied',
+    EADDRNOTAVAIL: 'no such local address',
+  };
+  const reason = e?.syscall === 'listen' && e.code !== undefined ? reasons[e.code] : undefined;
+  if (reason === undefined) return undefined;
+  return `cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: ${reason}`;
 }
 
 function openEngine(

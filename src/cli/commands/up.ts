@@ -242,23 +242,38 @@ function exitOf(child: ChildProcess): Promise<number | null> {
 }
 
 /** Resolves when the child prints its ready line; rejects if it exits or takes too long. */
+/** How much of a node's last stderr output a start-up failure quotes. */
+const STDERR_TAIL_BYTES = 1500;
+
 function waitReady(child: ChildProcess, id: NodeId, logFile: string, timeoutMs: number) {
   return new Promise<void>((resolve, reject) => {
     let seen = '';
+    // The log file is written through a pipe that may not be flushed when the node exits:
+    // keep the end of stderr here too, so the error says why without opening the file.
+    let stderrTail = '';
+    const onStderr = (chunk: Buffer) => {
+      stderrTail = (stderrTail + chunk.toString()).slice(-STDERR_TAIL_BYTES);
+    };
+    child.stderr?.on('data', onStderr);
+    const why = () => (stderrTail.trim() === '' ? '' : `; its last output:\n${stderrTail.trim()}`);
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`node ${id} not ready after ${timeoutMs} ms (see ${logFile})`));
+      reject(new Error(`node ${id} not ready after ${timeoutMs} ms (see ${logFile})${why()}`));
     }, timeoutMs);
+    // 'close', not 'exit': it comes once stderr is drained, last words included.
     const onExit = (code: number | null) => {
       clearTimeout(timer);
-      reject(new Error(`node ${id} exited with ${code} before it was ready (see ${logFile})`));
+      reject(
+        new Error(`node ${id} exited with ${code} before it was ready (see ${logFile})${why()}`),
+      );
     };
-    child.once('exit', onExit);
+    child.once('close', onExit);
     child.stdout?.on('data', (chunk: Buffer) => {
       seen += chunk.toString();
       if (!seen.includes(' ready: ')) return;
       clearTimeout(timer);
-      child.off('exit', onExit);
+      child.off('close', onExit);
+      child.stderr?.off('data', onStderr);
       child.stdout?.removeAllListeners('data');
       child.stdout?.resume();
       resolve();
