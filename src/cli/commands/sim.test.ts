@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { main } from '../main.ts';
 
 const root = new URL('../../..', import.meta.url).pathname;
@@ -81,6 +81,7 @@ describe('quorate sim', () => {
 
   it('writes identical --trace files for the same seed, different for another; --history too', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'quorate-sim-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const run = async (seed: string, name: string) => {
       const trace = join(dir, `${name}.trace.jsonl`);
       const history = join(dir, `${name}.history.jsonl`);
