@@ -8,6 +8,7 @@ import type { MemberAddress } from './engine.ts';
 import { ApiError } from './errors.ts';
 import { RaftEngine, type RaftEngineOptions } from './raft-engine.ts';
 import { MEMBER_PREFIX } from './raft-members.ts';
+import { waitFor } from './testing/engines.ts';
 
 const SECRET = 'engine-test-secret-0123456789';
 const fastRaft = { electionTimeoutMinMs: 150, electionTimeoutMaxMs: 300, heartbeatIntervalMs: 30 };
@@ -57,16 +58,6 @@ async function startEngine(
   await engine.start();
   c.engines.set(id, engine);
   return engine;
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function leaderOf(c: Cluster): RaftEngine | undefined {
