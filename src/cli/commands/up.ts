@@ -328,7 +328,10 @@ export const upCommand: CommandModule = (program, setExitCode) => {
         tls: flags.tls,
         onExit: (node, code, signal) => {
           const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
-          const why = code === 0 ? ' (a node removed from the cluster stops by itself)' : '';
+          const why =
+            code === 0
+              ? ' (a clean stop: removed from the cluster, or a signal from elsewhere)'
+              : '';
           process.stderr.write(`node ${node.id} stopped: ${how}${why}; log ${node.logFile}\n`);
         },
       });
