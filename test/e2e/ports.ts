@@ -5,11 +5,11 @@ import { createServer } from 'node:net';
  * Ports for test processes that must be told their ports before they start (every member
  * needs every peer's address), and that restart on the same port after a kill.
  *
- * They come from below the kernel's ephemeral range. A port inside it can be taken, while
- * its node is down, as the local end of any outgoing connection on the machine (another
- * test's peer link or HTTP client), and the restarted node then fails to listen
- * (EADDRINUSE). Each port is checked free by binding it once; a collision then needs another
- * test to pick the same random port in between, and a failed listen fails the test loudly.
+ * They come from below the kernel's ephemeral range. A port inside it can be handed, while
+ * its node is down, to another test's `listen(0)` (a server or engine on "any free port"),
+ * and the restarted node then fails to listen (EADDRINUSE). Each port is checked free by
+ * binding it once; a collision then needs another test to pick the same random port in
+ * between, and a failed listen fails the test loudly.
  */
 const LOWEST = 10_000;
 const EPHEMERAL_LOW_DEFAULT = 32_768;

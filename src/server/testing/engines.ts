@@ -44,7 +44,7 @@ export async function cleanupSetups(): Promise<void> {
 }
 
 export async function setup(n: number): Promise<Setup> {
-  const dir = await mkdtemp(join(tmpdir(), 'quorate-forward-'));
+  const dir = await mkdtemp(join(tmpdir(), 'quorate-engines-'));
   const ports = await freePorts(2 * n);
   const members = Array.from({ length: n }, (_, i) => ({
     id: i + 1,
