@@ -4,6 +4,7 @@ import { explainViolation } from './explain.ts';
 import type { HistoryEvent, Json } from './history.ts';
 import { compileKey, takesPart } from './model.ts';
 import { type Operation, pairOperations } from './operations.ts';
+import { dropUnobservedWrites } from './prune.ts';
 import { searchLinearization } from './search.ts';
 
 export interface CheckOptions {
@@ -23,10 +24,23 @@ export interface CheckOptions {
   readonly failedCasObserved?: boolean;
   /** Visited configurations kept per key (memory bound); past it the verdict is 'unknown'. */
   readonly cacheEntriesMax?: number;
+  /**
+   * Drop indeterminate writes whose value no operation observed before searching (the
+   * default; see `dropUnobservedWrites` for why the verdict is the same). False searches
+   * every operation: for comparing the two in tests and measurements.
+   */
+  readonly dropUnobserved?: boolean;
 }
 
 export type CheckResult =
-  | { readonly verdict: 'linearizable'; readonly keys: number; readonly ops: number }
+  | {
+      readonly verdict: 'linearizable';
+      readonly keys: number;
+      /** Operations that took part, `dropped` included. */
+      readonly ops: number;
+      /** Indeterminate writes nobody observed, left out of the search. */
+      readonly dropped: number;
+    }
   | { readonly verdict: 'not-linearizable'; readonly key: string; readonly explanation: string }
   | { readonly verdict: 'unknown'; readonly reason: string };
 
@@ -39,7 +53,8 @@ export const cacheEntriesMaxDefault = 4_000_000;
  *
  * `ok` operations took effect within their interval; `fail`ed operations did not happen
  * (see `failedCasObserved` for cas); `info`
- * operations may have taken effect at any time after their invocation. The first key found
+ * operations may have taken effect at any time after their invocation; those that wrote a
+ * value nobody observed are left out first (`dropUnobserved`). The first key found
  * not linearizable (smaller keys are searched first) decides; a key whose search ran out of
  * budget makes the verdict 'unknown' unless another key is found not linearizable.
  *
@@ -59,11 +74,16 @@ export function checkHistory(
   const keys = [...byKey.keys()].sort(
     (x, y) => byKey.get(x)!.length - byKey.get(y)!.length || (x < y ? -1 : x > y ? 1 : 0),
   );
+  const drop = options.dropUnobserved ?? true;
   let unknown: string | undefined;
   let ops = 0;
+  let dropped = 0;
   for (const key of keys) {
-    const model = compileKey(key, byKey.get(key)!, options.initial ?? null);
-    ops += model.ops.length;
+    const all = byKey.get(key)!;
+    const searched = drop ? dropUnobservedWrites(all) : all;
+    ops += all.length;
+    dropped += all.length - searched.length;
+    const model = compileKey(key, searched, options.initial ?? null);
     const outcome = searchLinearization(model, budget, cacheEntriesMax);
     switch (outcome.kind) {
       case 'linearizable':
@@ -80,7 +100,7 @@ export function checkHistory(
     }
   }
   if (unknown !== undefined) return { verdict: 'unknown', reason: unknown };
-  return { verdict: 'linearizable', keys: keys.length, ops };
+  return { verdict: 'linearizable', keys: keys.length, ops, dropped };
 }
 
 function groupByKey(
