@@ -38,6 +38,7 @@ export interface MultiPaxosStorageOptions {
   readonly id: NodeId;
   readonly walMetrics?: WalMetrics;
   readonly segmentBytesMax?: number;
+  readonly recordBytesMax?: number;
 }
 
 type KvPersist = MultiPersist<KvCommand, MultiKvSnapshot>;

@@ -23,12 +23,17 @@ import { claimDirectory, openWal, readSnapshotData, saveSnapshotData } from './s
  * `persist` writes one Ready batch and resolves once its log entries, snapshot, term and
  * vote are durable. Crash safety: the core orders a batch so every prefix is safe to restart
  * from. A hard state that changes term or vote is therefore written before anything after it
- * (the log must never hold a term above the durable term). All entries of a batch go to the
+ * (the log must never hold a term above the durable term), and after the entries before it
+ * (its commit may count them). All entries of a batch go to the
  * WAL as one append, so a batch costs one fdatasync however many proposals it carries.
  *
- * A commit-only hard state is saved in the background, off the write path: the commit index
- * is a hint that recovery clamps to the durable log, and a node that restarts with an older
- * one re-learns it from the leader (an entry is committed by being durable on a quorum, not
+ * A commit-only hard state is saved in the background, off the write path, once the entries
+ * before it in its batch are durable: the commit index is a hint that recovery clamps to the
+ * durable log, which is safe only if that log holds the entries the index counted. Saved
+ * first, a follower's commit over entries that overwrite a conflicting suffix would, after
+ * a crash between the two writes, count the old suffix as committed (the storage conformance
+ * test checks every entry a restored commit covers). A node that restarts with an older
+ * commit re-learns it from the leader (an entry is committed by being durable on a quorum, not
  * by anyone's record of the index; etcd does not sync it before applying either). Saves are
  * coalesced (the newest waiting one wins) and spaced COMMIT_SAVE_SPACING_MS apart (each
  * is a disk flush, which under load would compete with the WAL's), stay in order with
@@ -43,6 +48,7 @@ export interface RaftStorageOptions {
   readonly bootstrap: RaftConfig;
   readonly walMetrics?: WalMetrics;
   readonly segmentBytesMax?: number;
+  readonly recordBytesMax?: number;
 }
 
 const ENTRY_RECORD = 1;
@@ -100,6 +106,7 @@ export class RaftStorage {
     this.throwIfBackgroundFailed();
     const pending: Promise<unknown>[] = [];
     let run: KvEntry[] = [];
+    let commitOnly: HardState | undefined;
     const flushRun = () => {
       pending.push(...this.appendEntries(run));
       run = [];
@@ -112,10 +119,14 @@ export class RaftStorage {
           if (prev.term !== item.state.term || prev.vote !== item.state.vote) {
             flushRun();
             // A newer term or vote supersedes any commit-only save still waiting.
+            commitOnly = undefined;
             this.commitWanted = undefined;
-            await Promise.all([...pending.splice(0), this.hard.save(encodeHardState(item.state))]);
+            // Its commit may count entries of this batch (a follower's commit covers what it
+            // was just sent): they are durable first (see the class comment).
+            await Promise.all(pending.splice(0));
+            await this.hard.save(encodeHardState(item.state));
           } else {
-            this.saveCommitLater(item.state);
+            commitOnly = item.state;
           }
           break;
         }
@@ -141,6 +152,7 @@ export class RaftStorage {
     }
     flushRun();
     await Promise.all(pending);
+    if (commitOnly !== undefined) this.saveCommitLater(commitOnly);
   }
 
   async close(): Promise<void> {

@@ -56,6 +56,8 @@ export async function claimDirectory(dir: string, owner: DataDirectoryOwner): Pr
 export interface WalPlacement {
   readonly walMetrics?: WalMetrics;
   readonly segmentBytesMax?: number;
+  /** Largest WAL record; segments must hold one. Tests lower both to make segments roll. */
+  readonly recordBytesMax?: number;
 }
 
 /** Opens `<dir>/wal`, whose first record of a brand-new log has sequence number 1. */
@@ -65,6 +67,7 @@ export function openWal(dir: string, options: WalPlacement): Promise<FileWal> {
     initialSeq: 1,
     ...(options.walMetrics === undefined ? {} : { metrics: options.walMetrics }),
     ...(options.segmentBytesMax === undefined ? {} : { segmentBytesMax: options.segmentBytesMax }),
+    ...(options.recordBytesMax === undefined ? {} : { recordBytesMax: options.recordBytesMax }),
   });
 }
 
