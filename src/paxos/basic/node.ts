@@ -4,6 +4,7 @@ import type { ClientId, NodeId } from '../../kernel/ids.ts';
 import { assertNodeId } from '../../kernel/ids.ts';
 import { ThresholdQuorum } from '../../kernel/quorum.ts';
 import type { Rng } from '../../kernel/rng.ts';
+import { checkBasicInvariants } from '../core-invariants.ts';
 import { type AcceptorView, BasicAcceptor, type BasicUnsafeTestingFaults } from './acceptor.ts';
 import { initialBasicDurable } from './durable.ts';
 import { BasicLearner } from './learner.ts';
@@ -105,19 +106,26 @@ export class BasicPaxosNode<V> implements Core<BasicTypes<V>> {
   tick(now: number): void {
     this.now = Math.max(this.now, now);
     this.proposer.tick(this.now);
+    this.checkInvariants();
   }
 
   receive(now: number, from: NodeId, msg: BasicMsg<V>): void {
     this.now = Math.max(this.now, now);
     if (!this.members.has(from)) {
       this.out.emit({ type: 'dropped', from, reason: 'unknownPeer' });
-      return;
+    } else {
+      this.handle(from, msg);
     }
-    this.handle(from, msg);
+    this.checkInvariants();
   }
 
   request(now: number, client: ClientId, req: BasicRequest<V>): void {
     this.now = Math.max(this.now, now);
+    this.answer(client, req);
+    this.checkInvariants();
+  }
+
+  private answer(client: ClientId, req: BasicRequest<V>): void {
     const learned = this.learner.learned();
     if (learned !== null) {
       this.out.reply(client, { type: 'chosen', value: learned.value });
@@ -133,6 +141,19 @@ export class BasicPaxosNode<V> implements Core<BasicTypes<V>> {
 
   deadline(): number {
     return this.proposer.deadline();
+  }
+
+  /** Asserts the node's local invariants (../core-invariants.ts); every input ends here. */
+  private checkInvariants(): void {
+    checkBasicInvariants({
+      id: this.id,
+      acceptor: this.acceptor.view(),
+      proposer: this.proposer.view(),
+      learned: this.learner.learned() !== null,
+      pendingClients: this.pendingClients.length,
+      pendingClientsMax: this.config.pendingClientsMax,
+      acceptsBelowPromise: this.config.unsafeTestingFaults?.acceptBelowPromise === true,
+    });
   }
 
   ready(): Ready<BasicTypes<V>> | undefined {

@@ -4,6 +4,7 @@ import type { ClientId, NodeId } from '../../kernel/ids.ts';
 import { assertNodeId } from '../../kernel/ids.ts';
 import { fastPaxosQuorumSizes, quorumsIntersect, ThresholdQuorum } from '../../kernel/quorum.ts';
 import type { Rng } from '../../kernel/rng.ts';
+import { checkFastInvariants } from '../core-invariants.ts';
 import { FastAcceptor, type FastAcceptorView, type FastUnsafeTestingFaults } from './acceptor.ts';
 import { type CoordinatorSettings, FastCoordinator } from './coordinator.ts';
 import { initialFastDurable } from './durable.ts';
@@ -143,6 +144,18 @@ export class FastPaxosNode<V> implements Core<FastTypes<V>> {
   tick(now: number): void {
     this.now = Math.max(this.now, now);
     this.coordinator.tick(this.now);
+    this.checkInvariants();
+  }
+
+  /** Asserts the node's local invariants (../core-invariants.ts); every input ends here. */
+  private checkInvariants(): void {
+    checkFastInvariants({
+      acceptor: this.acceptor.view(),
+      coordinatorPhase: this.coordinator.phaseName(),
+      learned: this.learner.learned() !== null,
+      pendingClients: this.pendingClients.length,
+      pendingClientsMax: this.config.pendingClientsMax,
+    });
   }
 
   deadline(): number {
@@ -159,6 +172,11 @@ export class FastPaxosNode<V> implements Core<FastTypes<V>> {
 
   request(now: number, client: ClientId, req: FastRequest<V>): void {
     this.now = Math.max(this.now, now);
+    this.answer(client, req);
+    this.checkInvariants();
+  }
+
+  private answer(client: ClientId, req: FastRequest<V>): void {
     const learned = this.learner.learned();
     if (learned !== null) {
       this.out.reply(client, { type: 'chosen', value: learned.value });
@@ -178,9 +196,10 @@ export class FastPaxosNode<V> implements Core<FastTypes<V>> {
     this.now = Math.max(this.now, now);
     if (!this.config.members.includes(from)) {
       this.out.emit({ type: 'dropped', from, reason: 'unknownPeer' });
-      return;
+    } else {
+      this.handle(from, msg);
     }
-    this.handle(from, msg);
+    this.checkInvariants();
   }
 
   private handle(from: NodeId, msg: FastMsg<V>): void {

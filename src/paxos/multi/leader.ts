@@ -74,6 +74,11 @@ export class Leadership<C> {
     return true;
   }
 
+  /** Commands waiting for a pipeline slot. */
+  queued(): number {
+    return this.queue.length;
+  }
+
   /** Empties the queue of commands not yet proposed (on losing leadership). */
   drainQueue(): LogCommand<C>[] {
     return this.queue.splice(0, this.queue.length);

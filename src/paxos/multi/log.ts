@@ -1,5 +1,11 @@
 import { assert } from '../../kernel/assert.ts';
-import { compareProposalIds, type ProposalId, proposalIdEquals } from '../ballot.ts';
+import {
+  compareProposalIds,
+  maxProposalId,
+  type ProposalId,
+  proposalIdEquals,
+  ZERO_PROPOSAL_ID,
+} from '../ballot.ts';
 import type {
   AcceptedInstance,
   Batch,
@@ -22,10 +28,15 @@ export class ReplicaLog<C, S> {
   snapshotUpTo = 0;
   snapshotData: S | null = null;
   frontier = 1;
+  /** The highest ballot this log ever accepted (for the invariant accepted <= promised). */
+  highestAccepted: ProposalId = ZERO_PROPOSAL_ID;
 
   constructor(durable: MultiDurable<C, S>) {
     this.promised = durable.promised;
-    for (const [i, a] of durable.accepted) this.accepted.set(i, a);
+    for (const [i, a] of durable.accepted) {
+      this.accepted.set(i, a);
+      this.highestAccepted = maxProposalId(this.highestAccepted, a.ballot);
+    }
     for (const [i, v] of durable.chosen) this.chosen.set(i, v);
     if (durable.snapshot !== null) {
       this.snapshotUpTo = durable.snapshot.upTo;
@@ -63,6 +74,7 @@ export class ReplicaLog<C, S> {
   accept(ballot: ProposalId, instance: number, value: Batch<C>): boolean {
     if (compareProposalIds(ballot, this.promised) < 0) return false;
     this.promised = ballot;
+    this.highestAccepted = maxProposalId(this.highestAccepted, ballot);
     if (instance > this.snapshotUpTo) this.accepted.set(instance, { ballot, value });
     return true;
   }

@@ -12,6 +12,7 @@ import {
   type ProposalId,
   proposalIdEquals,
 } from '../ballot.ts';
+import { checkMultiInvariants } from '../core-invariants.ts';
 import { initialMultiDurable } from './durable.ts';
 import { type LeaderLimits, Leadership, recoverInstances } from './leader.ts';
 import { ReplicaLog } from './log.ts';
@@ -114,10 +115,13 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
   private role: Role<C> = { type: 'follower', leader: null };
   private lastProposalId: ProposalId;
   private highestSeen: ProposalId;
-  private electionAt = Number.NaN;
+  /**
+   * Started by the first input, counting from its `now` (a core has no clock of its own);
+   * until then `deadline()` asks for a tick at once.
+   */
+  private timers: { electionAt: number; quarantineUntil: number } | undefined;
   private heartbeatAt = Number.POSITIVE_INFINITY;
   private grant: { ballot: ProposalId; until: number } | null = null;
-  private quarantineUntil = Number.NaN;
   private readonly restarted: boolean;
   private lastCatchUpAt = Number.NEGATIVE_INFINITY;
   private now = Number.NEGATIVE_INFINITY;
@@ -165,8 +169,8 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
   // ---- Core ----------------------------------------------------------------------------
 
   deadline(): number {
-    if (Number.isNaN(this.electionAt)) return Number.NEGATIVE_INFINITY;
-    return this.role.type === 'leader' ? this.heartbeatAt : this.electionAt;
+    if (this.timers === undefined) return Number.NEGATIVE_INFINITY;
+    return this.role.type === 'leader' ? this.heartbeatAt : this.timers.electionAt;
   }
 
   ready(): Ready<MultiTypes<C, S>> | undefined {
@@ -178,25 +182,32 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
   }
 
   tick(now: number): void {
-    this.clock(now);
+    const { electionAt } = this.clock(now);
     if (this.role.type === 'leader') {
       if (this.now >= this.heartbeatAt) this.sendHeartbeat(this.role.lead);
-    } else if (this.now >= this.electionAt) {
+    } else if (this.now >= electionAt) {
       this.campaign();
     }
+    this.checkInvariants();
   }
 
   receive(now: number, from: NodeId, msg: MultiMsg<C, S>): void {
     this.clock(now);
     if (!this.config.members.includes(from)) {
       this.out.emit({ type: 'dropped', from, reason: 'unknownPeer' });
-      return;
+    } else {
+      this.handle(from, msg);
     }
-    this.handle(from, msg);
+    this.checkInvariants();
   }
 
   request(now: number, client: ClientId, req: MultiRequest<C>): void {
     this.clock(now);
+    this.answer(client, req);
+    this.checkInvariants();
+  }
+
+  private answer(client: ClientId, req: MultiRequest<C>): void {
     const role = this.role;
     if (role.type !== 'leader') {
       this.out.reply(client, {
@@ -234,6 +245,27 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
     if (upTo <= this.log.snapshotUpTo) return;
     this.out.persist({ type: 'snapshot', upTo, data });
     this.log.installSnapshot(upTo, data);
+    this.checkInvariants();
+  }
+
+  /** Asserts the node's local invariants (../core-invariants.ts); every input ends here. */
+  private checkInvariants(): void {
+    const role = this.role;
+    checkMultiInvariants({
+      id: this.id,
+      promised: this.log.promised,
+      highestAccepted: this.log.highestAccepted,
+      lastProposalId: this.lastProposalId,
+      highestSeen: this.highestSeen,
+      role: role.type,
+      ownBallot: this.ownBallot(),
+      followed: role.type === 'follower' ? role.leader : null,
+      frontier: this.log.frontier,
+      frontierChosen: this.log.chosenValue(this.log.frontier) !== undefined,
+      snapshotUpTo: this.log.snapshotUpTo,
+      queued: role.type === 'leader' ? role.lead.queued() : 0,
+      pendingRequestsMax: this.config.pendingRequestsMax,
+    });
   }
 
   // ---- messages ------------------------------------------------------------------------
@@ -284,7 +316,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
       this.grant !== null &&
       this.now < this.grant.until &&
       !proposalIdEquals(this.grant.ballot, ballot);
-    const quarantined = this.now < this.quarantineUntil;
+    const quarantined = this.now < this.started().quarantineUntil;
     if (leased || quarantined || !this.log.prepare(ballot)) {
       this.send(from, { type: 'nack', ballot, promised: this.log.promised });
       return;
@@ -504,18 +536,29 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
 
   // ---- plumbing ------------------------------------------------------------------------
 
-  private clock(now: number): void {
+  /** Moves the clock to `now`, starting the timers on the first input; returns them. */
+  private clock(now: number): { readonly electionAt: number } {
     this.now = Math.max(this.now, now);
-    if (Number.isNaN(this.electionAt)) {
+    if (this.timers === undefined) {
       // A restarted node may have granted a lease it no longer remembers: sit one out.
-      this.quarantineUntil = this.restarted ? this.now + this.config.leaseDurationMs : this.now;
-      this.resetElectionTimer();
+      const quarantineUntil = this.restarted ? this.now + this.config.leaseDurationMs : this.now;
+      this.timers = { electionAt: this.now + this.electionTimeout(), quarantineUntil };
     }
+    return this.timers;
+  }
+
+  private started(): { electionAt: number; quarantineUntil: number } {
+    assert(this.timers !== undefined, 'every input starts the timers before it is handled');
+    return this.timers;
+  }
+
+  private electionTimeout(): number {
+    const { electionTimeoutMinMs: lo, electionTimeoutMaxMs: hi } = this.config;
+    return this.rng.range(lo, hi);
   }
 
   private resetElectionTimer(): void {
-    const { electionTimeoutMinMs: lo, electionTimeoutMaxMs: hi } = this.config;
-    this.electionAt = this.now + this.rng.range(lo, hi);
+    this.started().electionAt = this.now + this.electionTimeout();
   }
 
   private send(to: NodeId, msg: MultiMsg<C, S>): void {
