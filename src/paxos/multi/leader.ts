@@ -57,6 +57,8 @@ export class Leadership<C> {
   private readonly heartbeats = new Map<number, { sentAt: number; acks: Set<NodeId> }>();
   private heartbeatSeq = 0;
   leaseUntil = Number.NEGATIVE_INFINITY;
+  /** Members heard from (any message) since the last quorum check, this node included. */
+  private readonly heardFrom = new Set<NodeId>();
 
   constructor(
     readonly ballot: ProposalId,
@@ -65,7 +67,28 @@ export class Leadership<C> {
     public nextInstance: number,
     /** Reads wait until every recovered instance is chosen. */
     readonly recoveryEnd: number,
-  ) {}
+    /** When the first quorum check is due: a new leader gets one full period. */
+    public checkQuorumAt: number,
+    self: NodeId,
+  ) {
+    this.heardFrom.add(self);
+  }
+
+  heardOf(member: NodeId): void {
+    this.heardFrom.add(member);
+  }
+
+  /**
+   * The quorum check (as Raft's check-quorum, dissertation 6.2): whether a quorum was heard
+   * from since the last check, which it then starts afresh, due again `periodMs` later.
+   */
+  checkQuorum(now: number, periodMs: number, self: NodeId): boolean {
+    const active = this.quorum.isQuorum(this.heardFrom);
+    this.heardFrom.clear();
+    this.heardFrom.add(self);
+    this.checkQuorumAt = now + periodMs;
+    return active;
+  }
 
   /** Queues a command; false when the queue is full. */
   enqueue(command: LogCommand<C>): boolean {

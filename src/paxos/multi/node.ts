@@ -170,7 +170,9 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
 
   deadline(): number {
     if (this.timers === undefined) return Number.NEGATIVE_INFINITY;
-    return this.role.type === 'leader' ? this.heartbeatAt : this.timers.electionAt;
+    const role = this.role;
+    if (role.type !== 'leader') return this.timers.electionAt;
+    return Math.min(this.heartbeatAt, role.lead.checkQuorumAt);
   }
 
   ready(): Ready<MultiTypes<C, S>> | undefined {
@@ -184,7 +186,12 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
   tick(now: number): void {
     const { electionAt } = this.clock(now);
     if (this.role.type === 'leader') {
-      if (this.now >= this.heartbeatAt) this.sendHeartbeat(this.role.lead);
+      const lead = this.role.lead;
+      if (this.now >= lead.checkQuorumAt && !this.stillHasQuorum(lead)) {
+        this.becomeFollower(null);
+      } else if (this.now >= this.heartbeatAt) {
+        this.sendHeartbeat(lead);
+      }
     } else if (this.now >= electionAt) {
       this.campaign();
     }
@@ -196,6 +203,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
     if (!this.config.members.includes(from)) {
       this.out.emit({ type: 'dropped', from, reason: 'unknownPeer' });
     } else {
+      if (this.role.type === 'leader') this.role.lead.heardOf(from);
       this.handle(from, msg);
     }
     this.checkInvariants();
@@ -435,7 +443,16 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
       this.faults.noopOverAccepted === true,
     );
     const recoveryEnd = fromInstance + recovered.size;
-    const lead = new Leadership<C>(ballot, this.quorum, this.config, fromInstance, recoveryEnd);
+    const checkAt = this.now + this.config.electionTimeoutMinMs;
+    const lead = new Leadership<C>(
+      ballot,
+      this.quorum,
+      this.config,
+      fromInstance,
+      recoveryEnd,
+      checkAt,
+      this.id,
+    );
     this.role = { type: 'leader', lead };
     this.out.emit({ type: 'leader', ballot, recovered: recovered.size });
     for (const [instance, value] of recovered) {
@@ -481,6 +498,19 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
   }
 
   // ---- leader duties -------------------------------------------------------------------
+
+  /**
+   * Check-quorum: a leader that heard from no quorum for an election timeout (the shortest,
+   * electionTimeoutMinMs) steps down, so that its clients are refused at once ("not leader")
+   * instead of waiting out their deadlines on proposals no quorum can accept. The followers
+   * it lost elect another leader in about that time; one with a quorum never steps down,
+   * since every follower answers each heartbeat (sent well within the period). Stepping
+   * down emits 'follower' with no leader, on which the replica answers the commands it
+   * proposed as of unknown outcome, at once rather than at their deadlines.
+   */
+  private stillHasQuorum(lead: Leadership<C>): boolean {
+    return lead.checkQuorum(this.now, this.config.electionTimeoutMinMs, this.id);
+  }
 
   private flush(lead: Leadership<C>): void {
     for (let batch = lead.nextBatch(); batch !== null; batch = lead.nextBatch()) {
