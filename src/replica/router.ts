@@ -56,6 +56,8 @@ export interface CallRequest {
   readonly op: KvOp;
   readonly timeoutMs: number;
   readonly forward: boolean;
+  /** The node's own write (a member record): exempt from `admit`, never from a client. */
+  readonly trusted?: boolean;
 }
 
 export type RouterRequest<R> =
@@ -71,8 +73,11 @@ export type RouterReply<RR> =
 export type RouterNotice =
   /** This node was removed from the cluster: told by `toldBy`, or itself when it applied it. */
   | { readonly type: 'removedFromCluster'; readonly toldBy: NodeId }
-  /** Peer `id`'s removal committed: the host stops dialing it and forgets its address. */
-  | { readonly type: 'peerRemoved'; readonly id: NodeId }
+  /**
+   * Peer `id`'s removal committed: the host stops dialing it and forgets its address;
+   * `told`: a removal notice to it is queued in this batch (let it leave first).
+   */
+  | { readonly type: 'peerRemoved'; readonly id: NodeId; readonly told: boolean }
   /** A peer message was dropped unread. */
   | { readonly type: 'dropped'; readonly from: NodeId; readonly why: string }
   /** A write was proposed through this node's replica (once per call). */
@@ -210,7 +215,8 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   private readonly tombstoned = new Set<NodeId>();
   private readonly toldAt = new Map<NodeId, number>();
   private removed = false;
-  private nextProbeAt = Number.POSITIVE_INFINITY;
+  /** When the next probe check is due: -Infinity asks for a first tick to arm it. */
+  private nextProbeAt: number;
   private wasOrphaned = false;
 
   constructor(
@@ -237,6 +243,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       assert(!binding.msgKinds.has(kind), `the replica's message kind '${kind}' is the router's`);
     }
     const removal = binding.removal;
+    this.nextProbeAt = removal === undefined ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
     if (removal !== undefined) {
       for (const id of removal.tombstones(replica)) this.tombstoned.add(id);
       // Known at start: told (again) only when it speaks, so a restart sends nothing.
@@ -312,7 +319,9 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       }
       case 'call': {
         const asker: Asker = { by: 'client', client, id: req.id };
-        this.startCall(asker, req, req.timeoutMs, req.forward);
+        const refusal = req.trusted === true ? undefined : this.binding.admit?.(req.op);
+        if (refusal === undefined) this.startCall(asker, req, req.timeoutMs, req.forward);
+        else this.answer(asker, { type: 'refused', refusal });
         break;
       }
       default:
@@ -689,8 +698,11 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
         continue;
       }
       this.removedPeers.add(id);
-      if (tell) this.tellRemoved(id);
-      this.notice({ type: 'peerRemoved', id });
+      // Only the leader that committed it tells the member at once: a node replaying its log
+      // after a restart must not dial a member long gone (it is told when it speaks instead).
+      const told = tell && this.leader() === this.id;
+      if (told) this.tellRemoved(id);
+      this.notice({ type: 'peerRemoved', id, told });
     }
   }
 
@@ -719,7 +731,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   private maybeProbe(): void {
     const removal = this.binding.removal;
     if (removal === undefined) return;
-    if (this.nextProbeAt === Number.POSITIVE_INFINITY) {
+    if (this.nextProbeAt === Number.NEGATIVE_INFINITY) {
       this.nextProbeAt = this.now + this.options.probeIntervalMs;
       return;
     }

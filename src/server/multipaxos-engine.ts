@@ -1,38 +1,34 @@
 import { randomInt } from 'node:crypto';
 import { assert, unreachable } from '../kernel/assert.ts';
 import type { Ready } from '../kernel/core.ts';
-import type { NodeId } from '../kernel/ids.ts';
+import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
 import type { KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
 import { formatProposalId, maxProposalId, type ProposalId } from '../paxos/ballot.ts';
 import { MULTI_PAXOS_DEFAULTS, type MultiPaxosConfig } from '../paxos/multi/node.ts';
 import type { MultiEvent } from '../paxos/multi/types.ts';
+import { multiPaxosKvBinding } from '../replica/bindings.ts';
 import {
   defaultMultiKvReplicaOptions,
   type MultiKvReplicaOptions,
   MultiPaxosKvReplica,
   type MultiPaxosKvTypes,
 } from '../replica/multipaxos-kv.ts';
+import type { RouterTypes } from '../replica/router.ts';
 import {
   type EngineStatus,
   type KvEngine,
   type MemberAddress,
-  NotLeaderError,
-  OverloadedError,
   type ReadConsistency,
-  UnavailableError,
-  UnsupportedError,
+  RefusedError,
   type WatchHandle,
 } from './engine.ts';
 import { MultiPaxosStorage } from './multipaxos-storage.ts';
-import type { HostMsg } from './peer-calls.ts';
 import { parsePeerAddress } from './raft-members.ts';
 import {
-  type Answer,
   type HostTransport,
   type PeerSettings,
   peerTransport,
-  RETRY_PAUSE_MS,
   ReplicaHost,
   type ReplicaHostSettings,
   silentMetrics,
@@ -58,30 +54,25 @@ export interface MultiPaxosEngineOptions extends PeerSettings, ReplicaHostSettin
   readonly replica?: Partial<MultiKvReplicaOptions>;
 }
 
-const MEMBERSHIP_UNSUPPORTED =
-  'membership changes are not implemented for Multi-Paxos; the members are fixed at start';
-const multiMsgTypes = new Set<string>([
-  'prepare',
-  'promise',
-  'nack',
-  'accept',
-  'accepted',
-  'heartbeat',
-  'heartbeatAck',
-  'catchUp',
-  'chosenEntries',
-  'snapshot',
-]);
+function membershipUnsupported(): RefusedError {
+  return new RefusedError({
+    type: 'unsupported',
+    reason:
+      'membership changes are not implemented for Multi-Paxos; the members are fixed at start',
+  });
+}
+const multiBinding = multiPaxosKvBinding<MultiPaxosKvReplica>((r) => r);
 
-type Msg = MultiPaxosKvTypes['msg'];
+type Msg = RouterTypes<MultiPaxosKvTypes>['msg'];
 type Role = 'follower' | 'candidate' | 'leader';
 
 export class MultiPaxosEngine implements KvEngine {
   readonly id: NodeId;
-  private readonly host: ReplicaHost<MultiPaxosKvTypes>;
+  private readonly host: ReplicaHost<MultiPaxosKvTypes, MultiPaxosKvReplica>;
   private readonly clientUrls = new Map<NodeId, string>();
   private role: Role = 'follower';
-  private leader: NodeId | null = null;
+  /** The leader last logged, to log changes only (who leads is the router's to say). */
+  private loggedLeader: NodeId = NO_NODE;
   /** The highest ballot this node made durable (promised or accepted under): its "term". */
   private ballot: ProposalId;
   private chosenBelow: number;
@@ -94,21 +85,20 @@ export class MultiPaxosEngine implements KvEngine {
     promised: ProposalId,
   ) {
     this.id = options.id;
-    this.host = new ReplicaHost<MultiPaxosKvTypes>({
+    this.host = new ReplicaHost<MultiPaxosKvTypes, MultiPaxosKvReplica>({
       ...options,
       replica,
+      binding: multiBinding,
       transport,
-      msgTypes: multiMsgTypes,
+      peers: options.members.map((m) => m.id),
       // The first tick arms the election timer (a restarted node first sits out a lease).
       tickOnStart: true,
       hooks: {
         persist: (items) => storage.persist(items),
-        kvRequest: (req) => req,
         durable: (rd) => this.noteBallots(rd.persist),
         observe: (event) => this.observe(event),
         delivered: (rd) => this.delivered(rd.deliver),
-        refusal: (answer, deadline, kind) => this.refusal(answer, deadline, kind),
-        leader: () => this.leader ?? 0,
+        clientUrl: (id) => this.clientUrls.get(id),
       },
     });
     for (const m of options.members) {
@@ -151,7 +141,7 @@ export class MultiPaxosEngine implements KvEngine {
     });
     const listen = options.peerListen ?? parsePeerAddress(self.peerAddress);
     assert(listen !== undefined, `this node's peer address '${self.peerAddress}' is not host:port`);
-    const transport = peerTransport<Msg | HostMsg>(options, listen);
+    const transport = peerTransport<Msg>(options, listen);
     return new MultiPaxosEngine(replica, storage, transport, options, durable.promised);
   }
 
@@ -185,19 +175,20 @@ export class MultiPaxosEngine implements KvEngine {
 
   /** The leader's client URL while another node leads: where forwarded calls were served. */
   leaderHint(): string | undefined {
-    if (this.leader === null || this.leader === this.id) return undefined;
-    return this.clientUrls.get(this.leader);
+    const leader = this.host.router.leader();
+    if (leader === NO_NODE || leader === this.id) return undefined;
+    return this.clientUrls.get(leader);
   }
 
   status(): EngineStatus {
-    const leader = this.leader ?? 0;
+    const leader = this.host.router.leader();
     return {
       id: this.id,
       protocol: 'multipaxos',
       role: this.role,
       term: this.ballot.round,
       leader,
-      leaderClientUrl: leader === 0 ? undefined : this.clientUrls.get(leader),
+      leaderClientUrl: leader === NO_NODE ? undefined : this.clientUrls.get(leader),
       // Instances play the part of log indexes: the last chosen one, the last applied one.
       commitIndex: this.replica.paxos.commitIndex() - 1,
       appliedIndex: this.replica.lastApplied,
@@ -208,50 +199,15 @@ export class MultiPaxosEngine implements KvEngine {
   }
 
   addLearner(_member: MemberAddress): Promise<void> {
-    return Promise.reject(new UnsupportedError(MEMBERSHIP_UNSUPPORTED));
+    return Promise.reject(membershipUnsupported());
   }
 
   promote(_id: NodeId): Promise<void> {
-    return Promise.reject(new UnsupportedError(MEMBERSHIP_UNSUPPORTED));
+    return Promise.reject(membershipUnsupported());
   }
 
   remove(_id: NodeId): Promise<void> {
-    return Promise.reject(new UnsupportedError(MEMBERSHIP_UNSUPPORTED));
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Calls into the replica
-
-  /**
-   * Throws for a final answer; returns for a passing one (no leader yet, a read whose leader
-   * changed under it), which the host asks again after a pause while the deadline allows.
-   */
-  private refusal(answer: Answer, deadline: number, kind: 'read' | 'write'): void {
-    switch (answer.type) {
-      case 'notLeader': {
-        // The host forwards to a named leader that is a connected peer; one that is not, the
-        // HTTP layer relays to. With none known an election is under way, and nothing was
-        // proposed, so waiting for its outcome (as etcd does) is safe and spares the client a
-        // round of "no leader, retry"; once one is elected, the host forwards to it.
-        const leader = answer.leader === this.id ? 0 : answer.leader;
-        if (leader !== 0 || this.host.clock() + RETRY_PAUSE_MS >= deadline) {
-          throw new NotLeaderError(leader, this.clientUrls.get(leader));
-        }
-        return;
-      }
-      case 'timeout':
-        throw new UnavailableError(`no answer within ${this.host.settings.callTimeoutMs} ms`);
-      case 'rejected':
-        throw new OverloadedError(answer.reason);
-      case 'unknown':
-        if (kind === 'read') return; // a read changes nothing: ask again
-        throw new UnavailableError('the outcome is unknown');
-      case 'result':
-      case 'done':
-        throw new Error(`unexpected answer '${answer.type}' to a ${kind}`);
-      default:
-        unreachable(answer, 'answer');
-    }
+    return Promise.reject(membershipUnsupported());
   }
 
   // -------------------------------------------------------------------------------------
@@ -284,7 +240,7 @@ export class MultiPaxosEngine implements KvEngine {
       case 'campaign':
         this.role = 'candidate';
         this.host.metrics.election();
-        this.setLeader(null, { ballot: formatProposalId(event.ballot) });
+        this.setLeader(NO_NODE, { ballot: formatProposalId(event.ballot) });
         return;
       case 'leader':
         this.role = 'leader';
@@ -295,7 +251,7 @@ export class MultiPaxosEngine implements KvEngine {
         return;
       case 'follower':
         this.role = 'follower';
-        this.setLeader(event.leader, {});
+        this.setLeader(event.leader ?? NO_NODE, {});
         return;
       case 'catchUpNeeded':
         this.options.logger?.info({ from: event.fromInstance }, 'catching up from a peer');
@@ -308,13 +264,10 @@ export class MultiPaxosEngine implements KvEngine {
     }
   }
 
-  private setLeader(leader: NodeId | null, detail: Record<string, unknown>): void {
-    if (leader === this.leader) return;
-    this.leader = leader;
+  private setLeader(leader: NodeId, detail: Record<string, unknown>): void {
+    if (leader === this.loggedLeader) return;
+    this.loggedLeader = leader;
     this.host.metrics.leaderChange();
-    this.options.logger?.info(
-      { role: this.role, leader: leader ?? 0, ...detail },
-      'leader changed',
-    );
+    this.options.logger?.info({ role: this.role, leader, ...detail }, 'leader changed');
   }
 }

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePorts } from '../../test/e2e/ports.ts';
 import type { NodeId } from '../kernel/ids.ts';
-import type { MemberAddress } from './engine.ts';
-import { ApiError } from './errors.ts';
+import { type MemberAddress, RefusedError } from './engine.ts';
 import { RaftEngine, type RaftEngineOptions } from './raft-engine.ts';
 import { MEMBER_PREFIX } from './raft-members.ts';
 import { waitFor } from './testing/engines.ts';
@@ -103,7 +102,8 @@ describe('RaftEngine', () => {
       seq: 0,
       op: { f: 'put', key: `${MEMBER_PREFIX}9`, value: 'x' },
     });
-    await expect(write).rejects.toBeInstanceOf(ApiError);
+    await expect(write).rejects.toBeInstanceOf(RefusedError);
+    await expect(write).rejects.toMatchObject({ refusal: { type: 'invalid' } });
     await leader.addLearner({ id: 9, peerAddress: '127.0.0.1:1', clientUrl: 'http://127.0.0.1:2' });
     const list = await leader.read({ f: 'list', prefix: '', limit: 100 }, 'linearizable');
     expect(list).toMatchObject({ f: 'list', entries: [] });

@@ -5,36 +5,28 @@ import { Rng } from '../kernel/rng.ts';
 import type { KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
 import { defaultRaftOptions, type RaftOptions } from '../raft/config.ts';
 import { isMember } from '../raft/membership.ts';
-import type { MembershipChange, RaftConfig, RaftEvent, RaftMsg } from '../raft/types.ts';
+import type { MembershipChange, RaftConfig, RaftEvent } from '../raft/types.ts';
+import { raftKvBinding } from '../replica/bindings.ts';
+import { isReservedKey, memberKey, removedKey } from '../replica/members.ts';
 import {
   defaultReplicaOptions,
   RaftKvReplica,
   type RaftKvTypes,
   type ReplicaOptions,
 } from '../replica/raft-kv.ts';
+import { classifyReplicaReply } from '../replica/refusal.ts';
+import type { RouterTypes } from '../replica/router.ts';
 import {
   type EngineStatus,
   type KvEngine,
   type MemberAddress,
-  NotLeaderError,
-  OverloadedError,
   type ReadConsistency,
-  UnavailableError,
+  RefusedError,
   type WatchHandle,
 } from './engine.ts';
-import { ApiError } from './errors.ts';
-import type { HostMsg } from './peer-calls.ts';
-import {
-  encodeMemberRecord,
-  guardReservedWrite,
-  isReservedKey,
-  MemberBook,
-  memberKey,
-  removedKey,
-} from './raft-members.ts';
+import { encodeMemberRecord, MemberBook } from './raft-members.ts';
 import { RaftStorage } from './raft-storage.ts';
 import {
-  type Answer,
   type HostTransport,
   type PeerSettings,
   peerTransport,
@@ -67,21 +59,10 @@ export interface RaftEngineOptions extends PeerSettings, ReplicaHostSettings {
   readonly onRemoved?: (detail: { readonly toldBy: NodeId }) => void;
 }
 
-/** How often a leaderless learner checks whether to probe its peers (see `Probe`). */
-const PROBE_INTERVAL_MS = 2000;
+/** Pause before asking again while another membership change or a transfer is under way. */
+const CHANGE_RETRY_PAUSE_MS = 25;
 
-const raftMsgTypes = new Set<string>([
-  'requestVote',
-  'requestVoteReply',
-  'append',
-  'appendReply',
-  'heartbeat',
-  'heartbeatReply',
-  'snapshotChunk',
-  'snapshotChunkReply',
-  'commitHint',
-  'timeoutNow',
-]);
+const raftBinding = raftKvBinding<RaftKvReplica>((r) => r);
 
 /** A KV command's byte size for Raft's flow control: close enough, stable, positive. */
 function commandBytes(cmd: KvCommand): number {
@@ -93,14 +74,12 @@ function commandBytes(cmd: KvCommand): number {
 
 export class RaftEngine implements KvEngine {
   readonly id: NodeId;
-  private readonly host: ReplicaHost<RaftKvTypes>;
+  private readonly host: ReplicaHost<RaftKvTypes, RaftKvReplica>;
   private readonly members: MemberBook;
-  private leader: NodeId = NO_NODE;
+  /** The leader last logged, to log changes only (who leads is the router's to say). */
+  private loggedLeader: NodeId = NO_NODE;
   private committed = 0;
   private removed = false;
-  private probeTimer: NodeJS.Timeout | undefined;
-  /** Whether the last probe check found this node a learner without a leader. */
-  private orphaned = false;
 
   private constructor(
     private readonly replica: RaftKvReplica,
@@ -109,33 +88,30 @@ export class RaftEngine implements KvEngine {
     private readonly options: RaftEngineOptions,
   ) {
     this.id = options.id;
-    this.host = new ReplicaHost<RaftKvTypes>({
+    const self = options.members.find((m) => m.id === options.id);
+    assert(self !== undefined, `node ${options.id} is not in its own member list`);
+    this.members = new MemberBook(self, options.members, (id, peer) => transport.addPeer(id, peer));
+    this.host = new ReplicaHost<RaftKvTypes, RaftKvReplica>({
       ...options,
       replica,
+      binding: raftBinding,
       transport,
-      msgTypes: raftMsgTypes,
+      peers: options.members.map((m) => m.id),
       tickOnStart: false,
       hooks: {
         persist: (items) => storage.persist(items),
-        kvRequest: (req) => req,
-        appliedRequest: (req) => req,
         observe: (event) => this.observe(event),
         changesApplied: (changes) => {
           if (changes === undefined) this.members.reload(replica.machine);
           else this.members.observe(changes);
-          this.checkSelfRemoved();
         },
         visible: (change) => !isReservedKey(change.key),
-        refusal: (answer, _deadline, kind) => this.refusal(answer, kind),
-        admit: guardReservedWrite,
-        leader: () => this.leader,
-        removedPeer: (from) => this.members.tombstoned(from) && this.goneFromConfig(from),
-        removedNotice: (from) => this.learnRemoved(from),
+        clientUrl: (id) => this.members.clientUrl(id),
+        peerAddress: (id) => this.members.peerAddress(id),
+        removed: (toldBy) => this.learnRemoved(toldBy),
+        peerRemoved: (id) => this.members.forget(id),
       },
     });
-    const self = options.members.find((m) => m.id === options.id);
-    assert(self !== undefined, `node ${options.id} is not in its own member list`);
-    this.members = new MemberBook(self, options.members, (id, peer) => transport.addPeer(id, peer));
     this.committed = replica.status().commit;
   }
 
@@ -167,23 +143,19 @@ export class RaftEngine implements KvEngine {
     );
     const self = options.members.find((m) => m.id === options.id);
     const listen = options.peerListen ?? peerListenOf(self?.peerAddress);
-    const transport = peerTransport<RaftMsg<KvCommand> | HostMsg>(options, listen);
+    const transport = peerTransport<RouterTypes<RaftKvTypes>['msg']>(options, listen);
     return new RaftEngine(replica, storage, transport, options);
   }
 
   /** Starts the peer listener and the timers. */
   async start(): Promise<void> {
     this.members.reload(this.replica.machine);
+    this.members.open();
     await this.host.start();
-    // A node restarted on the data of a member that had applied its own removal.
-    this.checkSelfRemoved();
-    this.probeTimer = setInterval(() => this.probeIfOrphaned(), PROBE_INTERVAL_MS);
-    this.probeTimer.unref();
   }
 
   /** Finishes the batch being written, then closes the transport and the storage. */
   async stop(): Promise<void> {
-    clearInterval(this.probeTimer);
     if (await this.host.stop()) await this.storage.close();
   }
 
@@ -191,7 +163,6 @@ export class RaftEngine implements KvEngine {
   // KvEngine
 
   async write(cmd: KvCommand): Promise<KvResult> {
-    guardReservedWrite(cmd.op);
     return this.host.write(cmd);
   }
 
@@ -208,8 +179,9 @@ export class RaftEngine implements KvEngine {
 
   /** The leader's client URL while another node leads: where forwarded calls were served. */
   leaderHint(): string | undefined {
-    if (this.leader === NO_NODE || this.leader === this.id) return undefined;
-    return this.members.clientUrl(this.leader);
+    const leader = this.host.router.leader();
+    if (leader === NO_NODE || leader === this.id) return undefined;
+    return this.members.clientUrl(leader);
   }
 
   status(): EngineStatus {
@@ -250,11 +222,10 @@ export class RaftEngine implements KvEngine {
       'linearizable',
     );
     if (tombstone.f === 'get' && tombstone.entry !== null) {
-      throw new ApiError(
-        409,
-        'invalid-request',
-        `node id ${member.id} was removed from this cluster and is retired; add the node under a new id`,
-      );
+      throw new RefusedError({
+        type: 'conflict',
+        reason: `node id ${member.id} was removed from this cluster and is retired; add the node under a new id`,
+      });
     }
     // A reserved key, written only here: never forwarded (a leader refuses it from a peer).
     await this.host.write(
@@ -263,7 +234,7 @@ export class RaftEngine implements KvEngine {
         seq: 0,
         op: { f: 'put', key: memberKey(member.id), value: encodeMemberRecord(member) },
       },
-      { forward: false },
+      { forward: false, trusted: true },
     );
     await this.changeMembership({ type: 'addLearner', node: member.id });
   }
@@ -282,96 +253,52 @@ export class RaftEngine implements KvEngine {
     this.requireLeader();
     if (!isMember(this.replica.status().config, id)) {
       if (this.members.tombstoned(id)) return; // a retry of a removal that went through
-      throw new ApiError(409, 'invalid-request', `node ${id} is not a member`);
+      throw new RefusedError({ type: 'conflict', reason: `node ${id} is not a member` });
     }
     await this.host.write(
       { session: 0, seq: 0, op: { f: 'put', key: removedKey(id), value: '' } },
-      { forward: false },
+      { forward: false, trusted: true },
     );
+    // Once it commits, the router tells the member and every node forgets its address.
     await this.changeMembership({ type: 'remove', node: id });
-    if (id !== this.id) this.host.tellRemoved(id);
   }
 
   // -------------------------------------------------------------------------------------
   // Calls into the replica
 
-  /** Carries out a membership change; it resolves once the change is committed here. */
+  /**
+   * Carries out a membership change; it resolves once the change is committed here. Another
+   * change or a transfer under way is waited out; any other refusal is final.
+   */
   private async changeMembership(change: MembershipChange): Promise<void> {
     const deadline = this.host.clock() + this.host.settings.callTimeoutMs;
     for (;;) {
-      const answer = await this.host.call(
+      const left = deadline - this.host.clock();
+      const answer = await this.host.replicaCall(
         (id) => ({ type: 'changeMembership', id, change }),
-        deadline,
+        left,
       );
+      if (answer === 'timeout') {
+        throw new RefusedError({
+          type: 'outcomeUnknown',
+          reason: 'the change did not commit in time',
+        });
+      }
       if (answer.type === 'done') return;
-      if (answer.type === 'unknown') {
-        if (changeVisible(this.replica.status().config, change)) return;
-        continue;
+      // An earlier attempt of this very change may have gone through.
+      if (changeVisible(this.replica.status().config, change)) return;
+      if (answer.type === 'unknown') continue;
+      const refused = classifyReplicaReply(answer, 'write');
+      if (refused.type === 'result') return;
+      const refusal = refused.refusal;
+      if (refusal.type !== 'retry' || this.host.clock() + CHANGE_RETRY_PAUSE_MS >= deadline) {
+        throw this.host.refusedError(
+          refusal.type === 'conflict'
+            ? { type: 'conflict', reason: `membership change refused: ${refusal.reason}` }
+            : refusal,
+        );
       }
-      if (answer.type === 'rejected') {
-        const reason = answer.reason;
-        if (reason === 'invalid-change' && changeVisible(this.replica.status().config, change)) {
-          return; // an earlier attempt of this very change went through
-        }
-        if (reason === 'invalid-change' || reason === 'unknown-peer' || reason === 'not-a-voter') {
-          throw new ApiError(409, 'invalid-request', `membership change refused: ${reason}`);
-        }
-      }
-      await this.host.refused(answer, deadline, 'write');
-    }
-  }
-
-  /** Throws for a final answer; returns for one worth retrying (a leader transfer passing). */
-  private refusal(answer: Answer, kind: 'read' | 'write'): void {
-    switch (answer.type) {
-      case 'notLeader':
-        throw new NotLeaderError(answer.leader, this.members.clientUrl(answer.leader));
-      case 'timeout':
-        throw new UnavailableError(`no answer within ${this.host.settings.callTimeoutMs} ms`);
-      case 'rejected':
-        if (
-          answer.reason === 'overloaded' ||
-          answer.reason === 'uncommitted-cap' ||
-          answer.reason === 'read-cap'
-        ) {
-          throw new OverloadedError(answer.reason);
-        }
-        return;
-      case 'unknown':
-        if (kind === 'read') return;
-        throw new UnavailableError('the outcome is unknown');
-      case 'result':
-      case 'done':
-        throw new Error(`unexpected answer '${answer.type}' to a ${kind}`);
-      default:
-        unreachable(answer, 'answer');
-    }
-  }
-
-  /** Whether `id` is in neither role of this node's configuration, and that is committed. */
-  private goneFromConfig(id: NodeId): boolean {
-    const s = this.replica.status();
-    return s.commit >= s.configIndex && !isMember(s.config, id);
-  }
-
-  /**
-   * A learner that has had no leader for two checks in a row probes every member it has an
-   * address for (its log may not even hold its own addition, if it stopped right after
-   * joining): if it was removed while it was down, a peer answers so. A voter needs no
-   * probe: it campaigns, and the peers answer that.
-   */
-  private probeIfOrphaned(): void {
-    const s = this.replica.status();
-    const orphaned = !this.removed && s.leader === NO_NODE && !s.config.voters.includes(this.id);
-    const probe = orphaned && this.orphaned;
-    this.orphaned = orphaned;
-    if (!probe) return;
-    for (const id of this.members.known()) if (id !== this.id) this.host.probe(id);
-  }
-
-  private checkSelfRemoved(): void {
-    if (this.members.tombstoned(this.id) && this.goneFromConfig(this.id)) {
-      this.learnRemoved(this.id);
+      await new Promise((wake) => setTimeout(wake, CHANGE_RETRY_PAUSE_MS));
     }
   }
 
@@ -393,7 +320,7 @@ export class RaftEngine implements KvEngine {
 
   private requireLeader(): void {
     const s = this.replica.status();
-    if (s.role !== 'leader') throw new NotLeaderError(s.leader, this.members.clientUrl(s.leader));
+    if (s.role !== 'leader') throw this.host.refusedError({ type: 'notLeader', leader: s.leader });
   }
 
   // -------------------------------------------------------------------------------------
@@ -403,8 +330,8 @@ export class RaftEngine implements KvEngine {
     const metrics = this.host.metrics;
     switch (event.type) {
       case 'roleChanged':
-        if (event.leader !== this.leader) {
-          this.leader = event.leader;
+        if (event.leader !== this.loggedLeader) {
+          this.loggedLeader = event.leader;
           metrics.leaderChange();
           this.options.logger?.info(
             { role: event.role, term: event.term, leader: event.leader },
@@ -419,7 +346,6 @@ export class RaftEngine implements KvEngine {
         metrics.commit(event.index - this.committed);
         this.committed = Math.max(this.committed, event.index);
         metrics.applyLag(this.committed - this.replica.machine.appliedIndex);
-        this.checkSelfRemoved();
         return;
       case 'configChanged':
         this.options.logger?.info({ config: event.config, index: event.index }, 'configuration');

@@ -1,7 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NodeId } from '../kernel/ids.ts';
-import type { MemberAddress } from './engine.ts';
-import { ApiError } from './errors.ts';
+import { type MemberAddress, RefusedError } from './engine.ts';
 import type { RaftEngine } from './raft-engine.ts';
 import {
   agreedLeader,
@@ -68,8 +67,8 @@ describe('raft: a removed member', () => {
       peerAddress: '127.0.0.1:1',
       clientUrl: 'http://127.0.0.1:2',
     });
-    await expect(comeback).rejects.toBeInstanceOf(ApiError);
-    await expect(comeback).rejects.toMatchObject({ status: 409 });
+    await expect(comeback).rejects.toBeInstanceOf(RefusedError);
+    await expect(comeback).rejects.toMatchObject({ refusal: { type: 'conflict' } });
     expect(leader.status().members.map((m) => m.id)).not.toContain(removed.id);
   });
 
@@ -175,7 +174,7 @@ describe('raft: a removed member', () => {
 
   it('is refused for a node that is not a member, and retires nothing', async () => {
     const { told, leader } = await raftCluster(3);
-    await expect(leader.remove(9)).rejects.toMatchObject({ status: 409 });
+    await expect(leader.remove(9)).rejects.toMatchObject({ refusal: { type: 'conflict' } });
     // Id 9 is still free to join.
     await leader.addLearner({ id: 9, peerAddress: '127.0.0.1:1', clientUrl: 'http://127.0.0.1:2' });
     expect(leader.status().members).toContainEqual(
