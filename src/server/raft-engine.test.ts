@@ -7,7 +7,6 @@ import type { NodeId } from '../kernel/ids.ts';
 import { type MemberAddress, RefusedError } from './engine.ts';
 import { RaftEngine, type RaftEngineOptions } from './raft-engine.ts';
 import { MEMBER_PREFIX } from './raft-members.ts';
-import { waitFor } from './testing/engines.ts';
 
 const SECRET = 'engine-test-secret-0123456789';
 const fastRaft = { electionTimeoutMinMs: 150, electionTimeoutMaxMs: 300, heartbeatIntervalMs: 30 };
@@ -140,3 +139,13 @@ describe('RaftEngine', () => {
     expect(again).toMatchObject({ f: 'put', revision: before.revision });
   });
 });
+
+async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 8000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
