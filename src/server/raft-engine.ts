@@ -150,8 +150,11 @@ export class RaftEngine implements KvEngine {
   /** Starts the peer listener and the timers. */
   async start(): Promise<void> {
     this.members.reload(this.replica.machine);
-    this.members.open();
     await this.host.start();
+    // Peers are dialed once the log is replayed, so a member whose removal it holds (and the
+    // tombstone of which it applies only now) is never dialed again after a restart.
+    await this.host.settled();
+    this.members.open();
   }
 
   /** Finishes the batch being written, then closes the transport and the storage. */

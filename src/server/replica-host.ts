@@ -129,7 +129,7 @@ export interface ReplicaHostOptions<T extends RoutedTypes, R extends HostedRepli
 const defaults = { callTimeoutMs: 5000, unknownRetriesMax: 3, callsMax: 10_000 } as const;
 /** How often calls forwarded to a leader check that its connection still stands. */
 export const FORWARD_CHECK_MS = 50;
-/** How long a removed peer's address is kept after the notice to it was queued. */
+/** How long a removed peer's link may wait for the notice queued for it to leave. */
 const REMOVED_LINGER_MS = 2000;
 
 /** How a client call is served: `forward: false` keeps it on this node (one hop at most). */
@@ -209,6 +209,11 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
     this.notifiedRevision = this.replica.machine.currentRevision;
     if (this.options.tickOnStart) this.router.tick(this.clock());
     this.kick();
+  }
+
+  /** Resolves once the batches pending now are carried out (after start: the log replayed). */
+  async settled(): Promise<void> {
+    while (this.pumping !== undefined) await this.pumping;
   }
 
   /** Finishes the batch being written, then closes the transport (the caller, its storage). */
@@ -367,12 +372,20 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
     this.forgetLater(to);
   }
 
+  /**
+   * Drops a removed peer's link once the notice queued for it has left (or after
+   * `REMOVED_LINGER_MS` when it never does: the peer is down), so nothing redials it.
+   */
   private forgetLater(id: NodeId): void {
-    clearTimeout(this.lingering.get(id));
-    const timer = setTimeout(() => {
+    clearInterval(this.lingering.get(id));
+    const until = this.clock() + REMOVED_LINGER_MS;
+    const timer = setInterval(() => {
+      const queued = this.transport.peerStats(id)?.queuedMessages ?? 0;
+      if (queued > 0 && this.clock() < until) return;
+      clearInterval(timer);
       this.lingering.delete(id);
       if (this.router.removedMembers().has(id)) this.transport.removePeer(id);
-    }, REMOVED_LINGER_MS);
+    }, FORWARD_CHECK_MS);
     timer.unref();
     this.lingering.set(id, timer);
   }
@@ -534,7 +547,7 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
     this.timerDue = Number.POSITIVE_INFINITY;
     clearInterval(this.forwardCheck);
     this.forwardCheck = undefined;
-    for (const timer of this.lingering.values()) clearTimeout(timer);
+    for (const timer of this.lingering.values()) clearInterval(timer);
     this.lingering.clear();
   }
 
