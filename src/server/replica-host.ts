@@ -19,20 +19,19 @@ import { TcpTransport, type TlsOptions } from '../runtime/transport/tcp-transpor
 import type { PeerAddress, Transport } from '../runtime/transport/transport.ts';
 import { type ReadConsistency, RefusedError, type WatchHandle } from './engine.ts';
 import type { EngineMetrics } from './metrics.ts';
+import { NodeHost } from './node-host.ts';
 
 /**
- * The node host: timers, sockets and fsync, nothing else. It drives one pure core, the call
- * router in front of a replica (src/replica/router.ts), through the kernel's contract
- * (kernel/core.ts): every input (a timer firing at `deadline()`, a peer message, a client
- * call) goes into the router, then `pump` takes Ready batches one at a time: persist
- * everything (the protocol's storage fdatasyncs), then send messages, answer clients,
- * notify watchers, and advance. Inputs that arrive during an fsync land in the next batch,
- * which is how group commit happens across concurrent clients.
+ * The key-value service of a real node: a `NodeHost` (node-host.ts: timers, sockets, fsync)
+ * driving one pure core, the call router in front of a KV replica (src/replica/router.ts).
+ * This class turns the API's calls into router requests and the router's answers back into
+ * results or `RefusedError`s, tells watchers what was applied, and carries out what the
+ * router's notices ask of the transport (forget a removed peer's address).
  *
  * Everything that decides (forwarding to the leader, retries, deadlines, refusals, removal
- * notices, probes) is the router's, so the simulator runs it too. The host only reports what
- * it alone can see: a peer whose connection is down when a forwarded call would go to it
- * (`unsent`), or breaks while calls wait on it (`peerLost`).
+ * notices, probes) is the router's, so the simulator runs it too. The service only reports
+ * what the node alone can see: a peer whose connection is down when a forwarded call would
+ * go to it (`unsent`), or breaks while calls wait on it (`peerLost`).
  */
 
 /** A replica the host can serve KV calls from (its state machine read-only: stale reads, watch). */
@@ -162,6 +161,7 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
   readonly metrics: EngineMetrics;
   readonly settings: { readonly [K in keyof typeof defaults]: number };
   readonly router: Router<T, R>;
+  private readonly node: NodeHost<RouterTypes<T>>;
   private readonly replica: R;
   private readonly transport: HostTransport<T>;
   private readonly hooks: ReplicaHostHooks<T>;
@@ -169,13 +169,8 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
   private readonly waiting = new Map<ClientId, Waiting<T>>();
   private readonly watchers = new Set<Watcher>();
   private nextClient: ClientId = 1;
-  private timer: NodeJS.Timeout | undefined;
-  private timerDue = Number.POSITIVE_INFINITY;
   private forwardCheck: NodeJS.Timeout | undefined;
   private readonly lingering = new Map<NodeId, NodeJS.Timeout>();
-  private pumping: Promise<void> | undefined;
-  private running = false;
-  private failure: unknown;
   private notifiedRevision = 0;
 
   constructor(private readonly options: ReplicaHostOptions<T, R>) {
@@ -198,33 +193,48 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
       callsMax: settings.callsMax,
       peers: options.peers,
     });
+    this.node = new NodeHost<RouterTypes<T>>({
+      core: this.router,
+      transport: options.transport,
+      tickOnStart: options.tickOnStart,
+      clock: this.clock,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+      service: {
+        persist: (items) => this.hooks.persist(items),
+        send: (to, msg) => this.send(to, msg),
+        durable: (rd) => this.hooks.durable?.(rd),
+        event: (event) => this.onEvent(event),
+        replies: (replies) => this.answer(replies),
+        delivered: (rd) => {
+          this.hooks.delivered?.(rd);
+          this.publishChanges();
+        },
+        failed: (err) => {
+          this.clearTimers();
+          this.abandonCalls();
+          this.options.onFatal?.(err);
+        },
+      },
+    });
   }
 
   /** Starts the peer listener and the timers. */
   async start(): Promise<void> {
-    assert(!this.running, 'engine started twice');
-    this.transport.onMessage((from, msg) => this.onPeerMessage(from, msg));
-    await this.transport.start();
-    this.running = true;
     this.notifiedRevision = this.replica.machine.currentRevision;
-    if (this.options.tickOnStart) this.router.tick(this.clock());
-    this.kick();
+    await this.node.start();
   }
 
   /** Resolves once the batches pending now are carried out (after start: the log replayed). */
-  async settled(): Promise<void> {
-    while (this.pumping !== undefined) await this.pumping;
+  settled(): Promise<void> {
+    return this.node.settled();
   }
 
   /** Finishes the batch being written, then closes the transport (the caller, its storage). */
   async stop(): Promise<boolean> {
-    if (!this.running) return false;
-    this.running = false;
     this.clearTimers();
-    await this.pumping;
+    const stopped = await this.node.stop();
     this.abandonCalls();
-    await this.transport.stop();
-    return true;
+    return stopped;
   }
 
   // -------------------------------------------------------------------------------------
@@ -279,8 +289,9 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
         if (reply?.type === 'replica') resolve(reply.reply);
         else resolve('timeout');
       });
-      this.router.request(this.clock(), client, { type: 'replica', req: build(client) });
-      this.kick();
+      this.node.input((now) =>
+        this.router.request(now, client, { type: 'replica', req: build(client) }),
+      );
     });
   }
 
@@ -313,39 +324,50 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
           reject(this.refusedError(reply.answer.refusal));
         }
       });
-      this.router.request(this.clock(), client, {
-        type: 'call',
-        id: client,
-        kind,
-        session: cmd.session,
-        seq: cmd.seq,
-        op: cmd.op,
-        timeoutMs: this.settings.callTimeoutMs,
-        forward,
-        trusted,
-      });
+      this.node.input((now) =>
+        this.router.request(now, client, {
+          type: 'call',
+          id: client,
+          kind,
+          session: cmd.session,
+          seq: cmd.seq,
+          op: cmd.op,
+          timeoutMs: this.settings.callTimeoutMs,
+          forward,
+          trusted,
+        }),
+      );
       this.watchForwards();
-      this.kick();
     });
   }
 
   /** A client id for a new call, or undefined (after rejecting it) when the node is down. */
   private admit(reject: (err: unknown) => void): ClientId | undefined {
-    if (this.failure !== undefined || !this.running) {
+    if (!this.node.accepting) {
       reject(this.refusedError({ type: 'retry', reason: 'the node is not running' }));
       return undefined;
     }
     return this.nextClient++;
   }
 
+  private answer(replies: readonly Reply<RouterReply<T['reply']>>[]): void {
+    for (const { client, reply } of replies) {
+      const waiter = this.waiting.get(client);
+      if (waiter === undefined) continue; // an admin call that timed out already
+      this.waiting.delete(client);
+      waiter(reply);
+    }
+  }
+
+  /** Ends every waiting call: the node stopped, so none of them will be answered here. */
+  private abandonCalls(): void {
+    const waiting = [...this.waiting.values()];
+    this.waiting.clear();
+    for (const waiter of waiting) waiter(undefined);
+  }
+
   // -------------------------------------------------------------------------------------
   // Peers
-
-  private onPeerMessage(from: NodeId, msg: RouterTypes<T>['msg']): void {
-    if (!this.running) return;
-    this.router.receive(this.clock(), from, msg);
-    this.kick();
-  }
 
   private send(to: NodeId, msg: RouterTypes<T>['msg']): void {
     const routed = msg as RouterMsg;
@@ -362,7 +384,7 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
 
   /**
    * A removed peer is forgotten, but one that speaks again (it was down as it was removed)
-   * must hear so: its address is taken back for the notice, and dropped again after a while.
+   * must hear so: its address is taken back for the notice, and dropped again after it left.
    */
   private relinkRemoved(to: NodeId): void {
     if (this.transport.peerStats(to) !== undefined && !this.lingering.has(to)) return;
@@ -397,64 +419,32 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
   private watchForwards(): void {
     if (this.forwardCheck !== undefined) return;
     this.forwardCheck = setInterval(() => {
-      if (!this.running || this.waiting.size === 0) {
+      if (!this.node.accepting || this.waiting.size === 0) {
         clearInterval(this.forwardCheck);
         this.forwardCheck = undefined;
         return;
       }
-      let lost = false;
       for (const peer of this.router.forwardTargets()) {
         if (this.transport.peerStats(peer)?.connected === true) continue;
-        this.router.peerLost(this.clock(), peer);
-        lost = true;
+        this.node.input((now) => this.router.peerLost(now, peer));
       }
-      if (lost) this.kick();
     }, FORWARD_CHECK_MS);
   }
 
+  private clearTimers(): void {
+    clearInterval(this.forwardCheck);
+    this.forwardCheck = undefined;
+    for (const timer of this.lingering.values()) clearInterval(timer);
+    this.lingering.clear();
+  }
+
   // -------------------------------------------------------------------------------------
-  // Host loop
+  // Events and changes
 
-  private kick(): void {
-    if (this.pumping !== undefined || !this.running) return;
-    this.pumping = this.pump().finally(() => {
-      this.pumping = undefined;
-      this.schedule();
-    });
-  }
-
-  /** Takes Ready batches one at a time until there are none: persist, then act, then advance. */
-  private async pump(): Promise<void> {
-    try {
-      for (let rd = this.router.ready(); rd !== undefined; rd = this.router.ready()) {
-        // A leader's appends and forwarded calls leave now, before its own write is even
-        // encoded, so its fsync and its followers' run at once; answers that wait on nothing
-        // in this batch's write (results of committed entries) go too.
-        for (const m of rd.early) this.send(m.to, m.msg);
-        if (rd.early.length > 0) this.transport.flush();
-        this.answer(rd.earlyReplies);
-        if (rd.persist.length > 0) await this.hooks.persist(rd.persist);
-        this.carryOut(rd);
-        this.router.advance();
-      }
-    } catch (err) {
-      this.fail(err);
-    }
-  }
-
-  private carryOut(rd: Ready<RouterTypes<T>>): void {
-    this.hooks.durable?.(rd);
-    for (const m of rd.messages) this.send(m.to, m.msg);
-    for (const event of rd.events) {
-      const e = event as { type: unknown; notice?: RouterNotice };
-      if (e.type === 'router' && e.notice !== undefined) this.onNotice(e.notice);
-      else this.hooks.observe(event as T['event']);
-    }
-    this.answer(rd.replies);
-    if (rd.deliver.length > 0) {
-      this.hooks.delivered?.(rd);
-      this.publishChanges();
-    }
+  private onEvent(event: RouterTypes<T>['event']): void {
+    const e = event as { type: unknown; notice?: RouterNotice };
+    if (e.type === 'router' && e.notice !== undefined) this.onNotice(e.notice);
+    else this.hooks.observe(event as T['event']);
   }
 
   private onNotice(notice: RouterNotice): void {
@@ -485,15 +475,6 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
     }
   }
 
-  private answer(replies: readonly Reply<RouterReply<T['reply']>>[]): void {
-    for (const { client, reply } of replies) {
-      const waiter = this.waiting.get(client);
-      if (waiter === undefined) continue; // an admin call that timed out already
-      this.waiting.delete(client);
-      waiter(reply);
-    }
-  }
-
   /** Tells watchers (and the protocol's hook) what was applied since the last batch. */
   private publishChanges(): void {
     const machine = this.replica.machine;
@@ -518,53 +499,5 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
 
   private visible(change: KvChange): boolean {
     return this.hooks.visible?.(change) ?? true;
-  }
-
-  private schedule(): void {
-    if (!this.running || this.pumping !== undefined) return;
-    const due = this.router.deadline();
-    // -Infinity is a real deadline (a Multi-Paxos core that was never ticked asks for one now);
-    // +Infinity means no timer is set.
-    if (Number.isNaN(due) || due === Number.POSITIVE_INFINITY || due >= this.timerDue) return;
-    clearTimeout(this.timer);
-    this.timerDue = due;
-    // Whole milliseconds: Node keeps one timer list per distinct duration.
-    this.timer = setTimeout(
-      () => {
-        this.timer = undefined;
-        this.timerDue = Number.POSITIVE_INFINITY;
-        if (!this.running) return;
-        this.router.tick(this.clock());
-        this.kick();
-      },
-      Math.max(1, Math.ceil(due - this.clock())),
-    );
-  }
-
-  private clearTimers(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerDue = Number.POSITIVE_INFINITY;
-    clearInterval(this.forwardCheck);
-    this.forwardCheck = undefined;
-    for (const timer of this.lingering.values()) clearInterval(timer);
-    this.lingering.clear();
-  }
-
-  /** Ends every waiting call: the node stopped, so none of them will be answered here. */
-  private abandonCalls(): void {
-    const waiting = [...this.waiting.values()];
-    this.waiting.clear();
-    for (const waiter of waiting) waiter(undefined);
-  }
-
-  private fail(err: unknown): void {
-    if (this.failure !== undefined) return;
-    this.failure = err;
-    this.running = false;
-    this.clearTimers();
-    this.options.logger?.fatal({ err }, 'storage failed; the node cannot continue safely');
-    this.abandonCalls();
-    this.options.onFatal?.(err);
   }
 }
