@@ -3,7 +3,6 @@ import { assert, unreachable } from '../kernel/assert.ts';
 import type { Ready } from '../kernel/core.ts';
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
-import type { KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
 import { formatProposalId, maxProposalId, type ProposalId } from '../paxos/ballot.ts';
 import { MULTI_PAXOS_DEFAULTS, type MultiPaxosConfig } from '../paxos/multi/node.ts';
 import type { MultiEvent } from '../paxos/multi/types.ts';
@@ -15,21 +14,15 @@ import {
   type MultiPaxosKvTypes,
 } from '../replica/multipaxos-kv.ts';
 import type { RouterTypes } from '../replica/router.ts';
-import {
-  type EngineStatus,
-  type KvEngine,
-  type MemberAddress,
-  type ReadConsistency,
-  RefusedError,
-  type WatchHandle,
-} from './engine.ts';
+import { type MemberAddress, RefusedError } from './engine.ts';
 import { MultiPaxosStorage } from './multipaxos-storage.ts';
+import { type Membership, NodeEngine, type ProtocolBinding } from './node-engine.ts';
 import { parsePeerAddress } from './raft-members.ts';
 import {
   type HostTransport,
   type PeerSettings,
   peerTransport,
-  ReplicaHost,
+  type ReplicaHost,
   type ReplicaHostSettings,
   silentMetrics,
 } from './replica-host.ts';
@@ -39,12 +32,11 @@ import {
  * store, TCP transport, timers) and serves it as a `KvEngine`, so the HTTP API, client, CLI
  * and end-to-end tests are the Raft node's.
  *
- * The host loop is RaftEngine's, `ReplicaHost` (persist, then send, answer and advance): a
- * batch costs one WAL append and one fdatasync. This class adds what is Multi-Paxos's: its
- * storage, and the role, leader and ballot that status reports, read from core events.
+ * The engine is the Raft node's (node-engine.ts): a batch costs one WAL append and one
+ * fdatasync. The binding below adds what is Multi-Paxos's.
  *
  * The membership is fixed at start: Multi-Paxos reconfiguration is not implemented, and
- * the membership calls reject with UnsupportedError (HTTP 501).
+ * the membership calls are refused as 'unsupported' (HTTP 501).
  */
 export interface MultiPaxosEngineOptions extends PeerSettings, ReplicaHostSettings {
   readonly dataDir: string;
@@ -66,9 +58,22 @@ const multiBinding = multiPaxosKvBinding<MultiPaxosKvReplica>((r) => r);
 type Msg = RouterTypes<MultiPaxosKvTypes>['msg'];
 type Role = 'follower' | 'candidate' | 'leader';
 
-export class MultiPaxosEngine implements KvEngine {
-  readonly id: NodeId;
-  private readonly host: ReplicaHost<MultiPaxosKvTypes, MultiPaxosKvReplica>;
+/**
+ * What is Multi-Paxos's in a real node (node-engine.ts hosts it): its storage, and the role
+ * and ballot that status reports, read from core events and durable batches.
+ */
+class MultiPaxosProtocol implements ProtocolBinding<MultiPaxosKvTypes, MultiPaxosKvReplica> {
+  readonly protocol = 'multipaxos';
+  readonly router = multiBinding;
+  // The first tick arms the election timer (a restarted node first sits out a lease).
+  readonly tickOnStart = true;
+  readonly membership: Membership = {
+    addLearner: () => Promise.reject(membershipUnsupported()),
+    promote: () => Promise.reject(membershipUnsupported()),
+    remove: () => Promise.reject(membershipUnsupported()),
+  };
+  private readonly id: NodeId;
+  private host!: ReplicaHost<MultiPaxosKvTypes, MultiPaxosKvReplica>;
   private readonly clientUrls = new Map<NodeId, string>();
   private role: Role = 'follower';
   /** The leader last logged, to log changes only (who leads is the router's to say). */
@@ -77,30 +82,14 @@ export class MultiPaxosEngine implements KvEngine {
   private ballot: ProposalId;
   private chosenBelow: number;
 
-  private constructor(
-    private readonly replica: MultiPaxosKvReplica,
+  constructor(
+    readonly replica: MultiPaxosKvReplica,
     private readonly storage: MultiPaxosStorage,
     transport: HostTransport<MultiPaxosKvTypes>,
     private readonly options: MultiPaxosEngineOptions,
     promised: ProposalId,
   ) {
     this.id = options.id;
-    this.host = new ReplicaHost<MultiPaxosKvTypes, MultiPaxosKvReplica>({
-      ...options,
-      replica,
-      binding: multiBinding,
-      transport,
-      peers: options.members.map((m) => m.id),
-      // The first tick arms the election timer (a restarted node first sits out a lease).
-      tickOnStart: true,
-      hooks: {
-        persist: (items) => storage.persist(items),
-        durable: (rd) => this.noteBallots(rd.persist),
-        observe: (event) => this.observe(event),
-        delivered: (rd) => this.delivered(rd.deliver),
-        clientUrl: (id) => this.clientUrls.get(id),
-      },
-    });
     for (const m of options.members) {
       this.clientUrls.set(m.id, m.clientUrl);
       if (m.id === options.id) continue;
@@ -115,80 +104,28 @@ export class MultiPaxosEngine implements KvEngine {
     this.chosenBelow = replica.paxos.commitIndex();
   }
 
-  /**
-   * Opens the data directory and restores the node (newest snapshot, then the WAL folded
-   * over it). Throws WalCorruptionError when a WAL record before the tail is damaged.
-   */
-  static async open(options: MultiPaxosEngineOptions): Promise<MultiPaxosEngine> {
-    const metrics = options.metrics ?? silentMetrics;
-    const self = options.members.find((m) => m.id === options.id);
-    assert(self !== undefined, `node ${options.id} is not in its own member list`);
-    const storage = await MultiPaxosStorage.open({
-      dir: options.dataDir,
-      id: options.id,
-      walMetrics: { fsync: (ms) => metrics.observeFsync(ms / 1000) },
-    });
-    const config: MultiPaxosConfig = {
-      ...MULTI_PAXOS_DEFAULTS,
-      ...options.paxos,
-      id: options.id,
-      members: options.members.map((m) => m.id).sort((a, b) => a - b),
-    };
-    const durable = storage.durable();
-    const replica = MultiPaxosKvReplica.restore(config, Rng.fromSeed(randomInt(2 ** 47)), durable, {
-      ...defaultMultiKvReplicaOptions,
-      ...options.replica,
-    });
-    const listen = options.peerListen ?? parsePeerAddress(self.peerAddress);
-    assert(listen !== undefined, `this node's peer address '${self.peerAddress}' is not host:port`);
-    const transport = peerTransport<Msg>(options, listen);
-    return new MultiPaxosEngine(replica, storage, transport, options, durable.promised);
+  persist(items: readonly MultiPaxosKvTypes['persist'][]): Promise<void> {
+    return this.storage.persist(items);
   }
 
-  /** Starts the peer listener and the timers. */
-  async start(): Promise<void> {
-    await this.host.start();
+  close(): Promise<void> {
+    return this.storage.close();
   }
 
-  /** Finishes the batch being written, then closes the transport and the storage. */
-  async stop(): Promise<void> {
-    if (await this.host.stop()) await this.storage.close();
-  }
-
-  // -------------------------------------------------------------------------------------
-  // KvEngine
-
-  write(cmd: KvCommand): Promise<KvResult> {
-    return this.host.write(cmd);
-  }
-
-  read(
-    op: Extract<KvOp, { f: 'get' } | { f: 'list' }>,
-    consistency: ReadConsistency,
-  ): Promise<KvResult> {
-    return this.host.read(op, consistency);
-  }
-
-  watch(fromRevision: number, onChange: (change: KvChange) => void): WatchHandle | 'compacted' {
-    return this.host.watch(fromRevision, onChange);
-  }
-
-  /** The leader's client URL while another node leads: where forwarded calls were served. */
-  leaderHint(): string | undefined {
-    const leader = this.host.router.leader();
-    if (leader === NO_NODE || leader === this.id) return undefined;
-    return this.clientUrls.get(leader);
-  }
-
-  status(): EngineStatus {
-    const leader = this.host.router.leader();
+  attach(host: ReplicaHost<MultiPaxosKvTypes, MultiPaxosKvReplica>) {
+    this.host = host;
     return {
-      id: this.id,
-      protocol: 'multipaxos',
+      durable: (rd: Ready<RouterTypes<MultiPaxosKvTypes>>) => this.noteBallots(rd.persist),
+      observe: (event: MultiEvent) => this.observe(event),
+      delivered: (rd: Ready<RouterTypes<MultiPaxosKvTypes>>) => this.delivered(rd.deliver),
+      clientUrl: (id: NodeId) => this.clientUrls.get(id),
+    };
+  }
+
+  status() {
+    return {
       role: this.role,
       term: this.ballot.round,
-      leader,
-      leaderClientUrl: leader === NO_NODE ? undefined : this.clientUrls.get(leader),
       // Instances play the part of log indexes: the last chosen one, the last applied one.
       commitIndex: this.replica.paxos.commitIndex() - 1,
       appliedIndex: this.replica.lastApplied,
@@ -196,18 +133,6 @@ export class MultiPaxosEngine implements KvEngine {
       members: this.options.members.map((m) => ({ ...m, role: 'voter' as const })),
       progress: undefined,
     };
-  }
-
-  addLearner(_member: MemberAddress): Promise<void> {
-    return Promise.reject(membershipUnsupported());
-  }
-
-  promote(_id: NodeId): Promise<void> {
-    return Promise.reject(membershipUnsupported());
-  }
-
-  remove(_id: NodeId): Promise<void> {
-    return Promise.reject(membershipUnsupported());
   }
 
   // -------------------------------------------------------------------------------------
@@ -271,3 +196,42 @@ export class MultiPaxosEngine implements KvEngine {
     this.options.logger?.info({ role: this.role, leader, ...detail }, 'leader changed');
   }
 }
+
+/** A real Multi-Paxos node: a `MultiPaxosKvReplica` on the runtime, served as a `KvEngine`. */
+export type MultiPaxosEngine = NodeEngine<MultiPaxosKvTypes, MultiPaxosKvReplica>;
+
+export const MultiPaxosEngine = {
+  /**
+   * Opens the data directory and restores the node (newest snapshot, then the WAL folded
+   * over it). Throws WalCorruptionError when a WAL record before the tail is damaged.
+   */
+  async open(options: MultiPaxosEngineOptions): Promise<MultiPaxosEngine> {
+    const metrics = options.metrics ?? silentMetrics;
+    const self = options.members.find((m) => m.id === options.id);
+    assert(self !== undefined, `node ${options.id} is not in its own member list`);
+    const storage = await MultiPaxosStorage.open({
+      dir: options.dataDir,
+      id: options.id,
+      walMetrics: { fsync: (ms) => metrics.observeFsync(ms / 1000) },
+    });
+    const config: MultiPaxosConfig = {
+      ...MULTI_PAXOS_DEFAULTS,
+      ...options.paxos,
+      id: options.id,
+      members: options.members.map((m) => m.id).sort((a, b) => a - b),
+    };
+    const durable = storage.durable();
+    const replica = MultiPaxosKvReplica.restore(config, Rng.fromSeed(randomInt(2 ** 47)), durable, {
+      ...defaultMultiKvReplicaOptions,
+      ...options.replica,
+    });
+    const listen = options.peerListen ?? parsePeerAddress(self.peerAddress);
+    assert(listen !== undefined, `this node's peer address '${self.peerAddress}' is not host:port`);
+    const transport = peerTransport<Msg>(options, listen);
+    const protocol = new MultiPaxosProtocol(replica, storage, transport, options, durable.promised);
+    return new NodeEngine(protocol, transport, {
+      ...options,
+      peers: options.members.map((m) => m.id),
+    });
+  },
+};

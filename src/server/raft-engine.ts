@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { assert, unreachable } from '../kernel/assert.ts';
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
-import type { KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
+import type { KvChange, KvCommand, KvResult } from '../kv/machine.ts';
 import { defaultRaftOptions, type RaftOptions } from '../raft/config.ts';
 import { isMember } from '../raft/membership.ts';
 import type { MembershipChange, RaftConfig, RaftEvent } from '../raft/types.ts';
@@ -16,32 +16,23 @@ import {
 } from '../replica/raft-kv.ts';
 import { classifyReplicaReply } from '../replica/refusal.ts';
 import type { RouterTypes } from '../replica/router.ts';
-import {
-  type EngineStatus,
-  type KvEngine,
-  type MemberAddress,
-  type ReadConsistency,
-  RefusedError,
-  type WatchHandle,
-} from './engine.ts';
+import { type MemberAddress, RefusedError } from './engine.ts';
+import { type Membership, NodeEngine, type ProtocolBinding } from './node-engine.ts';
 import { encodeMemberRecord, MemberBook } from './raft-members.ts';
 import { RaftStorage } from './raft-storage.ts';
 import {
   type HostTransport,
   type PeerSettings,
   peerTransport,
-  ReplicaHost,
+  type ReplicaHost,
   type ReplicaHostSettings,
   silentMetrics,
 } from './replica-host.ts';
 
 /**
- * A real Raft node: hosts a `RaftKvReplica` on the runtime (WAL, hard-state and snapshot
- * stores, TCP transport, timers) and serves it as a `KvEngine` to the HTTP API.
- *
- * The host loop is `ReplicaHost` (persist, then send, answer and advance); this class adds
- * what is Raft's: the storage, the member address book kept in reserved keys (hidden from
- * clients and watchers), membership changes, and status from the Raft core.
+ * A real Raft node: a `RaftKvReplica` on the runtime (WAL, hard-state and snapshot stores,
+ * TCP transport, timers), served as a `KvEngine` by the one engine of every protocol
+ * (node-engine.ts) with the Raft binding below.
  */
 export interface RaftEngineOptions extends PeerSettings, ReplicaHostSettings {
   readonly dataDir: string;
@@ -72,17 +63,26 @@ function commandBytes(cmd: KvCommand): number {
   return 32 + 2 * (key + value);
 }
 
-export class RaftEngine implements KvEngine {
-  readonly id: NodeId;
-  private readonly host: ReplicaHost<RaftKvTypes, RaftKvReplica>;
+/**
+ * What is Raft's in a real node (node-engine.ts hosts it): the storage, the member address
+ * book kept in reserved keys (hidden from clients and watchers), membership changes, and
+ * status from the Raft core.
+ */
+class RaftProtocol implements ProtocolBinding<RaftKvTypes, RaftKvReplica> {
+  readonly protocol = 'raft';
+  readonly router = raftBinding;
+  readonly tickOnStart = false;
+  readonly membership: Membership;
+  private readonly id: NodeId;
   private readonly members: MemberBook;
+  private host!: ReplicaHost<RaftKvTypes, RaftKvReplica>;
   /** The leader last logged, to log changes only (who leads is the router's to say). */
   private loggedLeader: NodeId = NO_NODE;
-  private committed = 0;
+  private committed: number;
   private removed = false;
 
-  private constructor(
-    private readonly replica: RaftKvReplica,
+  constructor(
+    readonly replica: RaftKvReplica,
     private readonly storage: RaftStorage,
     transport: HostTransport<RaftKvTypes>,
     private readonly options: RaftEngineOptions,
@@ -91,112 +91,60 @@ export class RaftEngine implements KvEngine {
     const self = options.members.find((m) => m.id === options.id);
     assert(self !== undefined, `node ${options.id} is not in its own member list`);
     this.members = new MemberBook(self, options.members, (id, peer) => transport.addPeer(id, peer));
-    this.host = new ReplicaHost<RaftKvTypes, RaftKvReplica>({
-      ...options,
-      replica,
-      binding: raftBinding,
-      transport,
-      peers: options.members.map((m) => m.id),
-      tickOnStart: false,
-      hooks: {
-        persist: (items) => storage.persist(items),
-        observe: (event) => this.observe(event),
-        changesApplied: (changes) => {
-          if (changes === undefined) this.members.reload(replica.machine);
-          else this.members.observe(changes);
-        },
-        visible: (change) => !isReservedKey(change.key),
-        clientUrl: (id) => this.members.clientUrl(id),
-        peerAddress: (id) => this.members.peerAddress(id),
-        removed: (toldBy) => this.learnRemoved(toldBy),
-        peerRemoved: (id) => this.members.forget(id),
-      },
-    });
     this.committed = replica.status().commit;
+    this.membership = {
+      addLearner: (member) => this.addLearner(member),
+      promote: (id) => this.changeMembership({ type: 'promote', node: id }),
+      remove: (id) => this.remove(id),
+    };
+  }
+
+  persist(items: readonly RaftKvTypes['persist'][]): Promise<void> {
+    return this.storage.persist(items);
+  }
+
+  close(): Promise<void> {
+    return this.storage.close();
+  }
+
+  attach(host: ReplicaHost<RaftKvTypes, RaftKvReplica>) {
+    this.host = host;
+    return {
+      observe: (event: RaftEvent) => this.observe(event),
+      changesApplied: (changes: readonly KvChange[] | undefined) => {
+        if (changes === undefined) this.members.reload(this.replica.machine);
+        else this.members.observe(changes);
+      },
+      visible: (change: KvChange) => !isReservedKey(change.key),
+      clientUrl: (id: NodeId) => this.members.clientUrl(id),
+      peerAddress: (id: NodeId) => this.members.peerAddress(id),
+      removed: (toldBy: NodeId) => this.learnRemoved(toldBy),
+      peerRemoved: (id: NodeId) => this.members.forget(id),
+    };
+  }
+
+  beforeStart(): void {
+    this.members.reload(this.replica.machine);
   }
 
   /**
-   * Opens the data directory and restores the node (hard state, newest snapshot, WAL after
-   * it). Throws WalCorruptionError when a WAL record before the tail is damaged.
+   * Peers are dialed once the log is replayed, so a member whose removal it holds (and the
+   * tombstone of which it applies only now) is never dialed again after a restart.
    */
-  static async open(options: RaftEngineOptions): Promise<RaftEngine> {
-    const metrics = options.metrics ?? silentMetrics;
-    const bootstrap: RaftConfig = options.join
-      ? { voters: [], learners: [] }
-      : { voters: options.members.map((m) => m.id).sort((a, b) => a - b), learners: [] };
-    const storage = await RaftStorage.open({
-      dir: options.dataDir,
-      id: options.id,
-      bootstrap,
-      walMetrics: { fsync: (ms) => metrics.observeFsync(ms / 1000) },
-    });
-    const raftOptions: RaftOptions<KvCommand> = {
-      ...defaultRaftOptions<KvCommand>(commandBytes),
-      ...options.raft,
-    };
-    const replica = RaftKvReplica.restore(
-      options.id,
-      storage.restored,
-      raftOptions,
-      Rng.fromSeed(randomInt(2 ** 47)),
-      { ...defaultReplicaOptions, ...options.replica },
-    );
-    const self = options.members.find((m) => m.id === options.id);
-    const listen = options.peerListen ?? peerListenOf(self?.peerAddress);
-    const transport = peerTransport<RouterTypes<RaftKvTypes>['msg']>(options, listen);
-    return new RaftEngine(replica, storage, transport, options);
-  }
-
-  /** Starts the peer listener and the timers. */
-  async start(): Promise<void> {
-    this.members.reload(this.replica.machine);
-    await this.host.start();
-    // Peers are dialed once the log is replayed, so a member whose removal it holds (and the
-    // tombstone of which it applies only now) is never dialed again after a restart.
-    await this.host.settled();
+  started(): void {
     this.members.open();
   }
 
-  /** Finishes the batch being written, then closes the transport and the storage. */
-  async stop(): Promise<void> {
-    if (await this.host.stop()) await this.storage.close();
+  readResult(result: KvResult): KvResult {
+    return withoutReserved(result);
   }
 
-  // -------------------------------------------------------------------------------------
-  // KvEngine
-
-  async write(cmd: KvCommand): Promise<KvResult> {
-    return this.host.write(cmd);
-  }
-
-  async read(
-    op: Extract<KvOp, { f: 'get' } | { f: 'list' }>,
-    consistency: ReadConsistency,
-  ): Promise<KvResult> {
-    return withoutReserved(await this.host.read(op, consistency));
-  }
-
-  watch(fromRevision: number, onChange: (change: KvChange) => void): WatchHandle | 'compacted' {
-    return this.host.watch(fromRevision, onChange);
-  }
-
-  /** The leader's client URL while another node leads: where forwarded calls were served. */
-  leaderHint(): string | undefined {
-    const leader = this.host.router.leader();
-    if (leader === NO_NODE || leader === this.id) return undefined;
-    return this.members.clientUrl(leader);
-  }
-
-  status(): EngineStatus {
+  status() {
     const s = this.replica.status();
     const leading = s.role === 'leader';
     return {
-      id: this.id,
-      protocol: 'raft',
       role: s.role,
       term: s.term,
-      leader: s.leader,
-      leaderClientUrl: s.leader === NO_NODE ? undefined : this.members.clientUrl(s.leader),
       commitIndex: s.commit,
       appliedIndex: this.replica.machine.appliedIndex,
       revision: this.replica.machine.currentRevision,
@@ -217,7 +165,7 @@ export class RaftEngine implements KvEngine {
    * Commits the member's addresses as a record in the replicated state, then the change:
    * by the time any replica commits the change it has applied the addresses.
    */
-  async addLearner(member: MemberAddress): Promise<void> {
+  private async addLearner(member: MemberAddress): Promise<void> {
     this.requireLeader();
     // Linearizable, so a tombstone this leader has committed but not applied yet counts.
     const tombstone = await this.host.read(
@@ -242,17 +190,13 @@ export class RaftEngine implements KvEngine {
     await this.changeMembership({ type: 'addLearner', node: member.id });
   }
 
-  promote(id: NodeId): Promise<void> {
-    return this.changeMembership({ type: 'promote', node: id });
-  }
-
   /**
    * Commits the member's tombstone, then the change, then tells the member (it may be a
    * learner, which sends nothing it could be refused for). The tombstone comes first so that
    * no replica ever has the change without it; a tombstone whose change failed harms nothing
    * (a member still in the configuration is never told it was removed) and a retry completes.
    */
-  async remove(id: NodeId): Promise<void> {
+  private async remove(id: NodeId): Promise<void> {
     this.requireLeader();
     if (!isMember(this.replica.status().config, id)) {
       if (this.members.tombstoned(id)) return; // a retry of a removal that went through
@@ -365,6 +309,47 @@ export class RaftEngine implements KvEngine {
     }
   }
 }
+
+/** A real Raft node: a `RaftKvReplica` on the runtime, served as a `KvEngine`. */
+export type RaftEngine = NodeEngine<RaftKvTypes, RaftKvReplica>;
+
+export const RaftEngine = {
+  /**
+   * Opens the data directory and restores the node (hard state, newest snapshot, WAL after
+   * it). Throws WalCorruptionError when a WAL record before the tail is damaged.
+   */
+  async open(options: RaftEngineOptions): Promise<RaftEngine> {
+    const metrics = options.metrics ?? silentMetrics;
+    const bootstrap: RaftConfig = options.join
+      ? { voters: [], learners: [] }
+      : { voters: options.members.map((m) => m.id).sort((a, b) => a - b), learners: [] };
+    const storage = await RaftStorage.open({
+      dir: options.dataDir,
+      id: options.id,
+      bootstrap,
+      walMetrics: { fsync: (ms) => metrics.observeFsync(ms / 1000) },
+    });
+    const raftOptions: RaftOptions<KvCommand> = {
+      ...defaultRaftOptions<KvCommand>(commandBytes),
+      ...options.raft,
+    };
+    const replica = RaftKvReplica.restore(
+      options.id,
+      storage.restored,
+      raftOptions,
+      Rng.fromSeed(randomInt(2 ** 47)),
+      { ...defaultReplicaOptions, ...options.replica },
+    );
+    const self = options.members.find((m) => m.id === options.id);
+    const listen = options.peerListen ?? peerListenOf(self?.peerAddress);
+    const transport = peerTransport<RouterTypes<RaftKvTypes>['msg']>(options, listen);
+    const protocol = new RaftProtocol(replica, storage, transport, options);
+    return new NodeEngine(protocol, transport, {
+      ...options,
+      peers: options.members.map((m) => m.id),
+    });
+  },
+};
 
 function peerListenOf(address: string | undefined): { host: string; port: number } {
   const match = address === undefined ? null : /^(.*):(\d+)$/.exec(address);
