@@ -50,6 +50,36 @@ describe('a write and a read sent to a follower', () => {
   });
 });
 
+describe('a membership change asked while another is under way', () => {
+  function replies(c: RoutedRaftCluster, id: NodeId, client: number) {
+    return c
+      .node(id)
+      .said.replies.filter((r) => r.client === client)
+      .map((r) => r.reply);
+  }
+
+  it('is refused at once without a timeout, and waited out by the router with one', () => {
+    const c = new RoutedRaftCluster([1, 2, 3]);
+    const leader = c.leader();
+    const change = (id: number, node: NodeId, timeoutMs?: number) =>
+      c.request(leader, id, {
+        type: 'replica',
+        req: { type: 'changeMembership', id, change: { type: 'addLearner', node } },
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      });
+    change(1, 5);
+    change(2, 6);
+    change(3, 7, 2000);
+    c.run(c.now + 1000);
+    expect(replies(c, leader, 1)).toEqual([{ type: 'replica', reply: { type: 'done', id: 1 } }]);
+    expect(replies(c, leader, 2)).toEqual([
+      { type: 'replica', reply: { type: 'rejected', id: 2, reason: 'change-in-progress' } },
+    ]);
+    expect(replies(c, leader, 3)).toEqual([{ type: 'replica', reply: { type: 'done', id: 3 } }]);
+    expect(c.router(leader).replica.status().config.learners).toEqual([5, 7]);
+  });
+});
+
 describe('raft: a removed member', () => {
   it('is told by the leader as its removal commits, and every node forgets it', () => {
     const c = new RoutedRaftCluster([1, 2, 3, 4]);

@@ -39,7 +39,7 @@ function scripted(options: Partial<RouterOptions> = {}) {
     },
   );
   let now = 0;
-  const said: Said = { sent: [], answers: [], notices: [] };
+  const said: Said = { sent: [], replies: [], answers: [], notices: [] };
   const t = {
     router,
     said,

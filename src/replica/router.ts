@@ -62,12 +62,17 @@ export interface CallRequest {
 
 export type RouterRequest<R> =
   | CallRequest
-  /** Handed to the replica as it is (membership changes, campaigns); answered `replica`. */
-  | { readonly type: 'replica'; readonly req: R };
+  /**
+   * Handed to the replica as it is (membership changes, campaigns) and answered `replica`.
+   * With `timeoutMs`, a passing refusal (another change or a transfer under way) is asked
+   * again after the pause until then, and no final answer by then is answered `undefined`.
+   */
+  | { readonly type: 'replica'; readonly req: R; readonly timeoutMs?: number };
 
 export type RouterReply<RR> =
   | { readonly type: 'answer'; readonly id: number; readonly answer: CallAnswer }
-  | { readonly type: 'replica'; readonly reply: RR };
+  /** The replica's answer to a `replica` request; undefined: none final in time. */
+  | { readonly type: 'replica'; readonly reply: RR | undefined };
 
 /** What the router tells its host and observers. */
 export type RouterNotice =
@@ -190,11 +195,24 @@ interface Call {
   proposed: boolean;
 }
 
+/** A `replica` request of the host, asked again while its refusal passes. */
+interface AdminCall<Req> {
+  readonly key: number;
+  readonly client: ClientId;
+  readonly req: Req;
+  readonly deadline: number;
+  /** The replica client id of the attempt in flight, or the time of the next one. */
+  stage:
+    | { readonly at: 'replica'; readonly client: ClientId }
+    | { readonly at: 'paused'; readonly until: number };
+}
+
 /** Who a replica client id (the router's own) answers to. */
 type Owner =
   | { readonly of: 'call'; readonly key: number }
   | { readonly of: 'applied'; readonly key: number }
-  | { readonly of: 'host'; readonly client: ClientId };
+  | { readonly of: 'host'; readonly client: ClientId }
+  | { readonly of: 'admin'; readonly key: number };
 
 export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   implements Core<RouterTypes<T>>
@@ -206,6 +224,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   private late = false;
   private now = Number.NEGATIVE_INFINITY;
   private readonly calls = new Map<number, Call>();
+  private readonly admins = new Map<number, AdminCall<T['request']>>();
   private readonly owners = new Map<ClientId, Owner>();
   private nextKey = 1;
   private nextClient: ClientId = 1;
@@ -283,6 +302,10 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       if (call.deadline <= now) this.expire(call);
       else if (call.stage.at === 'paused' && call.stage.until <= now) this.route(call);
     }
+    for (const admin of [...this.admins.values()]) {
+      if (admin.deadline <= now) this.endAdmin(admin, undefined);
+      else if (admin.stage.at === 'paused' && admin.stage.until <= now) this.submitAdmin(admin);
+    }
     this.maybeProbe();
     this.invariants();
   }
@@ -312,9 +335,21 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     this.at(now);
     switch (req.type) {
       case 'replica': {
-        const id = this.nextClient++;
-        this.owners.set(id, { of: 'host', client });
-        this.replica.request(now, id, req.req);
+        if (req.timeoutMs === undefined) {
+          const id = this.nextClient++;
+          this.owners.set(id, { of: 'host', client });
+          this.replica.request(now, id, req.req);
+        } else {
+          const admin: AdminCall<T['request']> = {
+            key: this.nextKey++,
+            client,
+            req: req.req,
+            deadline: now + Math.max(1, Math.min(req.timeoutMs, this.options.callTimeoutMs)),
+            stage: { at: 'paused', until: now },
+          };
+          this.admins.set(admin.key, admin);
+          this.submitAdmin(admin);
+        }
         break;
       }
       case 'call': {
@@ -367,6 +402,10 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     if (this.nextProbeAt < due) due = this.nextProbeAt;
     for (const c of this.calls.values()) {
       const at = c.stage.at === 'paused' && c.stage.until < c.deadline ? c.stage.until : c.deadline;
+      if (at < due) due = at;
+    }
+    for (const a of this.admins.values()) {
+      const at = a.stage.at === 'paused' && a.stage.until < a.deadline ? a.stage.until : a.deadline;
       if (at < due) due = at;
     }
     return due;
@@ -479,6 +518,19 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       case 'host':
         this.emitReply(owner.client, { type: 'replica', reply });
         return;
+      case 'admin': {
+        const admin = this.admins.get(owner.key);
+        if (admin?.stage.at !== 'replica' || admin.stage.client !== client) return;
+        const answer = classifyReplicaReply(reply, 'write');
+        const passing = answer.type === 'refused' && answer.refusal.type === 'retry';
+        const until = this.now + this.options.retryPauseMs;
+        if (passing && reply.type === 'rejected' && until < admin.deadline) {
+          admin.stage = { at: 'paused', until };
+        } else {
+          this.endAdmin(admin, reply);
+        }
+        return;
+      }
       case 'applied': {
         const call = this.calls.get(owner.key);
         if (call?.stage.at !== 'forwarded' || call.stage.applied !== client) return;
@@ -603,6 +655,19 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   private emitReply(client: ClientId, reply: RouterReply<T['reply']>): void {
     if (this.late) this.out.reply(client, reply);
     else this.out.replyEarly(client, reply);
+  }
+
+  private submitAdmin(admin: AdminCall<T['request']>): void {
+    const id = this.nextClient++;
+    this.owners.set(id, { of: 'admin', key: admin.key });
+    admin.stage = { at: 'replica', client: id };
+    this.replica.request(this.now, id, admin.req);
+  }
+
+  private endAdmin(admin: AdminCall<T['request']>, reply: T['reply'] | undefined): void {
+    if (admin.stage.at === 'replica') this.owners.delete(admin.stage.client);
+    this.admins.delete(admin.key);
+    this.emitReply(admin.client, { type: 'replica', reply });
   }
 
   // -------------------------------------------------------------------------------------

@@ -50,9 +50,6 @@ export interface RaftEngineOptions extends PeerSettings, ReplicaHostSettings {
   readonly onRemoved?: (detail: { readonly toldBy: NodeId }) => void;
 }
 
-/** Pause before asking again while another membership change or a transfer is under way. */
-const CHANGE_RETRY_PAUSE_MS = 25;
-
 const raftBinding = raftKvBinding<RaftKvReplica>((r) => r);
 
 /** A KV command's byte size for Raft's flow control: close enough, stable, positive. */
@@ -215,37 +212,35 @@ class RaftProtocol implements ProtocolBinding<RaftKvTypes, RaftKvReplica> {
 
   /**
    * Carries out a membership change; it resolves once the change is committed here. Another
-   * change or a transfer under way is waited out; any other refusal is final.
+   * change or a transfer under way is waited out by the router; any other refusal is final.
    */
   private async changeMembership(change: MembershipChange): Promise<void> {
-    const deadline = this.host.clock() + this.host.settings.callTimeoutMs;
+    let unknowns = 0;
     for (;;) {
-      const left = deadline - this.host.clock();
       const answer = await this.host.replicaCall(
         (id) => ({ type: 'changeMembership', id, change }),
-        left,
+        this.host.settings.callTimeoutMs,
       );
+      if (answer !== 'timeout' && answer.type === 'done') return;
+      // An earlier attempt of this very change may have gone through.
+      if (changeVisible(this.replica.status().config, change)) return;
       if (answer === 'timeout') {
         throw new RefusedError({
           type: 'outcomeUnknown',
           reason: 'the change did not commit in time',
         });
       }
-      if (answer.type === 'done') return;
-      // An earlier attempt of this very change may have gone through.
-      if (changeVisible(this.replica.status().config, change)) return;
-      if (answer.type === 'unknown') continue;
+      // Its entry was lost to a leader change: proposing it again is safe (it is idempotent
+      // once visible, checked above).
+      if (answer.type === 'unknown' && ++unknowns <= this.host.settings.unknownRetriesMax) continue;
       const refused = classifyReplicaReply(answer, 'write');
       if (refused.type === 'result') return;
       const refusal = refused.refusal;
-      if (refusal.type !== 'retry' || this.host.clock() + CHANGE_RETRY_PAUSE_MS >= deadline) {
-        throw this.host.refusedError(
-          refusal.type === 'conflict'
-            ? { type: 'conflict', reason: `membership change refused: ${refusal.reason}` }
-            : refusal,
-        );
-      }
-      await new Promise((wake) => setTimeout(wake, CHANGE_RETRY_PAUSE_MS));
+      throw this.host.refusedError(
+        refusal.type === 'conflict'
+          ? { type: 'conflict', reason: `membership change refused: ${refusal.reason}` }
+          : refusal,
+      );
     }
   }
 

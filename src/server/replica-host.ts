@@ -267,8 +267,9 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
   }
 
   /**
-   * Hands `req` to the replica as it is (membership changes) and resolves with its answer,
-   * or with 'timeout' after `timeoutMs` (the router times KV calls; these it only relays).
+   * Hands `req` to the replica as it is (membership changes) and resolves with its answer;
+   * the router asks again while the refusal passes, and 'timeout' is no final answer within
+   * `timeoutMs`.
    */
   replicaCall(
     build: (id: number) => T['request'],
@@ -277,20 +278,11 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
     return new Promise((resolve, reject) => {
       const client = this.admit(reject);
       if (client === undefined) return;
-      const timer = setTimeout(
-        () => {
-          this.waiting.delete(client);
-          resolve('timeout');
-        },
-        Math.max(1, Math.ceil(timeoutMs)),
-      );
       this.waiting.set(client, (reply) => {
-        clearTimeout(timer);
-        if (reply?.type === 'replica') resolve(reply.reply);
-        else resolve('timeout');
+        resolve(reply?.type === 'replica' && reply.reply !== undefined ? reply.reply : 'timeout');
       });
       this.node.input((now) =>
-        this.router.request(now, client, { type: 'replica', req: build(client) }),
+        this.router.request(now, client, { type: 'replica', req: build(client), timeoutMs }),
       );
     });
   }

@@ -1,3 +1,4 @@
+import type { Reply } from '../../kernel/core.ts';
 import type { Outgoing } from '../../kernel/envelope.ts';
 import { type ClientId, NO_NODE, type NodeId } from '../../kernel/ids.ts';
 import { Rng } from '../../kernel/rng.ts';
@@ -18,6 +19,7 @@ import {
   Router,
   type RouterNotice,
   type RouterOptions,
+  type RouterReply,
   type RouterTypes,
 } from '../router.ts';
 
@@ -56,6 +58,8 @@ export function call(
 /** What one node said in the batches drained from it. */
 export interface Said {
   readonly sent: Outgoing<Msg>[];
+  /** Every reply, router answers and replica passthrough answers alike. */
+  readonly replies: Reply<RouterReply<RaftKvTypes['reply']>>[];
   readonly answers: { client: ClientId; id: number; answer: CallAnswer }[];
   readonly notices: RouterNotice[];
 }
@@ -64,11 +68,12 @@ export interface Said {
 export function drain(
   router: RaftRouter,
   durable?: RaftDurableState<KvCommand>,
-  said: Said = { sent: [], answers: [], notices: [] },
+  said: Said = { sent: [], replies: [], answers: [], notices: [] },
 ): Said {
   for (let rd = router.ready(); rd !== undefined; rd = router.ready()) {
     if (durable !== undefined) for (const p of rd.persist) applyPersist(durable, p);
     said.sent.push(...rd.early, ...rd.messages);
+    for (const r of [...rd.earlyReplies, ...rd.replies]) said.replies.push(r);
     for (const { client, reply } of [...rd.earlyReplies, ...rd.replies]) {
       if (reply.type === 'answer')
         said.answers.push({ client, id: reply.id, answer: reply.answer });
@@ -112,7 +117,7 @@ export class RoutedRaftCluster {
       this.nodes.set(id, {
         router: undefined,
         durable,
-        said: { sent: [], answers: [], notices: [] },
+        said: { sent: [], replies: [], answers: [], notices: [] },
         incarnation: 0,
       });
       this.boot(id);
