@@ -10,6 +10,7 @@ import {
 } from '../../raft/durable.ts';
 import { type RaftNodeView, RaftSafetyChecker } from '../../raft/invariants.ts';
 import { raftKvBinding } from '../../replica/bindings.ts';
+import { removedKey } from '../../replica/members.ts';
 import {
   defaultReplicaOptions,
   RaftKvReplica,
@@ -138,7 +139,13 @@ function raftMonitor(
   };
 }
 
-/** Membership churn for the nemesis: remove a voter, re-add it as a learner, promote it. */
+/**
+ * Membership churn for the nemesis: remove a voter, re-add it as a learner, promote it. Half
+ * the removals are for good, as real nodes remove (src/server/raft-engine.ts): the member's
+ * tombstone is committed first, then the change, and the id is never added back; the router
+ * then tells the member, forgets it and answers its messages with `removed`, whether it is
+ * up or down at the time.
+ */
 const membershipFault: ProtocolFault<RaftNodeTypes, RaftDurable> = {
   name: 'membership',
   apply(control, rng) {
@@ -147,19 +154,37 @@ const membershipFault: ProtocolFault<RaftNodeTypes, RaftDurable> = {
       .find((c) => c?.status().role === 'leader');
     if (leader === undefined) return undefined;
     const { voters, learners } = leader.status().config;
-    const removed = control.view.members.filter(
-      (id) => !voters.includes(id) && !learners.includes(id),
-    );
+    const retired = (id: NodeId) => leader.machine.read({ f: 'get', key: removedKey(id) });
+    const removed = control.view.members.filter((id) => {
+      if (voters.includes(id) || learners.includes(id)) return false;
+      const tombstone = retired(id);
+      return tombstone.f === 'get' && tombstone.entry === null;
+    });
     let change: { type: 'addLearner' | 'promote' | 'remove'; node: NodeId } | undefined;
     if (learners.length > 0) change = { type: 'promote', node: rng.pick(learners) };
     else if (removed.length > 0) change = { type: 'addLearner', node: rng.pick(removed) };
     else if (voters.length > 3) change = { type: 'remove', node: rng.pick(voters) };
     if (change === undefined) return undefined;
+    const forGood = change.type === 'remove' && rng.int(2) === 0;
+    if (forGood) {
+      control.request(leader.id, {
+        type: 'call',
+        id: 0,
+        kind: 'write',
+        session: 0,
+        seq: 0,
+        op: { f: 'put', key: removedKey(change.node), value: '' },
+        timeoutMs: SIM_CALL_TIMEOUT_MS,
+        forward: false,
+        trusted: true,
+      });
+    }
     control.request(leader.id, {
       type: 'replica',
       req: { type: 'changeMembership', id: 0, change },
+      timeoutMs: SIM_CALL_TIMEOUT_MS,
     });
-    return { leader: leader.id, ...change } as Json;
+    return { leader: leader.id, ...change, ...(forGood ? { forGood } : {}) } as Json;
   },
 };
 
