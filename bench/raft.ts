@@ -14,9 +14,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { NodeId } from '../src/kernel/ids.ts';
 import { Network } from '../src/raft/testing.ts';
-import type { RaftKvTypes } from '../src/replica/raft-kv.ts';
 import type { SimProtocol } from '../src/sim/protocol.ts';
-import { type RaftDurable, raftSim } from '../src/sim/raft/plugin.ts';
+import { type RaftDurable, type RaftNodeTypes, raftSim } from '../src/sim/raft/plugin.ts';
 import { runSimulation } from '../src/sim/run.ts';
 
 const cpuMs = () => {
@@ -34,7 +33,7 @@ interface CostResult {
 
 /** The raft plugin with CPU measured up to the end check, and optionally no step checks. */
 function measuredRaft(checks: boolean, onDone: (cpu: number) => void, counts: Map<NodeId, number>) {
-  const plugin: SimProtocol<RaftKvTypes, RaftDurable> = {
+  const plugin: SimProtocol<RaftNodeTypes, RaftDurable> = {
     ...raftSim,
     createMonitor(view) {
       const inner = checks ? raftSim.createMonitor(view) : {};

@@ -110,6 +110,11 @@ export class RaftCore<C> extends RaftNode<C> {
     };
   }
 
+  /** The leader this node knows of (NO_NODE when none): `status().leader`, without its copying. */
+  knownLeader(): NodeId {
+    return this.leader;
+  }
+
   /** The live log, read-only. */
   log(): RaftLogView<C> {
     return this.raftLog;

@@ -1,5 +1,6 @@
 import type { NodeId } from '../kernel/ids.ts';
 import type { KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
+import { describeRefusal, type Refusal } from '../replica/refusal.ts';
 
 /**
  * The seam between the key-value service (HTTP API, metrics, CLI) and whatever orders its
@@ -10,11 +11,10 @@ export interface KvEngine {
   readonly id: NodeId;
   /**
    * Orders `cmd` through consensus and resolves with its result once it is applied (on a
-   * follower, the engine may hand it to the leader itself). Rejects with NotLeaderError when
-   * this node does not lead and did not forward it (the server then relays it over HTTP),
-   * with OverloadedError when the engine refuses more uncommitted work, and with
-   * UnavailableError when no leader can be reached in time (UnknownOutcomeError when a write
-   * may have been applied all the same).
+   * follower, the engine hands it to the leader itself). Rejects with a `RefusedError`:
+   * `notLeader` when this node does not lead and could not forward it (the server then
+   * relays it over HTTP), `overloaded`, `retry` when nothing applied in time, and
+   * `outcomeUnknown` when a write may have been applied all the same.
    */
   write(cmd: KvCommand): Promise<KvResult>;
   /**
@@ -37,7 +37,7 @@ export interface KvEngine {
    * name it, so clients can go there directly next time.
    */
   leaderHint?(): string | undefined;
-  /** Membership changes; leader only (NotLeaderError otherwise). */
+  /** Membership changes; leader only (a `notLeader` refusal otherwise). */
   addLearner(member: MemberAddress): Promise<void>;
   promote(id: NodeId): Promise<void>;
   remove(id: NodeId): Promise<void>;
@@ -87,31 +87,17 @@ export interface EngineStatus {
   readonly progress: readonly PeerProgress[] | undefined;
 }
 
-/** This node is not the leader; `leaderClientUrl` says where to go, when known. */
-export class NotLeaderError extends Error {
-  override readonly name = 'NotLeaderError';
+/**
+ * A call that got no result, and why, in the one refusal vocabulary (src/replica/refusal.ts):
+ * what engines reject with, and what only the HTTP layer (errors.ts) turns into a status.
+ * `leaderClientUrl`: where the leader a `notLeader` refusal names listens, when known.
+ */
+export class RefusedError extends Error {
+  override readonly name = 'RefusedError';
   constructor(
-    readonly leader: NodeId,
-    readonly leaderClientUrl: string | undefined,
+    readonly refusal: Refusal,
+    readonly leaderClientUrl?: string,
   ) {
-    super(leader === 0 ? 'no leader is known' : `node ${leader} is the leader`);
+    super(describeRefusal(refusal));
   }
-}
-
-/** The engine refuses more work until some commits (a bounded uncommitted queue is full). */
-export class OverloadedError extends Error {
-  override readonly name = 'OverloadedError';
-}
-
-/** No answer in time: the outcome of a write is unknown (it may still be applied). */
-export class UnavailableError extends Error {
-  override readonly name = 'UnavailableError';
-}
-
-/** No answer in time for a write that may have been applied all the same (504 to a client). */
-export class UnknownOutcomeError extends UnavailableError {}
-
-/** The engine does not implement this call (Multi-Paxos has no membership change). */
-export class UnsupportedError extends Error {
-  override readonly name = 'UnsupportedError';
 }

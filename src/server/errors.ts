@@ -1,5 +1,7 @@
 import type { ErrorBody, ErrorCode } from '../client/wire.ts';
-import { NotLeaderError, OverloadedError, UnavailableError, UnsupportedError } from './engine.ts';
+import { unreachable } from '../kernel/assert.ts';
+import { NO_NODE } from '../kernel/ids.ts';
+import { RefusedError } from './engine.ts';
 
 /** An answer that is an error: rendered as `ErrorBody` with `status` and `headers`. */
 export class ApiError extends Error {
@@ -37,31 +39,58 @@ export function noLeader(retryAfterSeconds: number): ApiError {
   });
 }
 
-/** Maps an engine rejection (other than a forwardable NotLeaderError) to its answer. */
-export function engineError(err: unknown, kind: CallKind, retryAfterSeconds: number): ApiError {
+/**
+ * The one place a refusal becomes an HTTP status: every engine and the peer protocol speak
+ * only the refusal vocabulary (src/replica/refusal.ts).
+ */
+export function refusalError(
+  err: RefusedError,
+  kind: CallKind,
+  retryAfterSeconds: number,
+): ApiError {
   const retryAfter = { 'retry-after': String(retryAfterSeconds) };
+  const refusal = err.refusal;
+  switch (refusal.type) {
+    case 'notLeader':
+      if (refusal.leader === NO_NODE || err.leaderClientUrl === undefined) {
+        return noLeader(retryAfterSeconds);
+      }
+      return new ApiError(
+        421,
+        'not-leader',
+        `${err.message}; send the request to ${err.leaderClientUrl}`,
+        {},
+        err.leaderClientUrl,
+      );
+    case 'overloaded':
+      return new ApiError(429, 'overloaded', `overloaded: ${refusal.reason}`, retryAfter);
+    case 'retry':
+      return new ApiError(503, 'unavailable', `unavailable: ${refusal.reason}`, retryAfter);
+    case 'outcomeUnknown':
+      return kind === 'write'
+        ? new ApiError(
+            504,
+            'unknown-outcome',
+            `no answer in time; the write may or may not apply (${refusal.reason})`,
+          )
+        : new ApiError(503, 'unavailable', `unavailable: ${refusal.reason}`, retryAfter);
+    case 'invalid':
+      return new ApiError(400, 'invalid-request', refusal.reason);
+    case 'conflict':
+      return new ApiError(409, 'invalid-request', refusal.reason);
+    case 'removed':
+      return new ApiError(503, 'unavailable', refusal.reason, retryAfter);
+    case 'unsupported':
+      return new ApiError(501, 'not-implemented', refusal.reason);
+    default:
+      return unreachable(refusal, 'refusal');
+  }
+}
+
+/** Maps an engine rejection (other than a forwardable notLeader refusal) to its answer. */
+export function engineError(err: unknown, kind: CallKind, retryAfterSeconds: number): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof NotLeaderError) {
-    if (err.leaderClientUrl === undefined) return noLeader(retryAfterSeconds);
-    return new ApiError(
-      421,
-      'not-leader',
-      `${err.message}; send the request to ${err.leaderClientUrl}`,
-      {},
-      err.leaderClientUrl,
-    );
-  }
-  if (err instanceof OverloadedError) {
-    return new ApiError(429, 'overloaded', `overloaded: ${err.message}`, retryAfter);
-  }
-  if (err instanceof UnsupportedError) {
-    return new ApiError(501, 'not-implemented', err.message);
-  }
-  if (err instanceof UnavailableError) {
-    return kind === 'write'
-      ? new ApiError(504, 'unknown-outcome', `no answer in time; the write may or may not apply`)
-      : new ApiError(503, 'unavailable', `unavailable: ${err.message}`, retryAfter);
-  }
+  if (err instanceof RefusedError) return refusalError(err, kind, retryAfterSeconds);
   const message = err instanceof Error ? err.message : String(err);
   return new ApiError(500, 'internal', message);
 }

@@ -1,6 +1,8 @@
 /**
  * The key-value service: the HTTP API over any `KvEngine`, its metrics and logging.
  */
+
+export type { Refusal } from '../replica/refusal.ts';
 export type {
   EngineStatus,
   KvEngine,
@@ -10,7 +12,7 @@ export type {
   ReadConsistency,
   WatchHandle,
 } from './engine.ts';
-export { NotLeaderError, OverloadedError, UnavailableError } from './engine.ts';
+export { RefusedError } from './engine.ts';
 export type { Logger, LoggerOptions } from './logger.ts';
 export { createLogger, silentLogger } from './logger.ts';
 export type { EngineMetrics, ServerMetricsOptions } from './metrics.ts';

@@ -1,39 +1,28 @@
 import { randomInt } from 'node:crypto';
 import { assert, unreachable } from '../kernel/assert.ts';
 import type { Ready } from '../kernel/core.ts';
-import type { NodeId } from '../kernel/ids.ts';
+import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
-import type { KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
 import { formatProposalId, maxProposalId, type ProposalId } from '../paxos/ballot.ts';
 import { MULTI_PAXOS_DEFAULTS, type MultiPaxosConfig } from '../paxos/multi/node.ts';
 import type { MultiEvent } from '../paxos/multi/types.ts';
+import { multiPaxosKvBinding } from '../replica/bindings.ts';
 import {
   defaultMultiKvReplicaOptions,
   type MultiKvReplicaOptions,
   MultiPaxosKvReplica,
   type MultiPaxosKvTypes,
 } from '../replica/multipaxos-kv.ts';
-import {
-  type EngineStatus,
-  type KvEngine,
-  type MemberAddress,
-  NotLeaderError,
-  OverloadedError,
-  type ReadConsistency,
-  UnavailableError,
-  UnsupportedError,
-  type WatchHandle,
-} from './engine.ts';
+import type { RouterTypes } from '../replica/router.ts';
+import { type MemberAddress, RefusedError } from './engine.ts';
 import { MultiPaxosStorage } from './multipaxos-storage.ts';
-import type { HostMsg } from './peer-calls.ts';
+import { type Membership, NodeEngine, type ProtocolBinding } from './node-engine.ts';
 import { parsePeerAddress } from './raft-members.ts';
 import {
-  type Answer,
   type HostTransport,
   type PeerSettings,
   peerTransport,
-  RETRY_PAUSE_MS,
-  ReplicaHost,
+  type ReplicaHost,
   type ReplicaHostSettings,
   silentMetrics,
 } from './replica-host.ts';
@@ -43,12 +32,11 @@ import {
  * store, TCP transport, timers) and serves it as a `KvEngine`, so the HTTP API, client, CLI
  * and end-to-end tests are the Raft node's.
  *
- * The host loop is RaftEngine's, `ReplicaHost` (persist, then send, answer and advance): a
- * batch costs one WAL append and one fdatasync. This class adds what is Multi-Paxos's: its
- * storage, and the role, leader and ballot that status reports, read from core events.
+ * The engine is the Raft node's (node-engine.ts): a batch costs one WAL append and one
+ * fdatasync. The binding below adds what is Multi-Paxos's.
  *
  * The membership is fixed at start: Multi-Paxos reconfiguration is not implemented, and
- * the membership calls reject with UnsupportedError (HTTP 501).
+ * the membership calls are refused as 'unsupported' (HTTP 501).
  */
 export interface MultiPaxosEngineOptions extends PeerSettings, ReplicaHostSettings {
   readonly dataDir: string;
@@ -58,59 +46,50 @@ export interface MultiPaxosEngineOptions extends PeerSettings, ReplicaHostSettin
   readonly replica?: Partial<MultiKvReplicaOptions>;
 }
 
-const MEMBERSHIP_UNSUPPORTED =
-  'membership changes are not implemented for Multi-Paxos; the members are fixed at start';
-const multiMsgTypes = new Set<string>([
-  'prepare',
-  'promise',
-  'nack',
-  'accept',
-  'accepted',
-  'heartbeat',
-  'heartbeatAck',
-  'catchUp',
-  'chosenEntries',
-  'snapshot',
-]);
+function membershipUnsupported(): RefusedError {
+  return new RefusedError({
+    type: 'unsupported',
+    reason:
+      'membership changes are not implemented for Multi-Paxos; the members are fixed at start',
+  });
+}
+const multiBinding = multiPaxosKvBinding<MultiPaxosKvReplica>((r) => r);
 
-type Msg = MultiPaxosKvTypes['msg'];
+type Msg = RouterTypes<MultiPaxosKvTypes>['msg'];
 type Role = 'follower' | 'candidate' | 'leader';
 
-export class MultiPaxosEngine implements KvEngine {
-  readonly id: NodeId;
-  private readonly host: ReplicaHost<MultiPaxosKvTypes>;
+/**
+ * What is Multi-Paxos's in a real node (node-engine.ts hosts it): its storage, and the role
+ * and ballot that status reports, read from core events and durable batches.
+ */
+class MultiPaxosProtocol implements ProtocolBinding<MultiPaxosKvTypes, MultiPaxosKvReplica> {
+  readonly protocol = 'multipaxos';
+  readonly router = multiBinding;
+  // The first tick arms the election timer (a restarted node first sits out a lease).
+  readonly tickOnStart = true;
+  readonly membership: Membership = {
+    addLearner: () => Promise.reject(membershipUnsupported()),
+    promote: () => Promise.reject(membershipUnsupported()),
+    remove: () => Promise.reject(membershipUnsupported()),
+  };
+  private readonly id: NodeId;
+  private host!: ReplicaHost<MultiPaxosKvTypes, MultiPaxosKvReplica>;
   private readonly clientUrls = new Map<NodeId, string>();
   private role: Role = 'follower';
-  private leader: NodeId | null = null;
+  /** The leader last logged, to log changes only (who leads is the router's to say). */
+  private loggedLeader: NodeId = NO_NODE;
   /** The highest ballot this node made durable (promised or accepted under): its "term". */
   private ballot: ProposalId;
   private chosenBelow: number;
 
-  private constructor(
-    private readonly replica: MultiPaxosKvReplica,
+  constructor(
+    readonly replica: MultiPaxosKvReplica,
     private readonly storage: MultiPaxosStorage,
     transport: HostTransport<MultiPaxosKvTypes>,
     private readonly options: MultiPaxosEngineOptions,
     promised: ProposalId,
   ) {
     this.id = options.id;
-    this.host = new ReplicaHost<MultiPaxosKvTypes>({
-      ...options,
-      replica,
-      transport,
-      msgTypes: multiMsgTypes,
-      // The first tick arms the election timer (a restarted node first sits out a lease).
-      tickOnStart: true,
-      hooks: {
-        persist: (items) => storage.persist(items),
-        kvRequest: (req) => req,
-        durable: (rd) => this.noteBallots(rd.persist),
-        observe: (event) => this.observe(event),
-        delivered: (rd) => this.delivered(rd.deliver),
-        refusal: (answer, deadline, kind) => this.refusal(answer, deadline, kind),
-        leader: () => this.leader ?? 0,
-      },
-    });
     for (const m of options.members) {
       this.clientUrls.set(m.id, m.clientUrl);
       if (m.id === options.id) continue;
@@ -125,79 +104,28 @@ export class MultiPaxosEngine implements KvEngine {
     this.chosenBelow = replica.paxos.commitIndex();
   }
 
-  /**
-   * Opens the data directory and restores the node (newest snapshot, then the WAL folded
-   * over it). Throws WalCorruptionError when a WAL record before the tail is damaged.
-   */
-  static async open(options: MultiPaxosEngineOptions): Promise<MultiPaxosEngine> {
-    const metrics = options.metrics ?? silentMetrics;
-    const self = options.members.find((m) => m.id === options.id);
-    assert(self !== undefined, `node ${options.id} is not in its own member list`);
-    const storage = await MultiPaxosStorage.open({
-      dir: options.dataDir,
-      id: options.id,
-      walMetrics: { fsync: (ms) => metrics.observeFsync(ms / 1000) },
-    });
-    const config: MultiPaxosConfig = {
-      ...MULTI_PAXOS_DEFAULTS,
-      ...options.paxos,
-      id: options.id,
-      members: options.members.map((m) => m.id).sort((a, b) => a - b),
-    };
-    const durable = storage.durable();
-    const replica = MultiPaxosKvReplica.restore(config, Rng.fromSeed(randomInt(2 ** 47)), durable, {
-      ...defaultMultiKvReplicaOptions,
-      ...options.replica,
-    });
-    const listen = options.peerListen ?? parsePeerAddress(self.peerAddress);
-    assert(listen !== undefined, `this node's peer address '${self.peerAddress}' is not host:port`);
-    const transport = peerTransport<Msg | HostMsg>(options, listen);
-    return new MultiPaxosEngine(replica, storage, transport, options, durable.promised);
+  persist(items: readonly MultiPaxosKvTypes['persist'][]): Promise<void> {
+    return this.storage.persist(items);
   }
 
-  /** Starts the peer listener and the timers. */
-  async start(): Promise<void> {
-    await this.host.start();
+  close(): Promise<void> {
+    return this.storage.close();
   }
 
-  /** Finishes the batch being written, then closes the transport and the storage. */
-  async stop(): Promise<void> {
-    if (await this.host.stop()) await this.storage.close();
-  }
-
-  // -------------------------------------------------------------------------------------
-  // KvEngine
-
-  write(cmd: KvCommand): Promise<KvResult> {
-    return this.host.write(cmd);
-  }
-
-  read(
-    op: Extract<KvOp, { f: 'get' } | { f: 'list' }>,
-    consistency: ReadConsistency,
-  ): Promise<KvResult> {
-    return this.host.read(op, consistency);
-  }
-
-  watch(fromRevision: number, onChange: (change: KvChange) => void): WatchHandle | 'compacted' {
-    return this.host.watch(fromRevision, onChange);
-  }
-
-  /** The leader's client URL while another node leads: where forwarded calls were served. */
-  leaderHint(): string | undefined {
-    if (this.leader === null || this.leader === this.id) return undefined;
-    return this.clientUrls.get(this.leader);
-  }
-
-  status(): EngineStatus {
-    const leader = this.leader ?? 0;
+  attach(host: ReplicaHost<MultiPaxosKvTypes, MultiPaxosKvReplica>) {
+    this.host = host;
     return {
-      id: this.id,
-      protocol: 'multipaxos',
+      durable: (rd: Ready<RouterTypes<MultiPaxosKvTypes>>) => this.noteBallots(rd.persist),
+      observe: (event: MultiEvent) => this.observe(event),
+      delivered: (rd: Ready<RouterTypes<MultiPaxosKvTypes>>) => this.delivered(rd.deliver),
+      clientUrl: (id: NodeId) => this.clientUrls.get(id),
+    };
+  }
+
+  status() {
+    return {
       role: this.role,
       term: this.ballot.round,
-      leader,
-      leaderClientUrl: leader === 0 ? undefined : this.clientUrls.get(leader),
       // Instances play the part of log indexes: the last chosen one, the last applied one.
       commitIndex: this.replica.paxos.commitIndex() - 1,
       appliedIndex: this.replica.lastApplied,
@@ -205,53 +133,6 @@ export class MultiPaxosEngine implements KvEngine {
       members: this.options.members.map((m) => ({ ...m, role: 'voter' as const })),
       progress: undefined,
     };
-  }
-
-  addLearner(_member: MemberAddress): Promise<void> {
-    return Promise.reject(new UnsupportedError(MEMBERSHIP_UNSUPPORTED));
-  }
-
-  promote(_id: NodeId): Promise<void> {
-    return Promise.reject(new UnsupportedError(MEMBERSHIP_UNSUPPORTED));
-  }
-
-  remove(_id: NodeId): Promise<void> {
-    return Promise.reject(new UnsupportedError(MEMBERSHIP_UNSUPPORTED));
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Calls into the replica
-
-  /**
-   * Throws for a final answer; returns for a passing one (no leader yet, a read whose leader
-   * changed under it), which the host asks again after a pause while the deadline allows.
-   */
-  private refusal(answer: Answer, deadline: number, kind: 'read' | 'write'): void {
-    switch (answer.type) {
-      case 'notLeader': {
-        // The host forwards to a named leader that is a connected peer; one that is not, the
-        // HTTP layer relays to. With none known an election is under way, and nothing was
-        // proposed, so waiting for its outcome (as etcd does) is safe and spares the client a
-        // round of "no leader, retry"; once one is elected, the host forwards to it.
-        const leader = answer.leader === this.id ? 0 : answer.leader;
-        if (leader !== 0 || this.host.clock() + RETRY_PAUSE_MS >= deadline) {
-          throw new NotLeaderError(leader, this.clientUrls.get(leader));
-        }
-        return;
-      }
-      case 'timeout':
-        throw new UnavailableError(`no answer within ${this.host.settings.callTimeoutMs} ms`);
-      case 'rejected':
-        throw new OverloadedError(answer.reason);
-      case 'unknown':
-        if (kind === 'read') return; // a read changes nothing: ask again
-        throw new UnavailableError('the outcome is unknown');
-      case 'result':
-      case 'done':
-        throw new Error(`unexpected answer '${answer.type}' to a ${kind}`);
-      default:
-        unreachable(answer, 'answer');
-    }
   }
 
   // -------------------------------------------------------------------------------------
@@ -284,7 +165,7 @@ export class MultiPaxosEngine implements KvEngine {
       case 'campaign':
         this.role = 'candidate';
         this.host.metrics.election();
-        this.setLeader(null, { ballot: formatProposalId(event.ballot) });
+        this.setLeader(NO_NODE, { ballot: formatProposalId(event.ballot) });
         return;
       case 'leader':
         this.role = 'leader';
@@ -295,7 +176,7 @@ export class MultiPaxosEngine implements KvEngine {
         return;
       case 'follower':
         this.role = 'follower';
-        this.setLeader(event.leader, {});
+        this.setLeader(event.leader ?? NO_NODE, {});
         return;
       case 'catchUpNeeded':
         this.options.logger?.info({ from: event.fromInstance }, 'catching up from a peer');
@@ -308,13 +189,49 @@ export class MultiPaxosEngine implements KvEngine {
     }
   }
 
-  private setLeader(leader: NodeId | null, detail: Record<string, unknown>): void {
-    if (leader === this.leader) return;
-    this.leader = leader;
+  private setLeader(leader: NodeId, detail: Record<string, unknown>): void {
+    if (leader === this.loggedLeader) return;
+    this.loggedLeader = leader;
     this.host.metrics.leaderChange();
-    this.options.logger?.info(
-      { role: this.role, leader: leader ?? 0, ...detail },
-      'leader changed',
-    );
+    this.options.logger?.info({ role: this.role, leader, ...detail }, 'leader changed');
   }
 }
+
+/** A real Multi-Paxos node: a `MultiPaxosKvReplica` on the runtime, served as a `KvEngine`. */
+export type MultiPaxosEngine = NodeEngine<MultiPaxosKvTypes, MultiPaxosKvReplica>;
+
+export const MultiPaxosEngine = {
+  /**
+   * Opens the data directory and restores the node (newest snapshot, then the WAL folded
+   * over it). Throws WalCorruptionError when a WAL record before the tail is damaged.
+   */
+  async open(options: MultiPaxosEngineOptions): Promise<MultiPaxosEngine> {
+    const metrics = options.metrics ?? silentMetrics;
+    const self = options.members.find((m) => m.id === options.id);
+    assert(self !== undefined, `node ${options.id} is not in its own member list`);
+    const storage = await MultiPaxosStorage.open({
+      dir: options.dataDir,
+      id: options.id,
+      walMetrics: { fsync: (ms) => metrics.observeFsync(ms / 1000) },
+    });
+    const config: MultiPaxosConfig = {
+      ...MULTI_PAXOS_DEFAULTS,
+      ...options.paxos,
+      id: options.id,
+      members: options.members.map((m) => m.id).sort((a, b) => a - b),
+    };
+    const durable = storage.durable();
+    const replica = MultiPaxosKvReplica.restore(config, Rng.fromSeed(randomInt(2 ** 47)), durable, {
+      ...defaultMultiKvReplicaOptions,
+      ...options.replica,
+    });
+    const listen = options.peerListen ?? parsePeerAddress(self.peerAddress);
+    assert(listen !== undefined, `this node's peer address '${self.peerAddress}' is not host:port`);
+    const transport = peerTransport<Msg>(options, listen);
+    const protocol = new MultiPaxosProtocol(replica, storage, transport, options, durable.promised);
+    return new NodeEngine(protocol, transport, {
+      ...options,
+      peers: options.members.map((m) => m.id),
+    });
+  },
+};

@@ -4,11 +4,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePorts } from '../../test/e2e/ports.ts';
 import type { NodeId } from '../kernel/ids.ts';
-import type { MemberAddress } from './engine.ts';
-import { ApiError } from './errors.ts';
+import { type MemberAddress, RefusedError } from './engine.ts';
 import { RaftEngine, type RaftEngineOptions } from './raft-engine.ts';
 import { MEMBER_PREFIX } from './raft-members.ts';
-import { waitFor } from './testing/engines.ts';
 
 const SECRET = 'engine-test-secret-0123456789';
 const fastRaft = { electionTimeoutMinMs: 150, electionTimeoutMaxMs: 300, heartbeatIntervalMs: 30 };
@@ -103,7 +101,8 @@ describe('RaftEngine', () => {
       seq: 0,
       op: { f: 'put', key: `${MEMBER_PREFIX}9`, value: 'x' },
     });
-    await expect(write).rejects.toBeInstanceOf(ApiError);
+    await expect(write).rejects.toBeInstanceOf(RefusedError);
+    await expect(write).rejects.toMatchObject({ refusal: { type: 'invalid' } });
     await leader.addLearner({ id: 9, peerAddress: '127.0.0.1:1', clientUrl: 'http://127.0.0.1:2' });
     const list = await leader.read({ f: 'list', prefix: '', limit: 100 }, 'linearizable');
     expect(list).toMatchObject({ f: 'list', entries: [] });
@@ -140,3 +139,13 @@ describe('RaftEngine', () => {
     expect(again).toMatchObject({ f: 'put', revision: before.revision });
   });
 });
+
+async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 8000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,49 +1,26 @@
 import type { NodeId } from '../kernel/ids.ts';
-import type { KvChange, KvOp, KvStateMachine } from '../kv/machine.ts';
+import type { KvChange, KvStateMachine } from '../kv/machine.ts';
 import type { RaftConfig } from '../raft/types.ts';
+import {
+  idOfKey,
+  isReservedKey,
+  MEMBER_PREFIX,
+  memberKey,
+  REMOVED_PREFIX,
+  removedKey,
+} from '../replica/members.ts';
 import type { PeerAddress } from '../runtime/transport/transport.ts';
 import type { MemberAddress, MemberStatus } from './engine.ts';
-import { ApiError } from './errors.ts';
 
 /**
  * Where each member listens, for peers (consensus traffic) and clients (forwarding, the
- * status API). Raft's configuration names members by id only, so the addresses travel in
- * the replicated key-value state itself, one record per member under a reserved prefix:
- * `addLearner` commits the record first and the configuration change after it. Every replica
- * applies the record before it can commit the change, a node restored from a snapshot gets
- * the records with the data, and a new leader knows every member it must replicate to.
- *
- * Clients may not write under the prefix (400); lists and watches leave it out.
+ * status API). The addresses travel in the replicated key-value state itself, under the
+ * reserved keys of src/replica/members.ts: `addLearner` commits the record first and the
+ * configuration change after it, so every replica applies the record before it can commit
+ * the change, a node restored from a snapshot gets the records with the data, and a new
+ * leader knows every member it must replicate to. Lists and watches leave them out.
  */
-export const MEMBER_PREFIX = '\u0000quorate/members/';
-
-export function memberKey(id: NodeId): string {
-  return `${MEMBER_PREFIX}${id}`;
-}
-
-/**
- * A removed member's tombstone, committed before the configuration change that removes it.
- * Its id is never used again (as in etcd), so once a replica has applied the tombstone and
- * committed a configuration without the member, the member is gone for good: a peer may
- * tell it so, and it stops itself.
- */
-export const REMOVED_PREFIX = '\u0000quorate/removed/';
-
-export function removedKey(id: NodeId): string {
-  return `${REMOVED_PREFIX}${id}`;
-}
-
-export function isReservedKey(key: string): boolean {
-  return key.startsWith('\u0000quorate/');
-}
-
-/** Refuses a client write to a reserved key, as an answer the HTTP layer renders (400). */
-export function guardReservedWrite(op: KvOp): void {
-  if (op.f === 'get' || op.f === 'list') return;
-  if (isReservedKey(op.key)) {
-    throw new ApiError(400, 'invalid-request', 'keys starting with "\\u0000quorate/" are reserved');
-  }
-}
+export { isReservedKey, MEMBER_PREFIX, memberKey, REMOVED_PREFIX, removedKey };
 
 interface Addresses {
   readonly peerAddress: string;
@@ -75,11 +52,16 @@ export function parsePeerAddress(text: string): PeerAddress | undefined {
 
 /**
  * The address book: the addresses given at start (flags or config file), overridden by the
- * replicated records for other members. `onAddress` learns of every address set or changed.
+ * replicated records for other members. From `open()` on, `onAddress` learns of every address
+ * set or changed, except those of tombstoned members: a member being removed is never dialed
+ * again (its address stays here, to tell it once if it speaks), and `forget` drops a member
+ * whose removal committed from the list of known peers.
  */
 export class MemberBook {
   private readonly book = new Map<NodeId, Addresses>();
   private readonly tombstones = new Set<NodeId>();
+  private readonly forgotten = new Set<NodeId>();
+  private opened = false;
 
   constructor(
     private readonly self: MemberAddress,
@@ -90,14 +72,32 @@ export class MemberBook {
     this.set(self.id, self);
   }
 
+  /** Hands every address known so far to `onAddress`, then every later one as it comes. */
+  open(): void {
+    if (this.opened) return;
+    this.opened = true;
+    for (const [id, addresses] of this.book) this.announce(id, addresses.peerAddress);
+  }
+
+  /** Member `id` was removed for good: it is no peer any more (its address is kept). */
+  forget(id: NodeId): void {
+    this.forgotten.add(id);
+  }
+
+  /** The peer address of member `id`, removed ones included. */
+  peerAddress(id: NodeId): PeerAddress | undefined {
+    const text = this.book.get(id)?.peerAddress;
+    return text === undefined ? undefined : parsePeerAddress(text);
+  }
+
   clientUrl(id: NodeId): string | undefined {
     const url = this.book.get(id)?.clientUrl;
     return url === '' ? undefined : url;
   }
 
-  /** Every member this node has an address for, itself included. */
+  /** Every member this node has an address for, itself included, removed ones not. */
   known(): NodeId[] {
-    return [...this.book.keys()];
+    return [...this.book.keys()].filter((id) => !this.forgotten.has(id));
   }
 
   /** Whether member `id` has a tombstone: it was (or is being) removed, for good. */
@@ -105,20 +105,28 @@ export class MemberBook {
     return this.tombstones.has(id);
   }
 
-  /** Reads the member records and tombstones out of a batch of applied changes. */
+  /**
+   * Reads the member records and tombstones out of a batch of applied changes; tombstones
+   * first, so a log replayed after a restart never dials a member it removed.
+   */
   observe(changes: readonly KvChange[]): void {
     for (const change of changes) {
-      if (change.value === null) continue;
-      if (change.key.startsWith(MEMBER_PREFIX)) this.record(change.key, change.value);
-      else if (change.key.startsWith(REMOVED_PREFIX)) this.tombstone(change.key);
+      if (change.value !== null && change.key.startsWith(REMOVED_PREFIX)) {
+        this.tombstone(change.key);
+      }
+    }
+    for (const change of changes) {
+      if (change.value !== null && change.key.startsWith(MEMBER_PREFIX)) {
+        this.record(change.key, change.value);
+      }
     }
   }
 
-  /** Re-reads every record (after a snapshot replaced the state machine). */
+  /** Re-reads every record (after a snapshot replaced the state machine), tombstones first. */
   reload(machine: KvStateMachine): void {
     for (const [prefix, take] of [
-      [MEMBER_PREFIX, (key: string, value: string) => this.record(key, value)],
       [REMOVED_PREFIX, (key: string) => this.tombstone(key)],
+      [MEMBER_PREFIX, (key: string, value: string) => this.record(key, value)],
     ] as const) {
       // The list cap (1,000) is far past any cluster's member count, removed ones included.
       const listed = machine.read({ f: 'list', prefix, limit: 1000 });
@@ -141,23 +149,29 @@ export class MemberBook {
   }
 
   private record(key: string, value: string): void {
-    const id = Number(key.slice(MEMBER_PREFIX.length));
+    const id = idOfKey(MEMBER_PREFIX, key);
     const addresses = decodeMemberRecord(value);
-    if (!Number.isSafeInteger(id) || id < 1 || addresses === undefined) return;
+    if (id === undefined || addresses === undefined) return;
     if (id === this.self.id) return; // this node knows best where it listens
     this.set(id, addresses);
   }
 
   private tombstone(key: string): void {
-    const id = Number(key.slice(REMOVED_PREFIX.length));
-    if (Number.isSafeInteger(id) && id >= 1) this.tombstones.add(id);
+    const id = idOfKey(REMOVED_PREFIX, key);
+    if (id !== undefined) this.tombstones.add(id);
   }
 
   private set(id: NodeId, addresses: Addresses): void {
     const prev = this.book.get(id);
     this.book.set(id, { peerAddress: addresses.peerAddress, clientUrl: addresses.clientUrl });
-    if (id === this.self.id || prev?.peerAddress === addresses.peerAddress) return;
-    const peer = parsePeerAddress(addresses.peerAddress);
+    if (this.opened && prev?.peerAddress !== addresses.peerAddress) {
+      this.announce(id, addresses.peerAddress);
+    }
+  }
+
+  private announce(id: NodeId, address: string): void {
+    if (id === this.self.id || this.tombstones.has(id) || this.forgotten.has(id)) return;
+    const peer = parsePeerAddress(address);
     if (peer !== undefined) this.onAddress(id, peer);
   }
 }

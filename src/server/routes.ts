@@ -12,14 +12,9 @@ import {
   SESSION_MAX,
   type StatusResponse,
 } from '../client/wire.ts';
-import { isNodeId } from '../kernel/ids.ts';
+import { isNodeId, NO_NODE } from '../kernel/ids.ts';
 import type { KvCommand, KvOp, KvResult } from '../kv/machine.ts';
-import {
-  type EngineStatus,
-  type KvEngine,
-  NotLeaderError,
-  type ReadConsistency,
-} from './engine.ts';
+import { type EngineStatus, type KvEngine, type ReadConsistency, RefusedError } from './engine.ts';
 import { ApiError, type CallKind, engineError } from './errors.ts';
 import { type ForwardOptions, forwardToLeader } from './forward.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -41,7 +36,7 @@ type KeyParams = { key: string };
 type Consistency = { consistency?: ReadConsistency };
 
 /**
- * Runs an engine call and answers with its result; a NotLeaderError that names the leader's
+ * Runs an engine call and answers with its result; a notLeader refusal that names the leader's
  * URL is relayed there over HTTP (what the engine did not forward itself: membership changes,
  * and calls whose leader is not reachable as a peer), any other rejection becomes its typed
  * error answer. `leaderCall` marks calls the engine may have served at the leader.
@@ -60,7 +55,12 @@ async function respond(
     if (leaderUrl !== undefined) reply.header(HEADER.leader, leaderUrl);
     return answer;
   } catch (err) {
-    if (err instanceof NotLeaderError && err.leader !== 0 && err.leaderClientUrl !== undefined) {
+    if (
+      err instanceof RefusedError &&
+      err.refusal.type === 'notLeader' &&
+      err.refusal.leader !== NO_NODE &&
+      err.leaderClientUrl !== undefined
+    ) {
       return forwardToLeader(req, reply, err.leaderClientUrl, kind, ctx.forward);
     }
     throw engineError(err, kind, ctx.forward.retryAfterSeconds);

@@ -131,11 +131,16 @@ export class MemoryTransport<M> implements Transport<M> {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      this.flush();
+      this.drain();
     });
   }
 
-  private flush(): void {
+  /** Delivery is on the next macrotask already, never inside the caller's turn (see above). */
+  flush(): void {
+    this.scheduleFlush();
+  }
+
+  private drain(): void {
     if (!this.running) return;
     let waiting = false;
     for (const [to, peer] of this.peers) {

@@ -108,7 +108,7 @@ describe('TcpTransport accounting', () => {
 });
 
 describe('TcpTransport flushing', () => {
-  it('writes a turn of sends in one write at the end of the turn, or at once on flushNow', async () => {
+  it('writes a turn of sends in one write at the end of the turn, or at once on flush', async () => {
     const a = await node(1);
     const b = await node(2);
     a.t.addPeer(2, b.address);
@@ -122,7 +122,7 @@ describe('TcpTransport flushing', () => {
     await new Promise((r) => setImmediate(r));
     expect(writes()).toBe(start + 1);
     a.t.send(2, { n: 3 });
-    a.t.flushNow();
+    a.t.flush();
     expect(writes()).toBe(start + 2);
     await eventually(() => b.got.length === 3);
     expect(b.got.map((m) => m.n)).toEqual([1, 2, 3]);

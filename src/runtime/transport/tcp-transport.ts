@@ -167,7 +167,7 @@ export class TcpTransport<M> implements Transport<M> {
    * appends, a forwarded call): the end-of-turn flush would hold them behind the rest of
    * the turn's work (a WAL write's encoding, other callbacks).
    */
-  flushNow(): void {
+  flush(): void {
     for (const link of this.links.values()) link.flushNow();
   }
 

@@ -50,6 +50,11 @@ export interface Transport<M> {
   /** Forgets a peer and drops its queue. Messages it already sent may still arrive. */
   removePeer(id: NodeId): void;
   send(to: NodeId, msg: M): SendResult;
+  /**
+   * Hands every queued message to the wire now instead of at the end of the turn: for
+   * messages on a request's critical path (a leader's appends, a forwarded call).
+   */
+  flush(): void;
   /** The one receiver of incoming messages; set it before `start`. */
   onMessage(handler: MessageHandler<M>): void;
   peerStats(id: NodeId): PeerStats | undefined;

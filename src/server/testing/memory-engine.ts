@@ -19,23 +19,21 @@ import {
   type KvEngine,
   type MemberAddress,
   type MemberStatus,
-  NotLeaderError,
-  OverloadedError,
   type ReadConsistency,
-  UnavailableError,
+  RefusedError,
   type WatchHandle,
 } from '../engine.ts';
 
 /** How the fixture behaves, switchable mid-test. */
 export type MemoryEngineMode =
   | { readonly kind: 'leader' }
-  /** Rejects leader-only calls with NotLeaderError naming `leader` (0 = none known). */
+  /** Rejects leader-only calls with a notLeader refusal naming `leader` (0 = none known). */
   | { readonly kind: 'follower'; readonly leader: NodeId; readonly leaderClientUrl?: string }
   | { readonly kind: 'overloaded' }
   | { readonly kind: 'unavailable' };
 
 /**
- * A fault injected after a write is applied: 'unavailable' rejects with UnavailableError
+ * A fault injected after a write is applied: 'unavailable' rejects as outcome unknown
  * (an answer lost inside the cluster); 'hang' answers only after `hangMs` (an answer lost on
  * the wire, seen by the client as a timeout).
  */
@@ -96,7 +94,7 @@ export class MemoryEngine implements KvEngine {
     const result = this.machine.apply(this.index, cmd);
     this.publishSince(before);
     const fault = this.faults.shift();
-    if (fault === 'unavailable') throw new UnavailableError('injected: answer lost');
+    if (fault === 'unavailable') throw unknownOutcome('injected: answer lost');
     if (fault === 'hang') await this.hang();
     return result;
   }
@@ -179,11 +177,17 @@ export class MemoryEngine implements KvEngine {
       case 'leader':
         return;
       case 'follower':
-        throw new NotLeaderError(this.mode.leader, this.mode.leaderClientUrl);
+        throw new RefusedError(
+          { type: 'notLeader', leader: this.mode.leader },
+          this.mode.leaderClientUrl,
+        );
       case 'overloaded':
-        throw new OverloadedError('injected: too much uncommitted work');
+        throw new RefusedError({
+          type: 'overloaded',
+          reason: 'injected: too much uncommitted work',
+        });
       case 'unavailable':
-        throw new UnavailableError('injected: no quorum');
+        throw unknownOutcome('injected: no quorum');
     }
   }
 
@@ -203,4 +207,9 @@ export class MemoryEngine implements KvEngine {
       this.hung.add(release);
     });
   }
+}
+
+/** What an engine rejects with when a call may have applied but no answer came. */
+function unknownOutcome(reason: string): RefusedError {
+  return new RefusedError({ type: 'outcomeUnknown', reason });
 }

@@ -11,6 +11,7 @@ import {
   type MultiUnsafeTestingFaults,
 } from '../../paxos/multi/node.ts';
 import type { Batch } from '../../paxos/multi/types.ts';
+import { multiPaxosKvBinding } from '../../replica/bindings.ts';
 import {
   defaultMultiKvReplicaOptions,
   type MultiKvDurable,
@@ -18,10 +19,18 @@ import {
   MultiPaxosKvReplica,
   type MultiPaxosKvTypes,
 } from '../../replica/multipaxos-kv.ts';
+import {
+  defaultRouterOptions,
+  Router,
+  type RouterOptions,
+  type RouterTypes,
+  type RouterUnsafeTestingFaults,
+} from '../../replica/router.ts';
 import type { SimProtocol } from '../protocol.ts';
-import { raftKvAdapter } from '../raft/plugin.ts';
-import { type KvAdapter, KvWorkload } from '../workload/kv.ts';
+import { SIM_CALL_TIMEOUT_MS } from '../raft/plugin.ts';
+import { KvWorkload } from '../workload/kv.ts';
 import { linearizabilityCheck } from '../workload/linearizable.ts';
+import { routedKvAdapter } from '../workload/routed.ts';
 import {
   type BatchEvidence,
   type Commitment,
@@ -39,30 +48,11 @@ import {
  */
 export type MultiSimDurable = MultiKvDurable;
 
-/**
- * The key-value workload's adapter: the Raft replica's request and reply shapes, so the Raft
- * adapter's reading of replies applies. Each attempt carries its own `id` (what replies echo)
- * while `seq`, what the state machine deduplicates on, stays the operation's.
- */
-export function multiPaxosKvAdapter(): KvAdapter<MultiPaxosKvTypes> {
-  /** Attempts that carry a write (one adapter per run, so this stays bounded by its ops). */
-  const writes = new Set<number>();
-  return {
-    request(op, requestId, client, attemptId) {
-      if (op.f !== 'get') writes.add(attemptId);
-      return { type: 'kv', id: attemptId, session: client, seq: requestId, op };
-    },
-    attemptIdOf: (reply) => reply.id,
-    classify(reply) {
-      const outcome = raftKvAdapter.classify(reply);
-      // The network duplicates client requests too: a refusal may answer a late copy of an
-      // attempt whose first copy was applied, so it never proves that a write failed.
-      if (outcome.kind === 'redirect' && writes.has(reply.id)) return { kind: 'unknown' };
-      return outcome;
-    },
-    dedupsRetries: true,
-  };
-}
+/** A simulated Multi-Paxos node, hosted whole: the call router in front of the replica. */
+export type MultiNodeTypes = RouterTypes<MultiPaxosKvTypes>;
+type Observed = ObservedCore<MultiPaxosKvTypes, MultiPaxosKvReplica, ProposalId, Batch<KvCommand>>;
+
+const multiRouterBinding = multiPaxosKvBinding<Observed>((o) => o.inner);
 
 function commandKey(cmd: KvCommand): string {
   return JSON.stringify({ session: cmd.session, seq: cmd.seq, op: cmd.op });
@@ -113,13 +103,20 @@ export interface MultiSimSettings {
   readonly paxos?: Partial<MultiPaxosConfig>;
   readonly replica: MultiKvReplicaOptions;
   readonly faults?: MultiUnsafeTestingFaults;
+  /** Deliberate bugs in the call router, for the broken-variant tests. */
+  readonly router?: RouterUnsafeTestingFaults;
 }
 
 /** Builds the plugin; tests build the deliberately broken variants the same way. */
 export function multiPaxosSimProtocol(
   settings: MultiSimSettings,
-): SimProtocol<MultiPaxosKvTypes, MultiSimDurable> {
+): SimProtocol<MultiNodeTypes, MultiSimDurable> {
   const timing = simMultiPaxosConfig(settings.paxos);
+  const routerOptions: RouterOptions = {
+    ...defaultRouterOptions,
+    callTimeoutMs: SIM_CALL_TIMEOUT_MS,
+    ...(settings.router === undefined ? {} : { unsafeTestingFaults: settings.router }),
+  };
   return {
     name: settings.name,
     description: settings.description,
@@ -134,7 +131,11 @@ export function multiPaxosSimProtocol(
       };
       const durable = init.durable ?? initialMultiDurable<KvCommand, Uint8Array>();
       const replica = MultiPaxosKvReplica.restore(config, init.rng, durable, settings.replica);
-      return new ObservedCore(replica, multiEvidence);
+      return new Router(
+        new ObservedCore(replica, multiEvidence),
+        multiRouterBinding,
+        routerOptions,
+      );
     },
 
     emptyDurable: () => initialMultiDurable<KvCommand, Uint8Array>(),
@@ -152,11 +153,16 @@ export function multiPaxosSimProtocol(
           // The empty batch is the no-op a new leader fills gaps with.
           wasProposed: (batch, proposed) => batch.every((c) => proposed.has(commandKey(c.command))),
         }),
+        (core) => (core as Router<MultiPaxosKvTypes, Observed>).replica,
       );
     },
 
     createWorkload(ctx) {
-      return new KvWorkload<MultiPaxosKvTypes>(ctx, multiPaxosKvAdapter(), linearizabilityCheck());
+      return new KvWorkload<MultiNodeTypes>(
+        ctx,
+        routedKvAdapter<MultiPaxosKvTypes>(SIM_CALL_TIMEOUT_MS),
+        linearizabilityCheck(),
+      );
     },
 
     describeMessage(msg) {

@@ -285,13 +285,16 @@ export class PaxosSafety<B, V> {
  */
 export function evidenceMonitor<T extends CoreTypes, Durable, B, V>(
   safety: PaxosSafety<B, V>,
+  /** Where the `ObservedCore` sits in a node's core (the node itself by default). */
+  observedOf: (core: Core<T>) => unknown = (core) => core,
 ): Monitor<T, Durable> {
   return {
     afterStep(view, node) {
-      const core = view.core(node);
-      if (core === undefined) return undefined;
+      const hosted = view.core(node);
+      if (hosted === undefined) return undefined;
+      const core = observedOf(hosted);
       assert(core instanceof ObservedCore, `node ${node} is not hosted through ObservedCore`);
-      return safety.observe(node, (core as ObservedCore<T, Core<T>, B, V>).drain());
+      return safety.observe(node, (core as ObservedCore<CoreTypes, Core<CoreTypes>, B, V>).drain());
     },
   };
 }

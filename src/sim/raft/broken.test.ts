@@ -44,16 +44,16 @@ describe('a Raft that votes without comparing logs', () => {
   }, 600_000);
 });
 
-// A follower that answers a write from its own apply (as the server's follower does after a
-// commit hint) may do so before the leader knows the write committed; the leader's reads
-// must wait for what it hinted. Without that, the simulated clients, which take a
-// follower's answer too, see a read miss an acknowledged write.
+// A follower that forwarded a write answers it from its own apply after a commit hint,
+// possibly before the leader knows the write committed; the leader's reads must wait for
+// what it hinted. Without that, a client that wrote through a follower sees a later read
+// miss its acknowledged write.
 const readsIgnoringHints = raftSimProtocol({
   name: 'raft-reads-ignoring-hints',
   description: 'test fixture: Raft whose reads ignore the indexes it hinted',
   raft: {
     commitNoticeDelayMs: 10,
-    commitHints: 'all',
+    commitHints: 'origin',
     unsafeTestingFaults: { readsIgnoringHints: true },
   },
   replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
@@ -64,5 +64,31 @@ describe('a Raft whose reads ignore its commit hints', () => {
     const caught = firstViolation(readsIgnoringHints, 3);
     expect(caught.message).toContain('not linearizable');
     console.log(`reads-ignoring-hints caught at seed ${caught.seed}`);
+  }, 600_000);
+});
+
+// The call router's own check: a follower that answers a forwarded write the moment it hands
+// it to the leader, before its apply or the leader's answer, acknowledges writes that a lost
+// message or a crashed leader never applied; a later read misses them.
+const earlyForwardAnswers = raftSimProtocol({
+  name: 'raft-router-answers-forwarded-writes-early',
+  description: 'test fixture: a router that answers forwarded writes before they apply',
+  raft: { commitNoticeDelayMs: 10, commitHints: 'origin' },
+  replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
+  router: { answerForwardedWritesEarly: true },
+});
+
+describe('a call router that answers forwarded writes before they apply', () => {
+  it('is caught by the 5-node all-faults sweep, reproducibly', () => {
+    const caught = firstViolation(earlyForwardAnswers, 5);
+    expect(caught.message).toContain('not linearizable');
+    const again = runSimulation(earlyForwardAnswers, {
+      seed: caught.seed,
+      nodes: 5,
+      faults: allFaults(),
+    });
+    expect(again.message).toBe(caught.message);
+    expect(caught.replay).toContain(`--seed ${caught.seed}`);
+    console.log(`router-answers-forwarded-writes-early caught at seed ${caught.seed}`);
   }, 600_000);
 });

@@ -9,15 +9,25 @@ import {
   applyPersist as raftApplyPersist,
 } from '../../raft/durable.ts';
 import { type RaftNodeView, RaftSafetyChecker } from '../../raft/invariants.ts';
+import { raftKvBinding } from '../../replica/bindings.ts';
+import { removedKey } from '../../replica/members.ts';
 import {
   defaultReplicaOptions,
   RaftKvReplica,
   type RaftKvTypes,
   type ReplicaOptions,
 } from '../../replica/raft-kv.ts';
+import {
+  defaultRouterOptions,
+  Router,
+  type RouterOptions,
+  type RouterTypes,
+  type RouterUnsafeTestingFaults,
+} from '../../replica/router.ts';
 import type { ClusterView, Monitor, ProtocolFault, SimProtocol } from '../protocol.ts';
-import { type KvAdapter, KvWorkload } from '../workload/kv.ts';
+import { KvWorkload } from '../workload/kv.ts';
 import { linearizabilityCheck } from '../workload/linearizable.ts';
+import { routedKvAdapter } from '../workload/routed.ts';
 
 /**
  * `quorate sim raft`: the key-value replica (Raft + state machine, src/replica) under the
@@ -40,56 +50,32 @@ function commandBytes(cmd: KvCommand): number {
   return 32 + op.f.length + ('key' in op ? op.key.length : 0) + value;
 }
 
-export const raftKvAdapter: KvAdapter<RaftKvTypes> = {
-  request: (op, requestId, client, attemptId) => ({
-    type: 'kv',
-    id: attemptId,
-    session: client,
-    seq: requestId,
-    op,
-  }),
-  attemptIdOf: (reply) => reply.id,
-  // A member other than the one asked answers too once it applies the write, as a follower
-  // that forwarded it does (with commit hints, possibly before the leader knows it committed).
-  appliedRequest: (requestId, client, attemptId) => ({
-    type: 'awaitApplied',
-    id: attemptId,
-    session: client,
-    seq: requestId,
-  }),
-  classify(reply) {
-    switch (reply.type) {
-      case 'result': {
-        const r = reply.result;
-        if (r.f === 'get') return { kind: 'ok', value: r.entry?.value ?? null };
-        if (r.f === 'cas')
-          return r.ok ? { kind: 'ok', value: null } : { kind: 'fail', reason: 'cas mismatch' };
-        if (r.f === 'stale') return { kind: 'unknown' };
-        return { kind: 'ok', value: null };
-      }
-      case 'notLeader':
-        return { kind: 'redirect', hint: reply.leader === 0 ? undefined : reply.leader };
-      // Refused before proposing: this attempt applied nothing, so trying elsewhere is safe.
-      case 'rejected':
-        return { kind: 'redirect', hint: undefined };
-      case 'unknown':
-        return { kind: 'unknown' };
-      case 'done':
-        return { kind: 'unknown' };
-    }
-  },
-  dedupsRetries: true,
-};
+/** A simulated Raft node, hosted whole: the call router in front of the KV replica. */
+export type RaftNodeTypes = RouterTypes<RaftKvTypes>;
+export type RaftNode = Router<RaftKvTypes, RaftKvReplica>;
+
+/**
+ * How long a simulated node's router works on one call: less than a client's attempt
+ * timeout (400 ms), so the client hears how it ended before it gives up on the attempt.
+ */
+export const SIM_CALL_TIMEOUT_MS = 300;
+
+export const raftRouterBinding = raftKvBinding<RaftKvReplica>((r) => r);
+
+/** The replica inside the simulated node `core` (undefined while the node is down). */
+function replicaOf(core: unknown): RaftKvReplica | undefined {
+  return (core as RaftNode | undefined)?.replica;
+}
 
 /** The disk of a member of the initial cluster before its first write. */
 function bootstrapDurable(members: readonly NodeId[]): RaftDurable {
   return initialDurableState<KvCommand>({ voters: [...members], learners: [] });
 }
 
-function views(view: ClusterView<RaftKvTypes, RaftDurable>): RaftNodeView<KvCommand>[] {
+function views(view: ClusterView<RaftNodeTypes, RaftDurable>): RaftNodeView<KvCommand>[] {
   const out: RaftNodeView<KvCommand>[] = [];
   for (const id of view.members) {
-    const core = view.core(id) as RaftKvReplica | undefined;
+    const core = replicaOf(view.core(id));
     if (core !== undefined) out.push({ status: core.status(), log: core.raft.log() });
   }
   return out;
@@ -130,8 +116,8 @@ class LeaderAppendOnly {
 }
 
 function raftMonitor(
-  view: ClusterView<RaftKvTypes, RaftDurable>,
-): Monitor<RaftKvTypes, RaftDurable> {
+  view: ClusterView<RaftNodeTypes, RaftDurable>,
+): Monitor<RaftNodeTypes, RaftDurable> {
   const safety = new RaftSafetyChecker();
   const appendOnly = new LeaderAppendOnly();
   return {
@@ -143,7 +129,7 @@ function raftMonitor(
       appendOnly.forget(node);
     },
     afterStep(v, node) {
-      const core = v.core(node) as RaftKvReplica | undefined;
+      const core = replicaOf(v.core(node));
       if (core !== undefined) {
         const violation = appendOnly.check(core);
         if (violation !== undefined) return violation;
@@ -153,25 +139,52 @@ function raftMonitor(
   };
 }
 
-/** Membership churn for the nemesis: remove a voter, re-add it as a learner, promote it. */
-const membershipFault: ProtocolFault<RaftKvTypes, RaftDurable> = {
+/**
+ * Membership churn for the nemesis: remove a voter, re-add it as a learner, promote it. Half
+ * the removals are for good, as real nodes remove (src/server/raft-engine.ts): the member's
+ * tombstone is committed first, then the change, and the id is never added back; the router
+ * then tells the member, forgets it and answers its messages with `removed`, whether it is
+ * up or down at the time.
+ */
+const membershipFault: ProtocolFault<RaftNodeTypes, RaftDurable> = {
   name: 'membership',
   apply(control, rng) {
     const leader = control.view.members
-      .map((id) => control.view.core(id) as RaftKvReplica | undefined)
+      .map((id) => replicaOf(control.view.core(id)))
       .find((c) => c?.status().role === 'leader');
     if (leader === undefined) return undefined;
     const { voters, learners } = leader.status().config;
-    const removed = control.view.members.filter(
-      (id) => !voters.includes(id) && !learners.includes(id),
-    );
+    const retired = (id: NodeId) => leader.machine.read({ f: 'get', key: removedKey(id) });
+    const removed = control.view.members.filter((id) => {
+      if (voters.includes(id) || learners.includes(id)) return false;
+      const tombstone = retired(id);
+      return tombstone.f === 'get' && tombstone.entry === null;
+    });
     let change: { type: 'addLearner' | 'promote' | 'remove'; node: NodeId } | undefined;
     if (learners.length > 0) change = { type: 'promote', node: rng.pick(learners) };
     else if (removed.length > 0) change = { type: 'addLearner', node: rng.pick(removed) };
     else if (voters.length > 3) change = { type: 'remove', node: rng.pick(voters) };
     if (change === undefined) return undefined;
-    control.request(leader.id, { type: 'changeMembership', id: 0, change });
-    return { leader: leader.id, ...change } as Json;
+    const forGood = change.type === 'remove' && rng.int(2) === 0;
+    if (forGood) {
+      control.request(leader.id, {
+        type: 'call',
+        id: 0,
+        kind: 'write',
+        session: 0,
+        seq: 0,
+        op: { f: 'put', key: removedKey(change.node), value: '' },
+        timeoutMs: SIM_CALL_TIMEOUT_MS,
+        forward: false,
+        trusted: true,
+      });
+    }
+    control.request(leader.id, {
+      type: 'replica',
+      req: { type: 'changeMembership', id: 0, change },
+      timeoutMs: SIM_CALL_TIMEOUT_MS,
+    });
+    return { leader: leader.id, ...change, ...(forGood ? { forGood } : {}) } as Json;
   },
 };
 
@@ -180,11 +193,20 @@ export interface RaftSimSettings {
   readonly description: string;
   readonly raft: Partial<RaftOptions<KvCommand>>;
   readonly replica: ReplicaOptions;
+  /** Deliberate bugs in the call router, for the broken-variant tests. */
+  readonly router?: RouterUnsafeTestingFaults;
 }
 
 /** Builds the plugin; tests build variants (a deliberately broken commit rule) the same way. */
-export function raftSimProtocol(settings: RaftSimSettings): SimProtocol<RaftKvTypes, RaftDurable> {
+export function raftSimProtocol(
+  settings: RaftSimSettings,
+): SimProtocol<RaftNodeTypes, RaftDurable> {
   const raftOptions = simRaftOptions(settings.raft);
+  const routerOptions: RouterOptions = {
+    ...defaultRouterOptions,
+    callTimeoutMs: SIM_CALL_TIMEOUT_MS,
+    ...(settings.router === undefined ? {} : { unsafeTestingFaults: settings.router }),
+  };
   return {
     name: settings.name,
     description: settings.description,
@@ -194,13 +216,14 @@ export function raftSimProtocol(settings: RaftSimSettings): SimProtocol<RaftKvTy
     createCore(init) {
       // A node that never persisted anything boots exactly like a fresh one.
       const durable = init.durable ?? bootstrapDurable(init.members);
-      return RaftKvReplica.restore(
+      const replica = RaftKvReplica.restore(
         init.id,
         cloneDurableState(durable),
         raftOptions,
         init.rng,
         settings.replica,
       );
+      return new Router(replica, raftRouterBinding, routerOptions);
     },
 
     emptyDurable(init) {
@@ -215,7 +238,11 @@ export function raftSimProtocol(settings: RaftSimSettings): SimProtocol<RaftKvTy
     createMonitor: raftMonitor,
 
     createWorkload(ctx) {
-      return new KvWorkload<RaftKvTypes>(ctx, raftKvAdapter, linearizabilityCheck());
+      return new KvWorkload<RaftNodeTypes>(
+        ctx,
+        routedKvAdapter<RaftKvTypes>(SIM_CALL_TIMEOUT_MS),
+        linearizabilityCheck(),
+      );
     },
 
     describeMessage(msg) {
@@ -233,9 +260,8 @@ export const raftSim = raftSimProtocol({
   name: 'raft',
   description:
     'Raft (pre-vote, check-quorum, ReadIndex, snapshots, membership) under a key-value workload',
-  // As real nodes run it (src/cli/commands/node.ts): commit notices held back 10 ms. Commit
-  // hints go to every follower: real nodes send them only to a follower that forwarded a
-  // write, which simulated clients never do, and the follower's side is the same either way.
-  raft: { commitNoticeDelayMs: 10, commitHints: 'all' },
+  // As real nodes run it (src/cli/commands/node.ts): commit notices held back 10 ms, commit
+  // hints to the follower that forwarded a write (which answers its client from its apply).
+  raft: { commitNoticeDelayMs: 10, commitHints: 'origin' },
   replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
 });

@@ -38,13 +38,6 @@ export interface KvAdapter<T extends CoreTypes> {
    * flight, which may still take effect.
    */
   attemptIdOf(reply: T['reply']): number;
-  /**
-   * Optional: a request that another member answers, with the write's result, once it has
-   * applied the write itself, as a follower that forwarded a client's write does. The client
-   * sends it beside every write attempt and takes whichever answer comes first, so the
-   * history check covers answers given by members that did not propose the write.
-   */
-  appliedRequest?(requestId: number, client: ClientId, attemptId: number): T['request'];
   classify(reply: T['reply']): KvOutcome;
   /**
    * Whether the protocol applies a retried request id at most once (client sessions); only
@@ -260,12 +253,6 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
     c.state = AWAITING_REPLY;
     c.attemptId = ++this.nextAttemptId;
     io.send(c.id, c.target, this.adapter.request(op, c.requestId, c.id, c.attemptId));
-    const applied = this.adapter.appliedRequest;
-    if (applied !== undefined && op.f !== 'get' && this.ctx.members.length > 1) {
-      let other = this.rng.pick(this.ctx.members);
-      if (other === c.target) other = this.nextNode(other);
-      io.send(c.id, other, applied(c.requestId, c.id, c.attemptId));
-    }
     io.setTimer(c.id, io.now() + this.settings.attemptTimeoutMs, ++c.token);
   }
 

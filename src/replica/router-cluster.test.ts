@@ -1,0 +1,206 @@
+import { describe, expect, it } from 'vitest';
+import type { NodeId } from '../kernel/ids.ts';
+import { removedKey } from './members.ts';
+import { call, RoutedRaftCluster } from './testing/routed.ts';
+
+/**
+ * Whole Raft KV nodes (router + replica) joined by a hand-driven network: forwarding and
+ * removal as real nodes do them, checked without sockets or real time (what the server's
+ * peer-forward and removal tests did on real engines).
+ */
+
+/** Commits `id`'s tombstone and then its removal, as RaftEngine.remove does, on `leader`. */
+function remove(c: RoutedRaftCluster, leader: NodeId, id: NodeId): void {
+  const tombstone = { f: 'put', key: removedKey(id), value: '' } as const;
+  c.request(leader, 900, call(900, tombstone, { forward: false, trusted: true }));
+  c.run(c.now + 300);
+  expect(c.answersTo(leader, 900)).toEqual([{ type: 'result', result: expect.anything() }]);
+  c.request(leader, 901, {
+    type: 'replica',
+    req: { type: 'changeMembership', id: 901, change: { type: 'remove', node: id } },
+  });
+  c.run(c.now + 500);
+}
+
+function removedNotices(c: RoutedRaftCluster, id: NodeId) {
+  return c.notices(id).filter((n) => n.type === 'removedFromCluster');
+}
+
+describe('a write and a read sent to a follower', () => {
+  it('are forwarded, proposed once at the leader, and answered by the follower', () => {
+    const c = new RoutedRaftCluster([1, 2, 3]);
+    const leader = c.leader();
+    const follower = ([1, 2, 3] as const).find((id) => id !== leader) as NodeId;
+    c.request(follower, 7, call(1, { f: 'put', key: 'k', value: 'v' }, { session: 5, seq: 1 }));
+    c.run(c.now + 200);
+    expect(c.answersTo(follower, 7)).toEqual([
+      { type: 'result', result: expect.objectContaining({ f: 'put', version: 1 }) },
+    ]);
+    c.request(follower, 8, call(2, { f: 'get', key: 'k' }));
+    c.run(c.now + 200);
+    expect(c.answersTo(follower, 8)).toEqual([
+      {
+        type: 'result',
+        result: expect.objectContaining({ entry: expect.objectContaining({ value: 'v' }) }),
+      },
+    ]);
+    const proposed = (id: NodeId) => c.notices(id).filter((n) => n.type === 'proposed').length;
+    expect(proposed(leader)).toBe(1);
+    expect(proposed(follower)).toBe(0);
+  });
+});
+
+describe('a membership change asked while another is under way', () => {
+  function replies(c: RoutedRaftCluster, id: NodeId, client: number) {
+    return c
+      .node(id)
+      .said.replies.filter((r) => r.client === client)
+      .map((r) => r.reply);
+  }
+
+  it('is refused at once without a timeout, and waited out by the router with one', () => {
+    const c = new RoutedRaftCluster([1, 2, 3]);
+    const leader = c.leader();
+    const change = (id: number, node: NodeId, timeoutMs?: number) =>
+      c.request(leader, id, {
+        type: 'replica',
+        req: { type: 'changeMembership', id, change: { type: 'addLearner', node } },
+        ...(timeoutMs === undefined ? {} : { timeoutMs }),
+      });
+    change(1, 5);
+    change(2, 6);
+    change(3, 7, 2000);
+    c.run(c.now + 1000);
+    expect(replies(c, leader, 1)).toEqual([{ type: 'replica', reply: { type: 'done', id: 1 } }]);
+    expect(replies(c, leader, 2)).toEqual([
+      { type: 'replica', reply: { type: 'rejected', id: 2, reason: 'change-in-progress' } },
+    ]);
+    expect(replies(c, leader, 3)).toEqual([{ type: 'replica', reply: { type: 'done', id: 3 } }]);
+    expect(c.router(leader).replica.status().config.learners).toEqual([5, 7]);
+  });
+});
+
+describe('raft: a removed member', () => {
+  it('is told by the leader as its removal commits, and every node forgets it', () => {
+    const c = new RoutedRaftCluster([1, 2, 3, 4]);
+    const leader = c.leader();
+    const gone = ([1, 2, 3, 4] as const).find((id) => id !== leader) as NodeId;
+    remove(c, leader, gone);
+    expect(removedNotices(c, gone)).toEqual([{ type: 'removedFromCluster', toldBy: leader }]);
+    for (const id of [1, 2, 3, 4].filter((i) => i !== gone)) {
+      expect(c.notices(id)).toContainEqual({ type: 'peerRemoved', id: gone, told: id === leader });
+      expect(c.router(id).removedMembers().has(gone)).toBe(true);
+    }
+    // The others commit on their own.
+    c.request(leader, 7, call(7, { f: 'put', key: 'after', value: '1' }));
+    c.run(c.now + 200);
+    expect(c.answersTo(leader, 7)).toHaveLength(1);
+    expect(c.answersTo(leader, 7)[0]?.type).toBe('result');
+  });
+
+  it('that keeps speaking has its messages dropped and is told at most once a second', () => {
+    const c = new RoutedRaftCluster([1, 2, 3, 4]);
+    const leader = c.leader();
+    const gone = ([1, 2, 3, 4] as const).find((id) => id !== leader) as NodeId;
+    remove(c, leader, gone);
+    c.crash(gone); // its messages are played by hand below
+    c.run(c.now + 1000);
+    const peer = [1, 2, 3, 4].find((id) => id !== leader && id !== gone) as NodeId;
+    const toGone = () =>
+      c.node(peer).said.sent.filter((m) => m.to === gone && m.msg.type === 'removed').length;
+    const before = toGone();
+    const vote = {
+      type: 'requestVote',
+      term: 99,
+      lastLogIndex: 0,
+      lastLogTerm: 0,
+      preVote: false,
+      transfer: false,
+    } as const;
+    c.inject(peer, gone, vote);
+    c.run(c.now + 1);
+    c.inject(peer, gone, vote);
+    c.run(c.now + 1);
+    expect(toGone()).toBe(before + 1);
+    expect(c.router(peer).replica.status().term).toBeLessThan(99); // dropped unread
+    c.run(c.now + 1000);
+    c.inject(peer, gone, vote);
+    c.run(c.now + 1);
+    expect(toGone()).toBe(before + 2);
+  });
+
+  it('is told by the peers it speaks to when it was down as it was removed', () => {
+    const c = new RoutedRaftCluster([1, 2, 3, 4]);
+    const leader = c.leader();
+    const gone = ([1, 2, 3, 4] as const).find((id) => id !== leader) as NodeId;
+    c.crash(gone);
+    remove(c, leader, gone);
+    c.boot(gone);
+    c.run(c.now + 2000);
+    const told = removedNotices(c, gone);
+    expect(told).toHaveLength(1);
+    expect(told[0]?.toldBy).not.toBe(gone);
+  });
+
+  it('is a learner that was down: it probes its peers when it hears from no leader, and is told', () => {
+    const c = new RoutedRaftCluster([1, 2, 3, 4], {}, [4]);
+    const leader = c.leader();
+    c.crash(4);
+    remove(c, leader, 4);
+    c.boot(4);
+    c.run(c.now + 3000);
+    expect(removedNotices(c, 4)).toEqual([]); // one check without a leader is not enough
+    c.run(c.now + 4000);
+    const probes = c.node(4).said.sent.filter((m) => m.msg.type === 'probe');
+    expect(new Set(probes.map((p) => p.to))).toEqual(new Set([1, 2, 3]));
+    expect(removedNotices(c, 4)).toHaveLength(1);
+  });
+
+  it('is the leader itself: it finds out from its own log and the others go on', () => {
+    const c = new RoutedRaftCluster([1, 2, 3]);
+    const leader = c.leader();
+    remove(c, leader, leader);
+    expect(removedNotices(c, leader)).toEqual([{ type: 'removedFromCluster', toldBy: leader }]);
+    c.crash(leader);
+    const others = [1, 2, 3].filter((id) => id !== leader);
+    const next = new RoutedRaftClusterView(c, others).leader();
+    expect(others).toContain(next);
+  });
+
+  it('is not dialed by a cluster that restarts: replaying the removal tells nobody', () => {
+    const c = new RoutedRaftCluster([1, 2, 3, 4]);
+    const leader = c.leader();
+    const gone = ([1, 2, 3, 4] as const).find((id) => id !== leader) as NodeId;
+    remove(c, leader, gone);
+    c.crash(gone);
+    const others = [1, 2, 3, 4].filter((id) => id !== gone);
+    for (const id of others) c.crash(id);
+    const sentBefore = new Map(others.map((id) => [id, c.node(id).said.sent.length]));
+    for (const id of others) c.boot(id);
+    c.run(c.now + 2000);
+    for (const id of others) {
+      const after = c.node(id).said.sent.slice(sentBefore.get(id));
+      expect(after.filter((m) => m.to === gone)).toEqual([]);
+      expect(c.notices(id)).toContainEqual({ type: 'peerRemoved', id: gone, told: false });
+    }
+  });
+});
+
+/** A leader among some nodes of a cluster whose other nodes are down. */
+class RoutedRaftClusterView {
+  constructor(
+    private readonly c: RoutedRaftCluster,
+    private readonly live: readonly NodeId[],
+  ) {}
+
+  leader(withinMs = 5000): NodeId {
+    const until = this.c.now + withinMs;
+    while (this.c.now < until) {
+      this.c.run(this.c.now + 10);
+      for (const id of this.live) {
+        if (this.c.router(id).replica.status().role === 'leader') return id;
+      }
+    }
+    throw new Error('no leader among the live nodes');
+  }
+}

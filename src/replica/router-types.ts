@@ -1,0 +1,140 @@
+import type { Core, CoreTypes } from '../kernel/core.ts';
+import type { NodeId } from '../kernel/ids.ts';
+import type { KvCommand, KvOp } from '../kv/machine.ts';
+import type { ReplicaReply } from './raft-kv.ts';
+import type { CallAnswer, Refusal } from './refusal.ts';
+import type { RouterMsg } from './router-msgs.ts';
+
+/**
+ * The call router's inputs, outputs, options and per-protocol binding (router.ts is the
+ * router itself).
+ */
+
+/** What a replica must be for the router to front it. */
+export interface RoutedTypes extends CoreTypes {
+  readonly reply: ReplicaReply;
+}
+
+/** The replica a router fronts: any core whose replies are KV replica replies. */
+export type RoutedReplica<T extends RoutedTypes> = Core<T>;
+
+/** A client's KV call; `timeoutMs` bounds it, `forward: false` keeps it on this node. */
+export interface CallRequest {
+  readonly type: 'call';
+  readonly id: number;
+  readonly kind: 'write' | 'read';
+  readonly session: number;
+  readonly seq: number;
+  readonly op: KvOp;
+  readonly timeoutMs: number;
+  readonly forward: boolean;
+  /** The node's own write (a member record): exempt from `admit`, never from a client. */
+  readonly trusted?: boolean;
+}
+
+export type RouterRequest<R> =
+  | CallRequest
+  /**
+   * Handed to the replica as it is (membership changes, campaigns) and answered `replica`.
+   * With `timeoutMs`, a passing refusal (another change or a transfer under way) is asked
+   * again after the pause until then, and no final answer by then is answered `undefined`.
+   */
+  | { readonly type: 'replica'; readonly req: R; readonly timeoutMs?: number };
+
+export type RouterReply<RR> =
+  | { readonly type: 'answer'; readonly id: number; readonly answer: CallAnswer }
+  /** The replica's answer to a `replica` request; undefined: none final in time. */
+  | { readonly type: 'replica'; readonly reply: RR | undefined };
+
+/** What the router tells its host and observers. */
+export type RouterNotice =
+  /** This node was removed from the cluster: told by `toldBy`, or itself when it applied it. */
+  | { readonly type: 'removedFromCluster'; readonly toldBy: NodeId }
+  /**
+   * Peer `id`'s removal committed: the host stops dialing it and forgets its address;
+   * `told`: a removal notice to it is queued in this batch (let it leave first).
+   */
+  | { readonly type: 'peerRemoved'; readonly id: NodeId; readonly told: boolean }
+  /** A peer message was dropped unread. */
+  | { readonly type: 'dropped'; readonly from: NodeId; readonly why: string }
+  /** A write was proposed through this node's replica (once per call). */
+  | { readonly type: 'proposed' };
+
+export interface RouterEvent {
+  readonly type: 'router';
+  readonly notice: RouterNotice;
+}
+
+export interface RouterTypes<T extends RoutedTypes> {
+  readonly msg: T['msg'] | RouterMsg;
+  readonly persist: T['persist'];
+  readonly deliver: T['deliver'];
+  readonly request: RouterRequest<T['request']>;
+  readonly reply: RouterReply<T['reply']>;
+  readonly event: T['event'] | RouterEvent;
+}
+
+/** Removal of members for good (Raft): what the router asks of the replica. */
+export interface RemovalRules<R> {
+  /** Every member with a committed tombstone (read at start and after a snapshot). */
+  tombstones(replica: R): readonly NodeId[];
+  /** Members whose tombstones a batch of deliveries carries. */
+  tombstonesIn(deliver: readonly unknown[]): readonly NodeId[];
+  /** Whether `id` is in no role of the committed configuration. */
+  goneFromConfig(replica: R, id: NodeId): boolean;
+  /** Whether this node is a learner that knows no leader (it then probes its peers). */
+  orphaned(replica: R): boolean;
+  /** Peers named by the replica's state (configuration and member records). */
+  peers(replica: R): readonly NodeId[];
+}
+
+/** What differs per protocol; every function is pure. */
+export interface RouterBinding<T extends RoutedTypes, R extends RoutedReplica<T>> {
+  /** The `type` of every replica peer message (derived from its union: see kernel/kinds.ts). */
+  readonly msgKinds: ReadonlySet<string>;
+  /** The replica's request for a KV call; `origin` is the follower that forwarded it. */
+  kvRequest(id: number, cmd: KvCommand, origin: NodeId | undefined): T['request'];
+  /** A request answered with write `seq` of `session`'s result once applied here (Raft). */
+  appliedRequest?(id: number, session: number, seq: number): T['request'];
+  /** The id a replica reply echoes. */
+  replyId(reply: T['reply']): number;
+  /** Who leads, as this node's replica knows it: NO_NODE when none. The one place. */
+  leader(replica: R): NodeId;
+  /** The refusal this node's own clients would get for `op`, applied to forwarded calls too. */
+  admit?(op: KvOp): Refusal | undefined;
+  readonly removal?: RemovalRules<R>;
+}
+
+export interface RouterOptions {
+  /** The longest any call may wait; a forwarded call's own timeout is capped by it. */
+  readonly callTimeoutMs: number;
+  /** Pause before asking again after a passing refusal. */
+  readonly retryPauseMs: number;
+  /** Re-proposals of a write whose outcome came back unknown (same session and seq). */
+  readonly unknownRetriesMax: number;
+  /** Calls in flight at once, own and forwarded; more are refused as overloaded. */
+  readonly callsMax: number;
+  /** A removed peer that keeps speaking is told at most this often. */
+  readonly removalNoticeIntervalMs: number;
+  /** How often a learner checks whether it has had no leader for two checks (probes). */
+  readonly probeIntervalMs: number;
+  /** Peers known from outside the replica's state (the addresses given at start). */
+  readonly peers: readonly NodeId[];
+  /** Deliberate bugs for the simulator's broken-variant tests; never set in production. */
+  readonly unsafeTestingFaults?: RouterUnsafeTestingFaults;
+}
+
+export interface RouterUnsafeTestingFaults {
+  /** A follower answers a forwarded write as done the moment it forwards it. */
+  readonly answerForwardedWritesEarly?: boolean;
+}
+
+export const defaultRouterOptions: RouterOptions = {
+  callTimeoutMs: 5000,
+  retryPauseMs: 25,
+  unknownRetriesMax: 3,
+  callsMax: 10_000,
+  removalNoticeIntervalMs: 1000,
+  probeIntervalMs: 2000,
+  peers: [],
+};
