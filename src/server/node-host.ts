@@ -141,8 +141,10 @@ export class NodeHost<T extends CoreTypes> {
   private schedule(): void {
     if (!this.running) return;
     const due = this.core.deadline();
-    // -Infinity is a real deadline ("tick me now"); +Infinity means no timer is set.
-    if (Number.isNaN(due) || due === Number.POSITIVE_INFINITY || due >= this.timerDue) return;
+    // -Infinity is a real deadline ("tick me now"); +Infinity means no timer is set. No core
+    // may answer NaN: it would compare false with everything and the node would never tick.
+    assert(!Number.isNaN(due), 'a core reported a NaN deadline');
+    if (due === Number.POSITIVE_INFINITY || due >= this.timerDue) return;
     clearTimeout(this.timer);
     this.timerDue = due;
     // Whole milliseconds: Node keeps one timer list per distinct duration.
