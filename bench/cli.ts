@@ -30,11 +30,11 @@ const { values } = parseArgs({
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new Error('--runs: 1..1000');
 
-/** Wall milliseconds of each of `runs` runs of `node <bin> ...args`, after one warm-up run. */
-function time(args: readonly string[]): number[] {
+/** Wall milliseconds of each of `runs` runs of `node ...args`, after one warm-up run. */
+function timeNode(args: readonly string[]): number[] {
   const run = () => {
     const started = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, [values.bin, ...args], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     if (r.status !== 0)
       throw new Error(`quorate ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
@@ -44,20 +44,28 @@ function time(args: readonly string[]): number[] {
   return Array.from({ length: runs }, run);
 }
 
+const time = (args: readonly string[]) => timeNode([values.bin, ...args]);
+
 const dataDir = mkdtempSync(join(tmpdir(), 'quorate-bench-cli-'));
 const portBase = await freePortRange(7);
 const cluster = await startLocalCluster({ nodes: 3, dataDir, portBase });
 try {
   const endpoints = cluster.endpoints().map((e) => e.clientUrl);
   await new QuorateClient({ endpoints, timeoutMs: 10_000 }).put('k', 'v');
+  // Node's own start-up on this machine, now: the floor under both figures.
+  const bare = timeNode(['-e', '0']);
   const help = time(['--help']);
   const get = time(['kv', 'get', 'k', '--endpoints', endpoints.join(',')]);
   const result = {
     bin: values.bin,
     runs,
+    nodeAlone: { medianMs: median(bare), samplesMs: bare },
     help: { medianMs: median(help), samplesMs: help },
     kvGet: { medianMs: median(get), samplesMs: get },
   };
+  console.log(
+    `node -e 0          median ${result.nodeAlone.medianMs.toFixed(1)} ms (${runs} runs)`,
+  );
   console.log(`quorate --help     median ${result.help.medianMs.toFixed(1)} ms (${runs} runs)`);
   console.log(`quorate kv get k   median ${result.kvGet.medianMs.toFixed(1)} ms (${runs} runs)`);
   mkdirSync(join(root, 'bench-results'), { recursive: true });

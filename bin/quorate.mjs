@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 const inClone = existsSync(new URL('../src/cli/main.ts', import.meta.url));
 let fromSource = false;
 if (inClone) {
-  const { libBuildIsStale } = await import('../scripts/build-lib.mjs');
+  const { libBuildIsStale } = await import('../scripts/lib-freshness.mjs');
   fromSource = process.env.QUORATE_FROM_SOURCE === '1' || libBuildIsStale();
 }
 let main;
@@ -18,6 +18,6 @@ if (fromSource) {
   register();
   ({ main } = await import('../src/cli/main.ts'));
 } else {
-  ({ main } = await import('../dist/cli/main.js'));
+  ({ main } = await import('../dist/cli-bundle/main.js'));
 }
 process.exitCode = await main(process.argv);

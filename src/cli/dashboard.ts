@@ -1,11 +1,11 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
 import { caFetch, type FetchLike } from '../client/ca-fetch.ts';
 import { keyPath, type StatusResponse } from '../client/wire.ts';
 import type { NodeId } from '../kernel/ids.ts';
+import { packageRoot } from './package-root.ts';
 
 /**
  * The web dashboard's server: the built app (dist/web) with precompressed assets, plus a
@@ -70,7 +70,7 @@ export interface ClusterSnapshot {
   readonly nodes: readonly NodeSnapshot[];
 }
 
-export const defaultWebRoot = fileURLToPath(new URL('../../dist/web', import.meta.url));
+export const defaultWebRoot = join(packageRoot(), 'dist', 'web');
 
 const contentTypes: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',

@@ -3,12 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { NodeId } from '../../kernel/ids.ts';
-import {
-  type ClusterCertificateFiles,
-  ensureClusterCertificates,
-} from '../../runtime/certificates.ts';
+import type { ClusterCertificateFiles } from '../../runtime/certificates.ts';
+import { packageRoot } from '../package-root.ts';
 import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
 
 /**
@@ -72,7 +69,7 @@ export interface LocalCluster {
   stopAll(graceMs?: number): Promise<void>;
 }
 
-const binPath = fileURLToPath(new URL('../../../bin/quorate.mjs', import.meta.url));
+const binPath = join(packageRoot(), 'bin', 'quorate.mjs');
 /**
  * V8 settings for a node process. A node's live heap is small (tens of MB) but it promotes
  * steadily (log entries, key versions and watch history live for seconds), so by default V8
@@ -119,8 +116,14 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const secretFile = await ensureSecret(dataDir);
+  // The X.509 code (and its packages) loads only for a cluster that uses TLS.
   const tls =
-    options.tls === true ? await ensureClusterCertificates(join(dataDir, 'tls'), host) : undefined;
+    options.tls === true
+      ? await (await import('../../runtime/certificates.ts')).ensureClusterCertificates(
+          join(dataDir, 'tls'),
+          host,
+        )
+      : undefined;
   const scheme = tls === undefined ? 'http' : 'https';
   const nodes = Array.from({ length: options.nodes }, (_, i) =>
     localNode(dataDir, host, options.portBase, i + 1, scheme),
