@@ -12,6 +12,14 @@ if (inClone) {
   const { libBuildIsStale } = await import('../scripts/lib-freshness.mjs');
   fromSource = process.env.QUORATE_FROM_SOURCE === '1' || libBuildIsStale();
 }
+// A reader that stops early (`quorate kv list | head -1`) closes the pipe: that is a normal
+// end for a command's output, not a crash.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(0);
+  });
+}
 let main;
 if (fromSource) {
   const { register } = await import('tsx/esm/api');
