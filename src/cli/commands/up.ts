@@ -412,6 +412,7 @@ async function runUp(flags: UpFlags): Promise<number> {
         host,
         port: dashboardPort,
         ...(cluster.tls === undefined ? {} : { ca: await readFile(cluster.tls.ca, 'utf8') }),
+        log: (line) => process.stdout.write(`${line}\n`),
         cluster: {
           endpoints: () => cluster.endpoints().filter((e) => !retired.has(e.id)),
           stop: async (id) => void (await cluster.stop(id)),

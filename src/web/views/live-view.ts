@@ -207,7 +207,10 @@ export class LiveView {
   }
 
   private async control(id: NodeId, action: 'stop' | 'start'): Promise<void> {
-    const res = await fetch(`/api/nodes/${id}/${action}`, { method: 'POST' });
+    const res = await fetch(`/api/nodes/${id}/${action}`, {
+      method: 'POST',
+      headers: { 'x-quorate-token': runToken() },
+    });
     byId('lv-result').textContent = `${action} n${id}: ${res.status}`;
     void this.poll();
   }
@@ -218,9 +221,17 @@ export class LiveView {
     const init: RequestInit = { method };
     if (method === 'PUT') {
       init.body = JSON.stringify({ value });
-      init.headers = { 'content-type': 'application/json' };
+      init.headers = { 'content-type': 'application/json', 'x-quorate-token': runToken() };
     }
     const res = await fetch(`/api/kv/${encodeURIComponent(key)}`, init);
     byId('lv-result').textContent = `${method} ${key}: ${res.status} ${await res.text()}`;
   }
+}
+
+/**
+ * The dashboard server's per-run token, written into the page it serves: state-changing
+ * calls must carry it (src/cli/dashboard-guard.ts), which no other site's page can.
+ */
+function runToken(): string {
+  return document.querySelector<HTMLMetaElement>('meta[name="quorate-token"]')?.content ?? '';
 }
