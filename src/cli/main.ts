@@ -1,16 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { CommanderError } from 'commander';
-import { packageRoot } from './package-root.ts';
+import { packageVersion } from './package-root.ts';
 import { type CommandModule, EXIT, newProgram, UsageError } from './program.ts';
-
-/** This package's version, from its package.json (the clone's or the installed one). */
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
-    version?: unknown;
-  };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
-}
 
 /**
  * Every subcommand, in help order, loaded on demand: a `quorate check` run should not pay
@@ -40,7 +30,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // Positional: a subcommand's own --version (kv cas) is not the program's.
   const program = newProgram()
     .enablePositionalOptions()
-    .version(version(), '-V, --version', 'print the version');
+    .version(packageVersion(), '-V, --version', 'print the version');
   let exitCode: number = EXIT.ok;
   for (const register of await modulesFor(argv)) register(program, (code) => (exitCode = code));
   try {

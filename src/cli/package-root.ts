@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,4 +17,12 @@ export function packageRoot(): string {
     dir = dirname(dir);
   }
   throw new Error(`no bin/quorate.mjs within ${depthMax} levels above ${import.meta.url}`);
+}
+
+/** This package's version, from its package.json (the clone's or the installed one). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+    version?: unknown;
+  };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }

@@ -5,6 +5,7 @@ import { MultiPaxosEngine } from '../../server/multipaxos-engine.ts';
 import { RaftEngine } from '../../server/raft-engine.ts';
 import { parsePeerAddress } from '../../server/raft-members.ts';
 import { createServer } from '../../server/server.ts';
+import { packageVersion } from '../package-root.ts';
 import { EXIT, UsageError } from '../program.ts';
 import type { NodeConfig } from './node.ts';
 
@@ -20,7 +21,7 @@ const COMMIT_NOTICE_DELAY_MS = 10;
 /** Runs the node until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runNode(config: NodeConfig): Promise<number> {
   const logger = createLogger(config.id, { level: config.logLevel });
-  const metrics = new ServerMetrics({ processMetrics: true });
+  const metrics = new ServerMetrics({ processMetrics: true, version: packageVersion() });
   const listen = parsePeerAddress(config.clientListen);
   if (listen === undefined)
     throw new UsageError(`--client-listen '${config.clientListen}' is not host:port`);
