@@ -20,7 +20,7 @@ const COMMIT_NOTICE_DELAY_MS = 10;
 
 /** Runs the node until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runNode(config: NodeConfig): Promise<number> {
-  const logger = createLogger(config.id, { level: config.logLevel });
+  const logger = createLogger(config.id, { level: config.logLevel, format: config.logFormat });
   const metrics = new ServerMetrics({ processMetrics: true, version: packageVersion() });
   const listen = parsePeerAddress(config.clientListen);
   if (listen === undefined)

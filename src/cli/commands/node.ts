@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { CommitHints } from '../../raft/config.ts';
 import type { MemberAddress } from '../../server/engine.ts';
+import type { LogFormat } from '../../server/logger.ts';
 import { parsePeerAddress } from '../../server/raft-members.ts';
 import { type CommandModule, intOption, UsageError } from '../program.ts';
 
@@ -33,6 +34,7 @@ export interface NodeConfig {
   /** Raft's RaftOptions.commitHints. */
   readonly commitHints: CommitHints;
   readonly logLevel: string;
+  readonly logFormat: LogFormat;
   /** PEM contents; when set, both peer traffic (mutual TLS) and the client API use TLS. */
   readonly tls?: { readonly key: string; readonly cert: string; readonly ca: string };
 }
@@ -52,6 +54,7 @@ interface NodeFlags {
   snapshotEvery?: number;
   commitHints?: string;
   logLevel?: string;
+  logFormat?: string;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
@@ -184,9 +187,38 @@ export function resolveConfig(flags: NodeFlags): NodeConfig {
     heartbeatMs,
     snapshotEvery: pick('snapshotEvery') ?? 10_000,
     commitHints,
-    logLevel: pick('logLevel') ?? 'info',
+    logLevel: logLevelOf(pick('logLevel') ?? 'info'),
+    logFormat: logFormatOf(pick('logFormat') ?? 'json'),
     ...(tls === undefined ? {} : { tls }),
   };
+}
+
+/** LogFormat's values, here so `quorate --help` does not load the logger (and pino). */
+export const logFormats: readonly LogFormat[] = ['json', 'text'];
+/** pino's levels. */
+export const logLevels: readonly string[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
+
+function logLevelOf(raw: string): string {
+  if (!logLevels.includes(raw)) {
+    throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}, got '${raw}'`);
+  }
+  return raw;
+}
+
+export function logFormatOf(raw: string): LogFormat {
+  const format = logFormats.find((f) => f === raw);
+  if (format === undefined) {
+    throw new UsageError(`--log-format must be ${logFormats.join(' or ')}, got '${raw}'`);
+  }
+  return format;
 }
 
 export const nodeCommand: CommandModule = (program, setExitCode) => {
@@ -218,6 +250,7 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
       'Raft: followers told of commits early: origin (that forwarded the write), all, off',
     )
     .option('--log-level <level>', 'pino level: debug, info, warn, error')
+    .option('--log-format <format>', 'json (one object a line, the default) or text (for people)')
     .option('--tls-cert <file>', 'PEM certificate: TLS for peer traffic and the client API')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--tls-ca <file>', "PEM CA that signed every node's certificate")

@@ -7,6 +7,7 @@ import type { NodeId } from '../../kernel/ids.ts';
 import type { ClusterCertificateFiles } from '../../runtime/certificates.ts';
 import { packageRoot } from '../package-root.ts';
 import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
+import { logFormatOf, logLevels } from './node.ts';
 
 /**
  * A local cluster of `quorate node` child processes on 127.0.0.1: `quorate up` for people,
@@ -296,6 +297,8 @@ interface UpFlags {
   dashboardPort?: number;
   tls: boolean;
   json?: true;
+  logLevel?: string;
+  logFormat?: string;
 }
 
 const host = '127.0.0.1';
@@ -329,6 +332,8 @@ export const upCommand: CommandModule = (program, setExitCode) => {
       intOption('--dashboard-port', 0, 65_535),
     )
     .option('--json', 'print the endpoints as one JSON line once the cluster is up')
+    .option('--log-level <level>', "the nodes' log level: debug, info (default), warn, error")
+    .option('--log-format <format>', "the nodes' log files: json (default) or text, for people")
     .action(async (flags: UpFlags) => {
       setExitCode(await runUp(flags));
     });
@@ -339,6 +344,12 @@ async function runUp(flags: UpFlags): Promise<number> {
   if (flags.portBase + 2 * flags.nodes > 65_535) throw new UsageError('ports run past 65535');
   if (flags.protocol !== 'raft' && flags.protocol !== 'multipaxos') {
     throw new UsageError(`--protocol must be raft or multipaxos, got '${flags.protocol}'`);
+  }
+  if (flags.logFormat !== undefined) logFormatOf(flags.logFormat);
+  if (flags.logLevel !== undefined && !logLevels.includes(flags.logLevel)) {
+    throw new UsageError(
+      `--log-level must be one of ${logLevels.join(', ')}, got '${flags.logLevel}'`,
+    );
   }
   const state = await import('./up-state.ts');
   const dataDir = resolve(flags.data);
@@ -363,7 +374,11 @@ async function runUp(flags: UpFlags): Promise<number> {
     nodes: flags.nodes,
     dataDir,
     portBase: flags.portBase,
-    nodeArgs: ['--protocol', flags.protocol],
+    nodeArgs: [
+      ...['--protocol', flags.protocol],
+      ...(flags.logLevel === undefined ? [] : ['--log-level', flags.logLevel]),
+      ...(flags.logFormat === undefined ? [] : ['--log-format', flags.logFormat]),
+    ],
     tls: flags.tls,
     retired: [...retired],
     onExit: (node, code, signal) => {
