@@ -500,8 +500,11 @@ describe.skipIf(chromiumPath === undefined)('web dashboard in Chromium', () => {
       .toContain('"value":"hello"');
     const follower = leader === 3 ? 2 : 3;
     const row = page.locator(`#lv-nodes tr[data-node="${follower}"]`);
+    // Only what the node's state allows is enabled: Stop while it answers, Start once down.
+    expect(await row.locator('button[data-action="start"]').isDisabled()).toBe(true);
     await row.locator('button[data-action="stop"]').click();
     await expect.poll(() => row.getAttribute('data-role'), { timeout: 20_000 }).toBe('down');
+    expect(await row.locator('button[data-action="stop"]').isDisabled()).toBe(true);
     await row.locator('button[data-action="start"]').click();
     await expect.poll(() => row.getAttribute('data-role'), { timeout: 30_000 }).toBe('follower');
     await page.screenshot({ path: join(shots, '6-live-cluster.png') });

@@ -124,6 +124,10 @@ export class LiveView {
     const actions = el('td');
     const stop = el('button', { 'data-action': 'stop' }, 'Stop');
     const start = el('button', { 'data-action': 'start' }, 'Start');
+    // A node that answers can be stopped; one that does not, started (the server says if it
+    // is in fact still running, only unresponsive).
+    stop.disabled = s === null;
+    start.disabled = s !== null;
     stop.addEventListener('click', () => void this.control(n.id, 'stop'));
     start.addEventListener('click', () => void this.control(n.id, 'start'));
     actions.append(stop, start);
@@ -167,8 +171,9 @@ export class LiveView {
         import('uplot/dist/uPlot.min.css'),
       ]);
       this.throughputChart ??= this.makeChart(UPlot, 'lv-throughput', 'ops/s', [
-        'requests/s',
-        'commits/s',
+        'requests/s (all nodes)',
+        // Every node commits every entry: the sum is the cluster's rate times its size.
+        'commits/s (summed over nodes)',
       ]);
       this.latencyChart ??= this.makeChart(UPlot, 'lv-latency', 'ms', ['mean latency']);
     }
