@@ -464,6 +464,7 @@ describe.skipIf(chromiumPath === undefined)('web dashboard in Chromium', () => {
     const file = join(shots, 'trace.jsonl');
     writeFileSync(file, `${lines.join('\n')}\n`);
     await page.goto(`${dashboard.url}#replay`);
+    expect(await page.locator('#rp-status').textContent()).toContain('quorate sim raft');
     await page.locator('#rp-file').setInputFiles(file);
     await expect
       .poll(() => page.locator('#rp-status').textContent())
@@ -478,6 +479,12 @@ describe.skipIf(chromiumPath === undefined)('web dashboard in Chromium', () => {
       JSON.parse(lines[6]!),
     );
     await page.screenshot({ path: join(shots, '5-replay.png') });
+    // At real-time speed the rest of the run plays in about its simulated length.
+    await page.locator('#rp-speed').selectOption('1');
+    await page.locator('#rp-play').click();
+    await expect
+      .poll(() => page.locator('#rp-position').textContent(), { timeout: 30_000 })
+      .toMatch(new RegExp(`^${lines.length} /`));
   });
 
   it('shows the leader of a real 3-node cluster, puts a key, and stops and starts a node', async () => {
