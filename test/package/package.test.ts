@@ -220,7 +220,7 @@ describe('the installed quorate command and a TypeScript consumer', () => {
             skipLibCheck: false,
             types: ['node'],
           },
-          include: ['client.ts'],
+          include: ['client.ts', 'examples/*.ts'],
         }),
       );
       writeFileSync(
@@ -235,6 +235,7 @@ const history = new HistoryBuilder().invoke(1, 'put', 'typed', 'from TypeScript'
 console.log(JSON.stringify({ revision: put.revision, value: got.entry?.value, check: checkHistory(history.events).verdict }));
 `,
       );
+      cpSync(join(repo, 'examples'), join(consumer, 'examples'), { recursive: true });
       await run(
         process.execPath,
         [join(consumer, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.'],
@@ -244,6 +245,25 @@ console.log(JSON.stringify({ revision: put.revision, value: got.entry?.value, ch
       );
       const { stdout } = await run(process.execPath, ['out/client.js', up.endpoints], {
         cwd: consumer,
+      });
+      // The examples of examples/README.md, compiled by the same tsc run, each run here.
+      const example = async (name: string, ...args: string[]) =>
+        JSON.parse(
+          (await run(process.execPath, [`out/examples/${name}.js`, ...args], { cwd: consumer }))
+            .stdout,
+        );
+      expect(await example('embed-raft')).toMatchObject({ values: [13, 13, 13] });
+      expect(await example('check-history')).toMatchObject({
+        stale: 'not-linearizable',
+        again: 'not-linearizable',
+        concurrent: 'linearizable',
+      });
+      expect(await example('client', up.endpoints)).toMatchObject({
+        value: 'hello',
+        casApplied: false,
+        casSaw: 'hello',
+        keys: ['examples/greeting'],
+        unreachable: 'unreachable',
       });
       const result = JSON.parse(stdout) as { revision: number; value: string; check: string };
       expect(result.value).toBe('from TypeScript');
