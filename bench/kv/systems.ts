@@ -2,7 +2,7 @@
  * The two clusters under test behind one interface: start, find the leader, kill -9 it,
  * restart it, stop. Each only ever signals processes it started itself.
  *
- *   etcd:    the shared scripts in ../shared/peers/etcd (start-cluster.sh / stop-cluster.sh),
+ *   etcd:    the scripts in bench/peers/etcd (start-cluster.sh / stop-cluster.sh),
  *            with their state dir pointed at our own temp dir; pids from their pid files,
  *            checked against /proc/<pid>/cmdline before any signal.
  *   quorate: startLocalCluster (child processes of `quorate node`) on a fresh temp data dir.
@@ -67,10 +67,7 @@ async function waitGone(pid: number, marker: string): Promise<void> {
   for (let i = 0; i < 200 && (await commandLineHas(pid, marker)); i++) await sleep(10);
 }
 
-const etcdScripts = resolve(
-  fileURLToPath(new URL('.', import.meta.url)),
-  '../../../shared/peers/etcd',
-);
+const etcdScripts = resolve(fileURLToPath(new URL('.', import.meta.url)), '../peers/etcd');
 
 export class EtcdSystem implements BenchSystem {
   readonly name = 'etcd' as const;

@@ -5,11 +5,11 @@ import type { HistoryEvent, Json } from './history.ts';
 import { parseEdn, parseJepsen } from './parse.ts';
 
 /**
- * Known answers on real histories (../shared/testdata beside the repository, as in CI):
+ * Known answers on real histories (testdata/ at the repository root):
  * Jepsen's etcd register runs and porcupine's key-value histories. MANIFEST.json in each
  * folder gives the answer upstream checkers agree on; NOTICE.md describes the format.
  */
-const testdata = new URL('../../../shared/testdata/', import.meta.url);
+const testdata = new URL('../../testdata/', import.meta.url);
 
 type Expected = boolean | 'unknown';
 
@@ -28,7 +28,7 @@ function verdictFor(events: HistoryEvent[], initial: Json, failedCasObserved = f
 }
 
 describe('Jepsen etcd histories (porcupine test_data/jepsen)', () => {
-  it('the test data sits beside the repository', () => {
+  it('the test data is in the repository', () => {
     expect(existsSync(new URL('jepsen-etcd/MANIFEST.json', testdata))).toBe(true);
   });
 

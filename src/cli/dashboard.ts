@@ -1,11 +1,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, gzipSync, constants as zlibConstants } from 'node:zlib';
 import { caFetch, type FetchLike } from '../client/ca-fetch.ts';
 import { keyPath, type StatusResponse } from '../client/wire.ts';
 import type { NodeId } from '../kernel/ids.ts';
+import { DashboardGuard } from './dashboard-guard.ts';
+import { packageRoot } from './package-root.ts';
 
 /**
  * The web dashboard's server: the built app (dist/web) with precompressed assets, plus a
@@ -13,6 +14,8 @@ import type { NodeId } from '../kernel/ids.ts';
  * /metrics (so the browser needs no CORS) and forwards stop/start and put/get.
  *
  *   GET  /api/cluster             -> ClusterSnapshot
+ * State-changing calls need the page's per-run token and this origin (dashboard-guard.ts).
+ *
  *   POST /api/nodes/:id/stop      -> {ok: true}
  *   POST /api/nodes/:id/start     -> {ok: true}
  *   PUT  /api/kv/:key  {value}    -> the node's answer (any node; followers forward)
@@ -38,10 +41,14 @@ export interface DashboardOptions {
   readonly bodyBytesMax?: number;
   /** PEM of the private CA that signed the nodes' certificates, when they serve https. */
   readonly ca?: string;
+  /** Where the dashboard says what it did and refused (stop/start); `quorate up` prints it. */
+  readonly log?: (line: string) => void;
 }
 
 export interface Dashboard {
   readonly url: string;
+  /** This run's token: state-changing API calls must send it (the served page has it). */
+  readonly token: string;
   close(): Promise<void>;
 }
 
@@ -70,7 +77,7 @@ export interface ClusterSnapshot {
   readonly nodes: readonly NodeSnapshot[];
 }
 
-export const defaultWebRoot = fileURLToPath(new URL('../../dist/web', import.meta.url));
+export const defaultWebRoot = join(packageRoot(), 'dist', 'web');
 
 const contentTypes: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
@@ -224,10 +231,26 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const bodyBytesMax = options.bodyBytesMax ?? 1024 * 1024;
   const fetchNode: FetchLike =
     options.ca === undefined ? (url, init) => fetch(url, init) : caFetch(options.ca);
-  const api = new DashboardApi(options.cluster, fetchNode, timeoutMs, bodyBytesMax);
+  const log = options.log ?? (() => {});
+  // Set once the port is known (port 0 picks one); no request is served before.
+  let guard: DashboardGuard | undefined;
+  const api = new DashboardApi(options.cluster, fetchNode, timeoutMs, bodyBytesMax, log);
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://dashboard').pathname;
+    if (guard === undefined) return sendJson(res, 503, { error: 'starting' });
+    const host = guard.checkHost(req);
+    if (!host.ok) {
+      log(`dashboard: refused ${req.method} ${path}: ${host.why}`);
+      return sendJson(res, 403, { error: host.why });
+    }
     if (path.startsWith('/api/')) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        const change = guard.checkChange(req);
+        if (!change.ok) {
+          log(`dashboard: refused ${req.method} ${path}: ${change.why}`);
+          return sendJson(res, 403, { error: change.why });
+        }
+      }
       api.handle(req, res, path).catch((err: Error) => sendJson(res, 500, { error: err.message }));
       return;
     }
@@ -236,14 +259,20 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       return;
     }
     const asset = assets.get(path === '/' ? '/index.html' : path);
-    if (asset !== undefined) sendAsset(req, res, asset);
+    if (asset !== undefined && asset === assets.get('/index.html')) {
+      const page = guard.pageWithToken(asset.raw);
+      sendAsset(req, res, { ...asset, raw: page, gzip: undefined, br: undefined });
+    } else if (asset !== undefined) sendAsset(req, res, asset);
     else if (assets.size === 0)
       sendJson(res, 503, { error: 'no web build: run npm run build:web' });
     else sendJson(res, 404, { error: `no such file: ${path}` });
   });
   const url = await listen(server, options.host, options.port);
+  const ready = new DashboardGuard(options.host, Number(new URL(url).port));
+  guard = ready;
   return {
     url,
+    token: ready.token,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();
@@ -273,6 +302,7 @@ class DashboardApi {
     private readonly fetch: FetchLike,
     private readonly timeoutMs: number,
     private readonly bodyBytesMax: number,
+    private readonly log: (line: string) => void,
   ) {}
 
   async handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -301,7 +331,9 @@ class DashboardApi {
         sendJson(res, 404, { error: `no node ${id}` });
         return;
       }
+      this.log(`dashboard: ${control[2]} node ${id}`);
       await (control[2] === 'stop' ? cluster.stop(id) : cluster.start(id));
+      this.log(`dashboard: node ${id} ${control[2] === 'stop' ? 'stopped' : 'started'}`);
       sendJson(res, 200, { ok: true });
       return;
     }

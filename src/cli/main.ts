@@ -1,4 +1,5 @@
 import { CommanderError } from 'commander';
+import { packageVersion } from './package-root.ts';
 import { type CommandModule, EXIT, newProgram, UsageError } from './program.ts';
 
 /**
@@ -26,7 +27,10 @@ async function modulesFor(argv: readonly string[]): Promise<CommandModule[]> {
 
 /** Runs the CLI on `argv` (as process.argv: node, script, args...) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = newProgram();
+  // Positional: a subcommand's own --version (kv cas) is not the program's.
+  const program = newProgram()
+    .enablePositionalOptions()
+    .version(packageVersion(), '-V, --version', 'print the version');
   let exitCode: number = EXIT.ok;
   for (const register of await modulesFor(argv)) register(program, (code) => (exitCode = code));
   try {

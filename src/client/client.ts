@@ -2,6 +2,7 @@ import type { NodeId } from '../kernel/ids.ts';
 import type { KvChange } from '../kv/machine.ts';
 import { caFetch, type FetchLike } from './ca-fetch.ts';
 import { QuorateError, UnknownOutcomeError, UnreachableError } from './errors.ts';
+import { type HttpSend, httpSend } from './http.ts';
 import { parseSse } from './sse.ts';
 import {
   type CasResponse,
@@ -82,7 +83,9 @@ export class QuorateClient {
   private readonly backoffMs: number;
   private readonly backoffMaxMs: number;
   private readonly pendingWritesMax: number;
+  /** Watch streams only; every other call goes through `send`. */
   private readonly fetch: FetchLike;
+  private readonly send: HttpSend;
   private cursor = 0;
   private leaderUrl: string | undefined;
   private seq = 0;
@@ -98,6 +101,7 @@ export class QuorateClient {
     this.backoffMaxMs = positive('backoffMaxMs', options.backoffMaxMs ?? 2000);
     this.pendingWritesMax = positive('pendingWritesMax', options.pendingWritesMax ?? 1000);
     this.fetch = options.ca === undefined ? (url, init) => fetch(url, init) : caFetch(options.ca);
+    this.send = httpSend(options.ca);
     this.session = options.session ?? randomSession();
     if (!Number.isSafeInteger(this.session) || this.session < 1) {
       throw new RangeError(`session must be an integer in 1..${SESSION_MAX}`);
@@ -336,15 +340,16 @@ export class QuorateClient {
     const headers: Record<string, string> = { accept: 'application/json', ...extra.headers };
     if (extra.body !== undefined) headers['content-type'] = 'application/json';
     try {
-      const res = await this.fetch(`${target}${path}`, {
+      const res = await this.send(`${target}${path}`, {
         method,
         headers,
         ...(extra.body === undefined ? {} : { body: JSON.stringify(extra.body) }),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      const text = await res.text();
-      const leader = res.headers.get(HEADER.leader);
-      if (leader !== null && res.ok) this.leaderUrl = normalizeUrl(leader);
+      const text = res.text;
+      const leader = res.headers[HEADER.leader];
+      const ok = res.status >= 200 && res.status < 300;
+      if (typeof leader === 'string' && ok) this.leaderUrl = normalizeUrl(leader);
       let body: unknown;
       try {
         body = text === '' ? undefined : JSON.parse(text);

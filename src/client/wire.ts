@@ -5,6 +5,12 @@ import type { KvChange, KvEntry } from '../kv/machine.ts';
  * The HTTP/JSON wire protocol of the key-value service, shared by the server (which imports
  * it) and the client, so the two cannot drift apart.
  *
+ * Keys and values are Unicode text, exactly: JSON bodies must be valid UTF-8 and their
+ * strings well-formed (no lone surrogates), paths and queries percent-encoded UTF-8. Anything
+ * else is refused with 400 `invalid-request`, never replaced (src/server/text.ts); what is
+ * stored is what was sent, and reads return it unchanged. Values that are not text (arbitrary
+ * bytes) are not supported yet: encode them (base64) yourself.
+ *
  * Routes (all JSON unless noted; every error is `ErrorBody` with a 4xx/5xx status):
  *
  *   PUT    /v1/kv/:key            body {value}                        -> PutResponse

@@ -13,7 +13,7 @@ export type {
   WatchHandle,
 } from './engine.ts';
 export { RefusedError } from './engine.ts';
-export type { Logger, LoggerOptions } from './logger.ts';
+export type { LogFormat, Logger, LoggerOptions } from './logger.ts';
 export { createLogger, silentLogger } from './logger.ts';
 export type { EngineMetrics, ServerMetricsOptions } from './metrics.ts';
 export { ServerMetrics } from './metrics.ts';

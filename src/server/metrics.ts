@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { NodeId } from '../kernel/ids.ts';
+import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import type { EngineStatus } from './engine.ts';
 
 /**
@@ -29,7 +29,20 @@ export interface ServerMetricsOptions {
   readonly processMetrics?: boolean;
   /** Distinct peers a `bytesSent` label may name; more are counted under peer "other". */
   readonly peerLabelsMax?: number;
+  /** The quorate version, exported as `quorate_build_info{version,node}`. */
+  readonly version?: string;
 }
+
+/** The engine's state as one gauge each, set at scrape time (names as etcd's where it has one). */
+const statusGauges = {
+  term: ['quorate_term', 'Current term (Raft) or ballot round (Multi-Paxos).'],
+  commitIndex: ['quorate_commit_index', 'Highest log index known committed.'],
+  appliedIndex: ['quorate_applied_index', 'Highest log index applied to the state machine.'],
+  revision: ['quorate_revision', 'Key-value store revision.'],
+  isLeader: ['quorate_is_leader', '1 when this node leads, else 0.'],
+  hasLeader: ['quorate_has_leader', '1 when this node knows a leader, else 0.'],
+  members: ['quorate_members', 'Members in the configuration, learners included.'],
+} as const;
 
 /** WAL fsyncs span ~50µs (NVMe, battery-backed cache) to seconds (a stalled disk). */
 const fsyncBucketsSeconds = [
@@ -54,7 +67,7 @@ export class ServerMetrics implements EngineMetrics {
   private readonly peerBytes: Counter<'peer'>;
   private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   private readonly httpSeconds: Histogram<'method' | 'route'>;
-  private readonly engineGauges: Gauge<'field'>;
+  private readonly statusGauges: Record<keyof typeof statusGauges, Gauge>;
 
   constructor(options: ServerMetricsOptions = {}) {
     this.peerLabelsMax = options.peerLabelsMax ?? 64;
@@ -112,12 +125,22 @@ export class ServerMetrics implements EngineMetrics {
       buckets: httpBucketsSeconds,
       registers,
     });
-    this.engineGauges = new Gauge({
-      name: 'quorate_engine',
-      help: 'Engine state at scrape time: term, commit_index, applied_index, revision, is_leader, members.',
-      labelNames: ['field'],
+    const gauge = ([name, help]: readonly [string, string]) => new Gauge({ name, help, registers });
+    this.statusGauges = {
+      term: gauge(statusGauges.term),
+      commitIndex: gauge(statusGauges.commitIndex),
+      appliedIndex: gauge(statusGauges.appliedIndex),
+      revision: gauge(statusGauges.revision),
+      isLeader: gauge(statusGauges.isLeader),
+      hasLeader: gauge(statusGauges.hasLeader),
+      members: gauge(statusGauges.members),
+    };
+    new Gauge({
+      name: 'quorate_build_info',
+      help: 'Always 1; the labels say which quorate and Node.js run this node.',
+      labelNames: ['version', 'node'],
       registers,
-    });
+    }).set({ version: options.version ?? 'unknown', node: process.version }, 1);
     if (options.processMetrics === true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -157,12 +180,14 @@ export class ServerMetrics implements EngineMetrics {
 
   /** Copies the engine's state into gauges; called just before each scrape. */
   recordStatus(status: EngineStatus): void {
-    this.engineGauges.set({ field: 'term' }, status.term);
-    this.engineGauges.set({ field: 'commit_index' }, status.commitIndex);
-    this.engineGauges.set({ field: 'applied_index' }, status.appliedIndex);
-    this.engineGauges.set({ field: 'revision' }, status.revision);
-    this.engineGauges.set({ field: 'is_leader' }, status.leader === status.id ? 1 : 0);
-    this.engineGauges.set({ field: 'members' }, status.members.length);
+    const g = this.statusGauges;
+    g.term.set(status.term);
+    g.commitIndex.set(status.commitIndex);
+    g.appliedIndex.set(status.appliedIndex);
+    g.revision.set(status.revision);
+    g.isLeader.set(status.leader === status.id ? 1 : 0);
+    g.hasLeader.set(status.leader === NO_NODE ? 0 : 1);
+    g.members.set(status.members.length);
   }
 
   /** The Prometheus text exposition and its content type. */

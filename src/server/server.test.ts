@@ -255,8 +255,14 @@ describe('metrics', () => {
         'quorate_leader_changes_total 1',
         'quorate_peer_sent_bytes_total{peer="2"} 512',
         'quorate_http_requests_total{method="PUT",route="/v1/kv/:key",status="200"} 1',
-        'quorate_engine{field="is_leader"} 1',
-        'quorate_engine{field="revision"} 1',
+        'quorate_is_leader 1',
+        'quorate_has_leader 1',
+        'quorate_revision 1',
+        'quorate_members 1',
+        'quorate_term 1',
+        'quorate_commit_index ',
+        'quorate_applied_index ',
+        'quorate_build_info{version="unknown",node="v',
       ]) {
         expect(text).toContain(line);
       }

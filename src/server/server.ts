@@ -1,11 +1,17 @@
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import type { KvEngine } from './engine.ts';
 import { ApiError, frameworkError } from './errors.ts';
 import { type Logger, silentLogger } from './logger.ts';
 import { ServerMetrics } from './metrics.ts';
 import { registerAdminRoutes, registerKvRoutes } from './routes.ts';
+import { parseJsonText, queryTextProblem } from './text.ts';
 import { WatchHub } from './watch.ts';
 
 /** PEM material for serving the client API over HTTPS. */
@@ -111,6 +117,13 @@ export function createServer(options: ServerOptions): QuorateServer {
     // A key is percent-encoded: one UTF-16 unit may take up to 9 bytes (%XX%XX%XX).
     routerOptions: { maxParamLength: settings.keyLengthMax * 9 },
     forceCloseConnections: 'idle',
+    // A path that is not percent-encoded UTF-8 (`/v1/kv/%FF`) is refused before routing:
+    // answer it in the API's error shape too.
+    frameworkErrors: (err, _req, reply) => {
+      const api = frameworkError(err);
+      // Fastify types this reply for a route it has not found yet; it is an ordinary reply.
+      void (reply as unknown as FastifyReply).code(api.status).send(api.body());
+    },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
   const hub = new WatchHub(options.engine, {
@@ -120,6 +133,21 @@ export function createServer(options: ServerOptions): QuorateServer {
   });
   // Every body is JSON: anything else gets 415 rather than being parsed as a string.
   app.removeContentTypeParser('text/plain');
+  // JSON whose bytes and strings are exactly text, or a 400 (text.ts says why).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+    try {
+      done(null, parseJsonText(body as Buffer));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  app.addHook('onRequest', (req, reply, done) => {
+    const problem = queryTextProblem(req.url);
+    if (problem === undefined) return done();
+    const api = new ApiError(400, 'invalid-request', problem);
+    reply.code(api.status).send(api.body());
+  });
   const inFlight = installHooks(app, metrics);
   const forwardAgent = new Agent({ keepAlive: true, maxSockets: FORWARD_SOCKETS_MAX });
   const forwardHttpsAgent = new HttpsAgent({

@@ -464,6 +464,7 @@ describe.skipIf(chromiumPath === undefined)('web dashboard in Chromium', () => {
     const file = join(shots, 'trace.jsonl');
     writeFileSync(file, `${lines.join('\n')}\n`);
     await page.goto(`${dashboard.url}#replay`);
+    expect(await page.locator('#rp-status').textContent()).toContain('quorate sim raft');
     await page.locator('#rp-file').setInputFiles(file);
     await expect
       .poll(() => page.locator('#rp-status').textContent())
@@ -478,6 +479,12 @@ describe.skipIf(chromiumPath === undefined)('web dashboard in Chromium', () => {
       JSON.parse(lines[6]!),
     );
     await page.screenshot({ path: join(shots, '5-replay.png') });
+    // At real-time speed the rest of the run plays in about its simulated length.
+    await page.locator('#rp-speed').selectOption('1');
+    await page.locator('#rp-play').click();
+    await expect
+      .poll(() => page.locator('#rp-position').textContent(), { timeout: 30_000 })
+      .toMatch(new RegExp(`^${lines.length} /`));
   });
 
   it('shows the leader of a real 3-node cluster, puts a key, and stops and starts a node', async () => {
@@ -500,8 +507,11 @@ describe.skipIf(chromiumPath === undefined)('web dashboard in Chromium', () => {
       .toContain('"value":"hello"');
     const follower = leader === 3 ? 2 : 3;
     const row = page.locator(`#lv-nodes tr[data-node="${follower}"]`);
+    // Only what the node's state allows is enabled: Stop while it answers, Start once down.
+    expect(await row.locator('button[data-action="start"]').isDisabled()).toBe(true);
     await row.locator('button[data-action="stop"]').click();
     await expect.poll(() => row.getAttribute('data-role'), { timeout: 20_000 }).toBe('down');
+    expect(await row.locator('button[data-action="stop"]').isDisabled()).toBe(true);
     await row.locator('button[data-action="start"]').click();
     await expect.poll(() => row.getAttribute('data-role'), { timeout: 30_000 }).toBe('follower');
     await page.screenshot({ path: join(shots, '6-live-cluster.png') });

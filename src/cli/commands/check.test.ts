@@ -17,7 +17,7 @@ import { HistoryBuilder } from '../../check/builder.ts';
 import { main } from '../main.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
-const testdata = join(root, '..', 'shared', 'testdata');
+const testdata = join(root, 'testdata');
 const dir = mkdtempSync(join(tmpdir(), 'quorate-check-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,27 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
-import {
-  type CheckResult,
-  checkHistory,
-  type HistoryEvent,
-  HistoryParseError,
-  parseEdn,
-  parseJepsen,
-  parseJsonl,
-} from '../../check/index.ts';
-import { type CommandModule, EXIT, UsageError } from '../program.ts';
-
-const parsers: Record<string, (text: string) => HistoryEvent[]> = {
-  jsonl: parseJsonl,
-  jepsen: parseJepsen,
-  edn: parseEdn,
-};
+import { type CommandModule, UsageError } from '../program.ts';
 
 /** The default time budget: long enough for every history we know of, short enough to wait for. */
 const timeoutSecondsDefault = 60;
 
-interface CheckFlags {
+export interface CheckFlags {
   readonly format: string;
   readonly timeout: number;
   readonly initialEmpty?: true;
@@ -35,82 +18,6 @@ function parseTimeout(raw: string): number {
     throw new UsageError(`--timeout must be a non-negative number of seconds, got '${raw}'`);
   }
   return seconds;
-}
-
-function exitCodeOf(result: CheckResult): number {
-  switch (result.verdict) {
-    case 'linearizable':
-      return EXIT.ok;
-    case 'not-linearizable':
-      return EXIT.violation;
-    case 'unknown':
-      return EXIT.unknown;
-  }
-}
-
-function summary(result: CheckResult): string {
-  switch (result.verdict) {
-    case 'linearizable':
-      return `linearizable (${result.ops} operations on ${result.keys} keys)`;
-    case 'not-linearizable':
-      return `not linearizable: key ${JSON.stringify(result.key)}: ${result.explanation}`;
-    case 'unknown':
-      return `unknown: ${result.reason}`;
-  }
-}
-
-/** Reads and parses one history: its events, or the message naming what is wrong with it. */
-function load(file: string, parse: (text: string) => HistoryEvent[]): HistoryEvent[] | string {
-  let text: string;
-  try {
-    text = readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (err) {
-    return `cannot read ${file}: ${(err as Error).message}`;
-  }
-  try {
-    return parse(text);
-  } catch (err) {
-    if (err instanceof HistoryParseError) return `${file}:${err.line}: ${err.detail}`;
-    throw err;
-  }
-}
-
-function checkFile(
-  file: string,
-  parse: (text: string) => HistoryEvent[],
-  flags: CheckFlags,
-): number {
-  const events = load(file, parse);
-  if (typeof events === 'string') {
-    process.stderr.write(`quorate: ${events}\n`);
-    return EXIT.usage;
-  }
-  const started = performance.now();
-  const result = checkHistory(events, {
-    budgetMs: flags.timeout * 1000,
-    now: () => performance.now(),
-    initial: flags.initialEmpty ? '' : null,
-    failedCasObserved: flags.failedCasObserved ?? false,
-  });
-  const elapsedMs = Math.round(performance.now() - started);
-  if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ file, ...result, elapsedMs })}\n`);
-  } else {
-    process.stdout.write(`${file}: ${summary(result)}\n`);
-  }
-  return exitCodeOf(result);
-}
-
-/** Over several files, bad input outranks a violation, which outranks an unknown answer. */
-const exitPriority: readonly number[] = [EXIT.usage, EXIT.violation, EXIT.unknown, EXIT.ok];
-
-function run(files: readonly string[], flags: CheckFlags): number {
-  const parse = parsers[flags.format];
-  if (parse === undefined) {
-    throw new UsageError(`--format must be jsonl, jepsen or edn, got '${flags.format}'`);
-  }
-  const codes = files.map((file) => checkFile(file, parse, flags));
-  return exitPriority.find((code) => codes.includes(code)) ?? EXIT.ok;
 }
 
 /**
@@ -135,7 +42,9 @@ export const checkCommand: CommandModule = (program: Command, setExitCode) => {
       'a failed cas saw a value other than expected (Jepsen etcd logs), not "did not happen"',
     )
     .option('--json', 'print the result as one JSON object')
-    .action((files: string[], flags: CheckFlags) => {
+    .action(async (files: string[], flags: CheckFlags) => {
+      // The checker loads only for a check that runs, not for --help.
+      const { run } = await import('./check-run.ts');
       setExitCode(run(files, flags));
     });
 };

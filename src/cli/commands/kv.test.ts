@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startNode, stopNodes, type TestNode } from '../../server/testing/harness.ts';
 import { main } from '../main.ts';
@@ -118,5 +123,47 @@ describe('quorate status and member', () => {
     const help = await run('kv', 'put', '--help');
     expect(help.code).toBe(0);
     expect(help.out).toContain('3  the cluster is unreachable');
+  });
+});
+
+describe('quorate kv put: where a value comes from', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'quorate-kv-values-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads --file, and refuses a file that is not UTF-8 rather than replacing bytes', async () => {
+    const text = join(dir, 'text');
+    writeFileSync(text, 'line one\nline two, naïve\n');
+    expect(await run('kv', 'put', 'file/ok', '--file', text)).toMatchObject({ code: 0 });
+    expect((await run('kv', 'get', 'file/ok')).out).toBe('line one\nline two, naïve\n\n');
+    const binary = join(dir, 'binary');
+    writeFileSync(binary, Buffer.from([0x61, 0x62, 0xff, 0xfe, 0x63, 0x64]));
+    expect(await run('kv', 'put', 'file/bad', '--file', binary)).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('not valid UTF-8'),
+    });
+    expect((await run('kv', 'get', 'file/bad')).code).toBe(1);
+    expect(await run('kv', 'put', 'file/both', 'v', '--file', text)).toMatchObject({ code: 2 });
+  });
+
+  it('refuses an argument the shell could not pass as UTF-8 (Node replaced it with U+FFFD)', async () => {
+    expect(await run('kv', 'put', 'arg/bad', 'ab\uFFFD\uFFFDcd')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('--file'),
+    });
+  });
+
+  it("reads standard input for '-'", async () => {
+    const bin = fileURLToPath(new URL('../../../bin/quorate.mjs', import.meta.url));
+    const value = `${'0123456789'.repeat(20_000)}\n`; // 200 kB: more than an argument may hold
+    const code = await new Promise<number | null>((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [bin, 'kv', 'put', 'stdin/big', '-', '--endpoints', node.url],
+        (err) => resolve(err === null ? 0 : (err.code as number)),
+      );
+      child.stdin?.end(value);
+    });
+    expect(code).toBe(0);
+    expect((await run('kv', 'get', 'stdin/big')).out).toBe(`${value}\n`);
   });
 });

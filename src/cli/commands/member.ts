@@ -1,12 +1,13 @@
-import { type CommandModule, EXIT, intOption } from '../program.ts';
+import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
 import {
   action,
   type ClientFlags,
   clientOf,
   exitCodesHelp,
   print,
+  printJson,
   withClientOptions,
-} from './kv.ts';
+} from './client-options.ts';
 
 const nodeId = intOption('ID', 1, 0xffff_ffff);
 
@@ -23,29 +24,41 @@ export const memberCommand: CommandModule = (program, setExitCode) => {
   ).action(
     action(setExitCode, async (id: string, peer: string, url: string, flags: ClientFlags) => {
       await clientOf(flags).addLearner(nodeId(id), peer, url);
-      print(`added node ${id} as a learner`);
+      if (flags.json) printJson({ added: nodeId(id), role: 'learner' });
+      else print(`added node ${id} as a learner`);
       return EXIT.ok;
     }),
   );
   withClientOptions(member.command('promote <id>').description('make a learner a voter')).action(
     action(setExitCode, async (id: string, flags: ClientFlags) => {
-      await clientOf(flags).promote(nodeId(id));
-      print(`promoted node ${id}`);
+      const client = clientOf(flags);
+      // Promoting a voter would change nothing and say "promoted": refuse it, naming why.
+      const current = (await client.members()).find((m) => m.id === nodeId(id));
+      if (current === undefined) {
+        throw new UsageError(`node ${id} is not a member: add it first (quorate member add)`);
+      }
+      if (current.role === 'voter') {
+        throw new UsageError(`node ${id} is already a voter: only a learner can be promoted`);
+      }
+      await client.promote(nodeId(id));
+      if (flags.json) printJson({ promoted: nodeId(id), role: 'voter' });
+      else print(`promoted node ${id}`);
       return EXIT.ok;
     }),
   );
   withClientOptions(member.command('remove <id>').description('remove a node')).action(
     action(setExitCode, async (id: string, flags: ClientFlags) => {
       await clientOf(flags).remove(nodeId(id));
-      print(`removed node ${id}`);
+      if (flags.json) printJson({ removed: nodeId(id) });
+      else print(`removed node ${id}`);
       return EXIT.ok;
     }),
   );
   withClientOptions(member.command('list').description('list members')).action(
     action(setExitCode, async (flags: ClientFlags) => {
-      for (const m of await clientOf(flags).members()) {
-        print(`${m.id}\t${m.role}\t${m.peerAddress}\t${m.clientUrl}`);
-      }
+      const members = await clientOf(flags).members();
+      if (flags.json) printJson(members);
+      else for (const m of members) print(`${m.id}\t${m.role}\t${m.peerAddress}\t${m.clientUrl}`);
       return EXIT.ok;
     }),
   );

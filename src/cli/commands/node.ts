@@ -1,17 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { CommitHints } from '../../raft/config.ts';
-import { WalCorruptionError } from '../../runtime/storage/wal.ts';
 import type { MemberAddress } from '../../server/engine.ts';
-import { createLogger } from '../../server/logger.ts';
-import { ServerMetrics } from '../../server/metrics.ts';
-import { MultiPaxosEngine } from '../../server/multipaxos-engine.ts';
-import { RaftEngine } from '../../server/raft-engine.ts';
+import type { LogFormat } from '../../server/logger.ts';
 import { parsePeerAddress } from '../../server/raft-members.ts';
-import { createServer } from '../../server/server.ts';
-import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
-
-/** How long a Raft leader may hold back a commit notice (RaftOptions.commitNoticeDelayMs). */
-const COMMIT_NOTICE_DELAY_MS = 10;
+import { type CommandModule, intOption, UsageError } from '../program.ts';
 
 /**
  * `quorate node`: one key-value node, on Raft (default) or Multi-Paxos (`--protocol`). Flags or a JSON config file (flags win):
@@ -42,6 +34,7 @@ export interface NodeConfig {
   /** Raft's RaftOptions.commitHints. */
   readonly commitHints: CommitHints;
   readonly logLevel: string;
+  readonly logFormat: LogFormat;
   /** PEM contents; when set, both peer traffic (mutual TLS) and the client API use TLS. */
   readonly tls?: { readonly key: string; readonly cert: string; readonly ca: string };
 }
@@ -61,6 +54,7 @@ interface NodeFlags {
   snapshotEvery?: number;
   commitHints?: string;
   logLevel?: string;
+  logFormat?: string;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
@@ -193,146 +187,38 @@ export function resolveConfig(flags: NodeFlags): NodeConfig {
     heartbeatMs,
     snapshotEvery: pick('snapshotEvery') ?? 10_000,
     commitHints,
-    logLevel: pick('logLevel') ?? 'info',
+    logLevel: logLevelOf(pick('logLevel') ?? 'info'),
+    logFormat: logFormatOf(pick('logFormat') ?? 'json'),
     ...(tls === undefined ? {} : { tls }),
   };
 }
 
-/** Runs the node until SIGTERM/SIGINT; resolves with the exit code. */
-export async function runNode(config: NodeConfig): Promise<number> {
-  const logger = createLogger(config.id, { level: config.logLevel });
-  const metrics = new ServerMetrics({ processMetrics: true });
-  const listen = parsePeerAddress(config.clientListen);
-  if (listen === undefined)
-    throw new UsageError(`--client-listen '${config.clientListen}' is not host:port`);
-  const peerListen =
-    config.peerListen === undefined ? undefined : parsePeerAddress(config.peerListen);
-  // Why the node stops: a signal, or its removal from the cluster (its id is retired then).
-  let stopFor: (why: NodeJS.Signals | 'removed') => void = () => {};
-  const stopping = new Promise<NodeJS.Signals | 'removed'>((resolve) => {
-    stopFor = resolve;
-  });
-  const onRemoved = () => stopFor('removed');
-  let engine: RaftEngine | MultiPaxosEngine;
-  try {
-    engine = await openEngine(config, peerListen, metrics, logger, onRemoved);
-  } catch (err) {
-    if (err instanceof WalCorruptionError) {
-      process.stderr.write(`quorate node ${config.id}: refusing to start: ${err.message}\n`);
-      return EXIT.violation;
-    }
-    throw err;
+/** LogFormat's values, here so `quorate --help` does not load the logger (and pino). */
+export const logFormats: readonly LogFormat[] = ['json', 'text'];
+/** pino's levels. */
+export const logLevels: readonly string[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
+
+function logLevelOf(raw: string): string {
+  if (!logLevels.includes(raw)) {
+    throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}, got '${raw}'`);
   }
-  const server = createServer({
-    engine,
-    metrics,
-    logger,
-    ...(config.tls === undefined ? {} : { tls: config.tls }),
-  });
-  let clientUrl: string;
-  try {
-    await engine.start();
-    clientUrl = await server.listen(listen.host, listen.port);
-  } catch (err) {
-    const why = listenFailure(err);
-    if (why === undefined) throw err;
-    process.stderr.write(`quorate node ${config.id}: ${why}\n`);
-    await server.close();
-    await engine.stop();
-    return EXIT.usage;
-  }
-  const self = config.peers.find((p) => p.id === config.id);
-  process.stdout.write(
-    `quorate node ${config.id} ready: client ${clientUrl} peer ${config.peerListen ?? self?.peerAddress}\n`,
-  );
-  process.once('SIGTERM', () => stopFor('SIGTERM'));
-  process.once('SIGINT', () => stopFor('SIGINT'));
-  const why = await stopping;
-  if (why === 'removed') {
-    logger.warn(
-      { dataDir: config.data },
-      'removed from the cluster: its id is retired, its data may be deleted',
-    );
-  }
-  logger.info({ why }, 'shutting down');
-  await server.close();
-  await engine.stop();
-  logger.info('stopped');
-  return EXIT.ok;
+  return raw;
 }
 
-/** A clear line for a socket that could not listen (port taken, not allowed, no such address). */
-function listenFailure(err: unknown): string | undefined {
-  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
-  const reasons: Record<string, string> = {
-    EADDRINUSE: 'the address is already in use',
-    EACCES: 'permission denied',
-    EADDRNOTAVAIL: 'no such local address',
-  };
-  const reason = e?.syscall === 'listen' && e.code !== undefined ? reasons[e.code] : undefined;
-  if (reason === undefined) return undefined;
-  return `cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: ${reason}`;
-}
-
-function openEngine(
-  config: NodeConfig,
-  peerListen: { host: string; port: number } | undefined,
-  metrics: ServerMetrics,
-  logger: ReturnType<typeof createLogger>,
-  onRemoved: () => void,
-): Promise<RaftEngine | MultiPaxosEngine> {
-  const onFatal = (err: unknown) => {
-    logger.fatal({ err }, 'exiting: storage failed');
-    process.exit(1);
-  };
-  if (config.protocol === 'multipaxos') {
-    const heartbeat = config.heartbeatMs;
-    const election = config.electionTimeoutMs;
-    // A leader's read lease must outlast a heartbeat and end before anyone may campaign.
-    const lease = heartbeat + Math.max(1, Math.floor((election - heartbeat) / 2));
-    return MultiPaxosEngine.open({
-      id: config.id,
-      dataDir: config.data,
-      members: config.peers,
-      secret: config.secret,
-      ...(peerListen === undefined ? {} : { peerListen }),
-      ...(config.tls === undefined ? {} : { tls: config.tls }),
-      paxos: {
-        electionTimeoutMinMs: election,
-        electionTimeoutMaxMs: 2 * election,
-        heartbeatIntervalMs: heartbeat,
-        leaseDurationMs: lease,
-        clockDriftMarginMs: Math.min(20, Math.floor(lease / 5)),
-      },
-      replica: { snapshotEveryInstances: config.snapshotEvery },
-      metrics,
-      logger,
-      onFatal,
-    });
+export function logFormatOf(raw: string): LogFormat {
+  const format = logFormats.find((f) => f === raw);
+  if (format === undefined) {
+    throw new UsageError(`--log-format must be ${logFormats.join(' or ')}, got '${raw}'`);
   }
-  return RaftEngine.open({
-    id: config.id,
-    dataDir: config.data,
-    members: config.peers,
-    join: config.join,
-    secret: config.secret,
-    ...(peerListen === undefined ? {} : { peerListen }),
-    ...(config.tls === undefined ? {} : { tls: config.tls }),
-    raft: {
-      electionTimeoutMinMs: config.electionTimeoutMs,
-      electionTimeoutMaxMs: 2 * config.electionTimeoutMs,
-      heartbeatIntervalMs: config.heartbeatMs,
-      // Under light load the next append carries the commit index (one message per write to
-      // each follower instead of two); followers then apply up to 10 ms later.
-      commitNoticeDelayMs: Math.min(COMMIT_NOTICE_DELAY_MS, config.heartbeatMs),
-      commitHints: config.commitHints,
-    },
-    replica: { snapshotEveryEntries: config.snapshotEvery },
-    metrics,
-    logger,
-    onFatal,
-    onRemoved,
-  });
+  return format;
 }
 
 export const nodeCommand: CommandModule = (program, setExitCode) => {
@@ -364,10 +250,14 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
       'Raft: followers told of commits early: origin (that forwarded the write), all, off',
     )
     .option('--log-level <level>', 'pino level: debug, info, warn, error')
+    .option('--log-format <format>', 'json (one object a line, the default) or text (for people)')
     .option('--tls-cert <file>', 'PEM certificate: TLS for peer traffic and the client API')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--tls-ca <file>', "PEM CA that signed every node's certificate")
     .action(async (flags: NodeFlags) => {
-      setExitCode(await runNode(resolveConfig(flags)));
+      const config = resolveConfig(flags);
+      // The engines, the HTTP server and their packages load only for a node that runs.
+      const { runNode } = await import('./node-run.ts');
+      setExitCode(await runNode(config));
     });
 };

@@ -118,3 +118,11 @@ describe('quorate sim', () => {
     expect(run(['primary-backup', '--unknown-flag'])).toBe(2);
   });
 });
+
+describe('quorate sim --help', () => {
+  it("names exactly the simulator's protocols, without loading the simulator", async () => {
+    const { simProtocolNames } = await import('./sim.ts');
+    const { protocols } = await import('../../sim/protocols.ts');
+    expect([...simProtocolNames].sort()).toEqual([...protocols.keys()].sort());
+  });
+});

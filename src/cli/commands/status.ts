@@ -1,7 +1,16 @@
+import type { QuorateClient } from '../../client/client.ts';
 import { QuorateError } from '../../client/errors.ts';
 import type { StatusResponse } from '../../client/wire.ts';
 import { type CommandModule, EXIT } from '../program.ts';
-import { action, type ClientFlags, clientOf, endpointsOf, print, withClientOptions } from './kv.ts';
+import {
+  action,
+  type ClientFlags,
+  clientOf,
+  endpointsOf,
+  print,
+  printJson,
+  withClientOptions,
+} from './client-options.ts';
 
 type Row = { endpoint: string; status: StatusResponse } | { endpoint: string; error: string };
 
@@ -21,24 +30,43 @@ function formatRow(row: Row): string[] {
   return lines;
 }
 
-/** `quorate status`: each endpoint's view (role, term, indexes, and the leader's peer progress). */
+async function rowOf(client: QuorateClient, endpoint: string): Promise<Row> {
+  try {
+    return { endpoint, status: await client.status(endpoint) };
+  } catch (err) {
+    if (!(err instanceof QuorateError)) throw err;
+    return { endpoint, error: err.message };
+  }
+}
+
+/**
+ * Every member's row, not only the given endpoints': the members any answering endpoint
+ * lists are asked too (a member down shows as unreachable), unless --only-endpoints.
+ */
+async function rowsOf(client: QuorateClient, endpoints: readonly string[], only: boolean) {
+  const rows = await Promise.all(endpoints.map((e) => rowOf(client, e)));
+  if (only) return rows;
+  const asked = new Set(endpoints.map((e) => new URL(e).origin));
+  const more = new Set<string>();
+  for (const row of rows) {
+    if ('error' in row) continue;
+    for (const m of row.status.members) {
+      const origin = URL.canParse(m.clientUrl) ? new URL(m.clientUrl).origin : undefined;
+      if (origin !== undefined && !asked.has(origin)) more.add(origin);
+    }
+  }
+  return [...rows, ...(await Promise.all([...more].map((e) => rowOf(client, e))))];
+}
+
+/** `quorate status`: every member's view (role, term, indexes, and the leader's peer progress). */
 export const statusCommand: CommandModule = (program, setExitCode) => {
-  withClientOptions(program.command('status').description("show each endpoint's node status"))
-    .option('--json', 'print the statuses as a JSON array')
+  withClientOptions(program.command('status').description("show every member's status"))
+    .option('--only-endpoints', 'ask only the given endpoints, not every member they list')
     .action(
-      action(setExitCode, async (flags: ClientFlags & { json?: true }) => {
+      action(setExitCode, async (flags: ClientFlags & { onlyEndpoints?: true }) => {
         const client = clientOf(flags);
-        const rows: Row[] = await Promise.all(
-          endpointsOf(flags).map(async (endpoint): Promise<Row> => {
-            try {
-              return { endpoint, status: await client.status(endpoint) };
-            } catch (err) {
-              if (!(err instanceof QuorateError)) throw err;
-              return { endpoint, error: err.message };
-            }
-          }),
-        );
-        if (flags.json) print(JSON.stringify(rows, null, 2));
+        const rows = await rowsOf(client, endpointsOf(flags), flags.onlyEndpoints === true);
+        if (flags.json) printJson(rows);
         else for (const row of rows) for (const line of formatRow(row)) print(line);
         if (rows.every((r) => 'error' in r)) {
           process.stderr.write('quorate: no endpoint answered\n');

@@ -3,13 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { NodeId } from '../../kernel/ids.ts';
-import {
-  type ClusterCertificateFiles,
-  ensureClusterCertificates,
-} from '../../runtime/certificates.ts';
+import type { ClusterCertificateFiles } from '../../runtime/certificates.ts';
+import { packageRoot } from '../package-root.ts';
 import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
+import { logFormatOf, logLevels } from './node.ts';
 
 /**
  * A local cluster of `quorate node` child processes on 127.0.0.1: `quorate up` for people,
@@ -37,6 +35,8 @@ export interface LocalClusterOptions {
    * and kept in <dataDir>/tls (see certificates.ts); client URLs are then https.
    */
   readonly tls?: boolean;
+  /** Members the cluster removed (their ids are retired): laid out, never started. */
+  readonly retired?: readonly NodeId[];
 }
 
 export interface LocalNode {
@@ -72,7 +72,7 @@ export interface LocalCluster {
   stopAll(graceMs?: number): Promise<void>;
 }
 
-const binPath = fileURLToPath(new URL('../../../bin/quorate.mjs', import.meta.url));
+const binPath = join(packageRoot(), 'bin', 'quorate.mjs');
 /**
  * V8 settings for a node process. A node's live heap is small (tens of MB) but it promotes
  * steadily (log entries, key versions and watch history live for seconds), so by default V8
@@ -119,16 +119,23 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const dataDir = resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true });
   const secretFile = await ensureSecret(dataDir);
+  // The X.509 code (and its packages) loads only for a cluster that uses TLS.
   const tls =
-    options.tls === true ? await ensureClusterCertificates(join(dataDir, 'tls'), host) : undefined;
+    options.tls === true
+      ? await (await import('../../runtime/certificates.ts')).ensureClusterCertificates(
+          join(dataDir, 'tls'),
+          host,
+        )
+      : undefined;
   const scheme = tls === undefined ? 'http' : 'https';
   const nodes = Array.from({ length: options.nodes }, (_, i) =>
     localNode(dataDir, host, options.portBase, i + 1, scheme),
   );
   const peers = nodes.map((n) => `${n.id}=${n.peerAddress}@${n.clientUrl}`).join(',');
   const cluster = new ProcessCluster(nodes, peers, secretFile, tls, options);
+  const retired = new Set(options.retired ?? []);
   try {
-    await Promise.all(nodes.map((n) => cluster.start(n.id)));
+    await Promise.all(nodes.filter((n) => !retired.has(n.id)).map((n) => cluster.start(n.id)));
   } catch (err) {
     await cluster.stopAll();
     throw err;
@@ -289,7 +296,12 @@ interface UpFlags {
   dashboard: boolean;
   dashboardPort?: number;
   tls: boolean;
+  json?: true;
+  logLevel?: string;
+  logFormat?: string;
 }
+
+const host = '127.0.0.1';
 
 export const upCommand: CommandModule = (program, setExitCode) => {
   program
@@ -297,7 +309,11 @@ export const upCommand: CommandModule = (program, setExitCode) => {
     .description('start a local cluster as child processes and print its endpoints')
     .option('--protocol <name>', 'consensus protocol: raft or multipaxos', 'raft')
     .option('--nodes <n>', 'number of nodes', intOption('--nodes', 1, 99), 3)
-    .option('--data <dir>', 'data directory', './data')
+    .option(
+      '--data <dir>',
+      'data directory (also holds cluster.json, read by the other commands)',
+      './data',
+    )
     .option(
       '--port-base <p>',
       'first client port (peers use the next)',
@@ -315,63 +331,140 @@ export const upCommand: CommandModule = (program, setExitCode) => {
       'dashboard port (default: after the nodes)',
       intOption('--dashboard-port', 0, 65_535),
     )
+    .option('--json', 'print the endpoints as one JSON line once the cluster is up')
+    .option('--log-level <level>', "the nodes' log level: debug, info (default), warn, error")
+    .option('--log-format <format>', "the nodes' log files: json (default) or text, for people")
     .action(async (flags: UpFlags) => {
-      if (flags.portBase + 2 * flags.nodes > 65_535) throw new UsageError('ports run past 65535');
-      if (flags.protocol !== 'raft' && flags.protocol !== 'multipaxos') {
-        throw new UsageError(`--protocol must be raft or multipaxos, got '${flags.protocol}'`);
-      }
-      const cluster = await startLocalCluster({
-        nodes: flags.nodes,
-        dataDir: flags.data,
-        portBase: flags.portBase,
-        nodeArgs: ['--protocol', flags.protocol],
-        tls: flags.tls,
-        onExit: (node, code, signal) => {
-          const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
-          const why =
-            code === 0
-              ? ' (a clean stop: removed from the cluster, or a signal from elsewhere)'
-              : '';
-          process.stderr.write(`node ${node.id} stopped: ${how}${why}; log ${node.logFile}\n`);
-        },
-      });
-      for (const n of cluster.nodes) {
-        process.stdout.write(
-          `node ${n.id}: client ${n.clientUrl}  peer ${n.peerAddress}  log ${n.logFile}\n`,
-        );
-      }
-      if (cluster.tls !== undefined) {
-        process.stdout.write(
-          `TLS: CA ${cluster.tls.ca} (clients: --ca ${cluster.tls.ca}; curl: --cacert)\n`,
-        );
-      }
-      process.stdout.write(
-        `endpoints: ${cluster
-          .endpoints()
-          .map((e) => e.clientUrl)
-          .join(',')}\n`,
-      );
-      const { startDashboard } = await import('../dashboard.ts');
-      const dashboard = flags.dashboard
-        ? await startDashboard({
-            host: '127.0.0.1',
-            port: flags.dashboardPort ?? flags.portBase + 2 * flags.nodes,
-            ...(cluster.tls === undefined ? {} : { ca: await readFile(cluster.tls.ca, 'utf8') }),
-            cluster: {
-              endpoints: () => cluster.endpoints(),
-              stop: async (id) => void (await cluster.stop(id)),
-              start: (id) => cluster.start(id),
-            },
-          })
-        : undefined;
-      if (dashboard !== undefined) process.stdout.write(`dashboard: ${dashboard.url}\n`);
-      process.stdout.write('Ctrl-C stops the cluster\n');
-      await new Promise<void>((done) => {
-        process.once('SIGINT', () => done());
-        process.once('SIGTERM', () => done());
-      });
-      await dashboard?.close();
-      await cluster.stopAll();
-      setExitCode(EXIT.ok);
+      setExitCode(await runUp(flags));
     });
 };
+
+/** `quorate up`: start, report, serve the dashboard, and stop everything on Ctrl-C. */
+async function runUp(flags: UpFlags): Promise<number> {
+  if (flags.portBase + 2 * flags.nodes > 65_535) throw new UsageError('ports run past 65535');
+  if (flags.protocol !== 'raft' && flags.protocol !== 'multipaxos') {
+    throw new UsageError(`--protocol must be raft or multipaxos, got '${flags.protocol}'`);
+  }
+  if (flags.logFormat !== undefined) logFormatOf(flags.logFormat);
+  if (flags.logLevel !== undefined && !logLevels.includes(flags.logLevel)) {
+    throw new UsageError(
+      `--log-level must be one of ${logLevels.join(', ')}, got '${flags.logLevel}'`,
+    );
+  }
+  const state = await import('./up-state.ts');
+  const dataDir = resolve(flags.data);
+  const retired = new Set(await state.recordedRetired(dataDir));
+  const dashboardPort = flags.dashboardPort ?? flags.portBase + 2 * flags.nodes;
+  await state.assertPortsFree(host, [
+    ...Array.from({ length: flags.nodes }, (_, i) => i + 1)
+      .filter((id) => !retired.has(id))
+      .flatMap((id) => {
+        const port = flags.portBase + 2 * (id - 1);
+        return [
+          { port, what: `node ${id}'s client port` },
+          { port: port + 1, what: `node ${id}'s peer port` },
+        ];
+      }),
+    ...(flags.dashboard && dashboardPort !== 0
+      ? [{ port: dashboardPort, what: 'the dashboard' }]
+      : []),
+  ]);
+  let onNodeExit: (node: LocalNode, code: number | null) => void = () => {};
+  const cluster = await startLocalCluster({
+    nodes: flags.nodes,
+    dataDir,
+    portBase: flags.portBase,
+    nodeArgs: [
+      ...['--protocol', flags.protocol],
+      ...(flags.logLevel === undefined ? [] : ['--log-level', flags.logLevel]),
+      ...(flags.logFormat === undefined ? [] : ['--log-format', flags.logFormat]),
+    ],
+    tls: flags.tls,
+    retired: [...retired],
+    onExit: (node, code, signal) => {
+      const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
+      const why =
+        code === 0 ? ' (a clean stop: removed from the cluster, or a signal from elsewhere)' : '';
+      process.stderr.write(`node ${node.id} stopped: ${how}${why}; log ${node.logFile}\n`);
+      onNodeExit(node, code);
+    },
+  });
+  const { clientOf } = await import('./client-options.ts');
+  const client = clientOf({
+    endpoints: cluster.nodes
+      .filter((n) => !retired.has(n.id))
+      .map((n) => n.clientUrl)
+      .join(','),
+    ...(cluster.tls === undefined ? {} : { ca: cluster.tls.ca }),
+  });
+  let dashboardUrl: string | undefined;
+  const save = () => state.writeUpState(dataDir, state.upStateOf(cluster, retired, dashboardUrl));
+  const explainRetired = (id: NodeId) => {
+    const nextId = Math.max(flags.nodes, ...cluster.nodes.map((n) => n.id)) + 1;
+    const scheme = cluster.tls === undefined ? 'http' : 'https';
+    // One node further along than its id says: the dashboard has the port after the nodes.
+    const next = localNode(dataDir, host, flags.portBase + 2, nextId, scheme);
+    const peers = [...cluster.nodes.filter((n) => !retired.has(n.id)), next]
+      .map((n) => `${n.id}=${n.peerAddress}@${n.clientUrl}`)
+      .join(',');
+    process.stdout.write(`${state.replacementHint(id, next, cluster.secretFile, peers)}\n`);
+  };
+  // A member that stops by itself may have been removed: the cluster's tombstone says.
+  onNodeExit = (node, code) => {
+    if (code !== 0 || retired.has(node.id)) return;
+    void state.isRetired(client, node.id).then(async (gone) => {
+      if (!gone) return;
+      retired.add(node.id);
+      explainRetired(node.id);
+      await save();
+    });
+  };
+  for (const id of retired) explainRetired(id);
+  printCluster(cluster, retired);
+  const { startDashboard } = await import('../dashboard.ts');
+  const dashboard = flags.dashboard
+    ? await startDashboard({
+        host,
+        port: dashboardPort,
+        ...(cluster.tls === undefined ? {} : { ca: await readFile(cluster.tls.ca, 'utf8') }),
+        log: (line) => process.stdout.write(`${line}\n`),
+        cluster: {
+          endpoints: () => cluster.endpoints().filter((e) => !retired.has(e.id)),
+          stop: async (id) => void (await cluster.stop(id)),
+          start: (id) => cluster.start(id),
+        },
+      })
+    : undefined;
+  dashboardUrl = dashboard?.url;
+  await save();
+  process.stdout.write(
+    `cluster file: ${join(dataDir, 'cluster.json')} (the other commands read it)\n`,
+  );
+  if (dashboard !== undefined) process.stdout.write(`dashboard: ${dashboard.url}\n`);
+  if (flags.json)
+    process.stdout.write(`${JSON.stringify(state.upStateOf(cluster, retired, dashboardUrl))}\n`);
+  process.stdout.write('Ctrl-C stops the cluster\n');
+  await new Promise<void>((done) => {
+    process.once('SIGINT', () => done());
+    process.once('SIGTERM', () => done());
+  });
+  await dashboard?.close();
+  await cluster.stopAll();
+  return EXIT.ok;
+}
+
+function printCluster(cluster: LocalCluster, retired: ReadonlySet<NodeId>): void {
+  for (const n of cluster.nodes) {
+    if (retired.has(n.id)) continue;
+    process.stdout.write(
+      `node ${n.id}: client ${n.clientUrl}  peer ${n.peerAddress}  log ${n.logFile}\n`,
+    );
+  }
+  if (cluster.tls !== undefined) {
+    process.stdout.write(
+      `TLS: CA ${cluster.tls.ca} (clients: --ca ${cluster.tls.ca}; curl: --cacert)\n`,
+    );
+  }
+  const live = cluster.endpoints().filter((e) => !retired.has(e.id));
+  process.stdout.write(`endpoints: ${live.map((e) => e.clientUrl).join(',')}\n`);
+}

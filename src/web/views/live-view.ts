@@ -124,6 +124,10 @@ export class LiveView {
     const actions = el('td');
     const stop = el('button', { 'data-action': 'stop' }, 'Stop');
     const start = el('button', { 'data-action': 'start' }, 'Start');
+    // A node that answers can be stopped; one that does not, started (the server says if it
+    // is in fact still running, only unresponsive).
+    stop.disabled = s === null;
+    start.disabled = s !== null;
     stop.addEventListener('click', () => void this.control(n.id, 'stop'));
     start.addEventListener('click', () => void this.control(n.id, 'start'));
     actions.append(stop, start);
@@ -167,8 +171,9 @@ export class LiveView {
         import('uplot/dist/uPlot.min.css'),
       ]);
       this.throughputChart ??= this.makeChart(UPlot, 'lv-throughput', 'ops/s', [
-        'requests/s',
-        'commits/s',
+        'requests/s (all nodes)',
+        // Every node commits every entry: the sum is the cluster's rate times its size.
+        'commits/s (summed over nodes)',
       ]);
       this.latencyChart ??= this.makeChart(UPlot, 'lv-latency', 'ms', ['mean latency']);
     }
@@ -207,7 +212,10 @@ export class LiveView {
   }
 
   private async control(id: NodeId, action: 'stop' | 'start'): Promise<void> {
-    const res = await fetch(`/api/nodes/${id}/${action}`, { method: 'POST' });
+    const res = await fetch(`/api/nodes/${id}/${action}`, {
+      method: 'POST',
+      headers: { 'x-quorate-token': runToken() },
+    });
     byId('lv-result').textContent = `${action} n${id}: ${res.status}`;
     void this.poll();
   }
@@ -218,9 +226,17 @@ export class LiveView {
     const init: RequestInit = { method };
     if (method === 'PUT') {
       init.body = JSON.stringify({ value });
-      init.headers = { 'content-type': 'application/json' };
+      init.headers = { 'content-type': 'application/json', 'x-quorate-token': runToken() };
     }
     const res = await fetch(`/api/kv/${encodeURIComponent(key)}`, init);
     byId('lv-result').textContent = `${method} ${key}: ${res.status} ${await res.text()}`;
   }
+}
+
+/**
+ * The dashboard server's per-run token, written into the page it serves: state-changing
+ * calls must carry it (src/cli/dashboard-guard.ts), which no other site's page can.
+ */
+function runToken(): string {
+  return document.querySelector<HTMLMetaElement>('meta[name="quorate-token"]')?.content ?? '';
 }

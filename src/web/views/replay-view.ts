@@ -3,8 +3,8 @@ import { ringLayout } from '../render/scene.ts';
 import { TraceModel } from '../replay/trace-model.ts';
 import { byId } from './dom.ts';
 
-/** Simulated ms per real ms while playing a trace (slow motion, as in the playground). */
-const REPLAY_SPEED = 0.05;
+/** Simulated ms per real ms while playing a trace, by default (slow motion, as in the playground). */
+const REPLAY_SPEED_DEFAULT = 0.05;
 const FRAME_GAP_MAX_MS = 100;
 
 /**
@@ -16,6 +16,8 @@ export class ReplayView {
   /** Records applied so far (0 = before the first). */
   cursor = 0;
   playing = false;
+  /** Simulated ms per real ms while playing: the speed control's value. */
+  speed = REPLAY_SPEED_DEFAULT;
   private time = 0;
   private lastFrame = 0;
   private dirty = true;
@@ -35,6 +37,10 @@ export class ReplayView {
     on('rp-play', () => {
       this.playing = !this.playing;
       this.dirty = true;
+    });
+    byId<HTMLSelectElement>('rp-speed').addEventListener('change', (e) => {
+      const speed = Number((e.target as HTMLSelectElement).value);
+      if (Number.isFinite(speed) && speed > 0) this.speed = speed;
     });
     byId<HTMLInputElement>('rp-slider').addEventListener('input', (e) => {
       this.seek(Number((e.target as HTMLInputElement).value));
@@ -81,7 +87,7 @@ export class ReplayView {
     const m = this.model;
     if (m === undefined) return;
     if (this.playing) {
-      this.time += dt * REPLAY_SPEED;
+      this.time += dt * this.speed;
       while (this.cursor < m.length && m.records[this.cursor]!.t <= this.time) this.cursor++;
       if (this.cursor >= m.length) this.playing = false;
       this.dirty = true;
