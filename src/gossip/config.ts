@@ -179,6 +179,11 @@ export function digestMismatchMs(
   return digestMismatchMult * Math.ceil(retransmits / gossipNodes) * gossipIntervalMs;
 }
 
+/** A hash mismatch with one peer lasting four slice-evidence lifetimes starts a push-pull (7.2 s at n = 50). */
+export function hashMismatchMs(lastingMs: number): number {
+  return 4 * lastingMs;
+}
+
 /** A tick later than this after its deadline means our own process was paused. */
 export function pauseThresholdMs(probeIntervalMs: number): number {
   return probeIntervalMs;

@@ -4,7 +4,7 @@ import type { NodeId } from '../kernel/ids.ts';
 import { RumourQueue } from './broadcast.ts';
 import { type GossipConfig, retransmitLimit, validateGossipConfig } from './config.ts';
 import { EventLog } from './events.ts';
-import { headHash, memberHash } from './hash.ts';
+import { memberHash } from './hash.ts';
 import { Suspicion } from './suspicion.ts';
 import type {
   DropReason,
@@ -97,10 +97,9 @@ export abstract class MembershipCore {
       config.membersMax,
       config.eventHoleTimeoutMs,
       (d) => this.out.deliver(d),
-      (origin, before, after) => {
-        if (before >= 0) this.hash = (this.hash - headHash(origin, before)) >>> 0;
-        this.hash = (this.hash + headHash(origin, after)) >>> 0;
-      },
+      // Event heads stay out of the hash: with events flowing it would never match. Digest
+      // slices carry heads instead.
+      () => {},
     );
     this.addMember({
       id: this.id,
@@ -177,7 +176,6 @@ export abstract class MembershipCore {
     let h = 0;
     for (const m of this.members.values())
       h = (h + memberHash(m.id, m.incarnation, isGone(m.status))) >>> 0;
-    for (const head of this.log.retainedHeads()) h = (h + headHash(head.origin, head.seq)) >>> 0;
     return h;
   }
 
@@ -337,6 +335,15 @@ export abstract class MembershipCore {
     const n = this.aliveCount;
     this.suspicions.set(id, new Suspicion(id, incarnation, from, this.now, this.config, n));
     this.membershipQueue.put({ kind: 'suspect', id, incarnation, from });
+  }
+
+  /** Back from idle (its timers stopped): every member still suspect gets a fresh suspicion. */
+  protected rearmSuspicions(): void {
+    for (const m of this.members.values()) {
+      if (m.status !== 'suspect' || this.suspicions.has(m.id)) continue;
+      const s = new Suspicion(m.id, m.incarnation, this.id, this.now, this.config, this.aliveCount);
+      this.suspicions.set(m.id, s);
+    }
   }
 
   protected applyDead(from: NodeId, id: NodeId, incarnation: number): void {

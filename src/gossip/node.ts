@@ -8,6 +8,7 @@ import {
   digestMismatchMs,
   eventSendsMax,
   type GossipConfig,
+  hashMismatchMs,
   pauseThresholdMs,
   pushPullScaleMs,
   retransmitLimit,
@@ -53,6 +54,8 @@ const GOSSIP_HEADER_BYTES = 3;
 /** Code, seq, target and rumour count of a ping; code, seq and count of an ack. */
 const PING_HEADER_BYTES = 10;
 const ACK_HEADER_BYTES = 6;
+/** Slice evidence kept at once; the oldest goes first. */
+const BEHIND_MAX = 256;
 
 /**
  * One gossip member: SWIM failure detection with Lifeguard's local health, nacks and
@@ -82,6 +85,8 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   private pushPull: { readonly with: NodeId; readonly timeoutAt: number } | undefined = undefined;
   /** Per peer, since when its digests have disagreed with ours (bounded by the membership). */
   private readonly mismatchSince = new Map<NodeId, number>();
+  /** What digest slices showed peers know better, and since when (bounded by BEHIND_MAX). */
+  private readonly behind = new Map<string, { readonly target: number; readonly since: number }>();
   private digestCursor = 0;
   private headCursor = 0;
   private leaveUntil = Number.POSITIVE_INFINITY;
@@ -197,7 +202,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
     const late = now - this.expectedAt;
     if (late > pauseThresholdMs(this.config.probeIntervalMs)) this.onPause(late);
     // Verdicts fall due on any input, not only on ticks: a verdict waits for no timer.
-    if (this.mode !== 'idle') this.expireSuspicions(now);
+    if (this.mode !== 'idle' && this.suspicions.size > 0) this.expireSuspicions(now);
   }
 
   private leave(): void {
@@ -448,45 +453,88 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   }
 
   /**
-   * A peer's digest: equal hashes mean equal views. Entries where we know more are sent
-   * back at once; a mismatch that outlasts a rumour's lifetime starts a push-pull now
-   * rather than at the next periodic exchange.
+   * A peer's digest. Where its slice shows we know more, we send that back at once. Where it
+   * shows the peer knows more, and still does after a rumour's lifetime, we push-pull with
+   * it now rather than at the next periodic exchange; so we do when its hash of the whole
+   * membership has differed from ours for `hashMismatchMs`, which covers what no slice shows.
    */
   private handleDigest(from: NodeId, d: Digest): void {
+    if (this.mode !== 'member') return;
+    const c = this.config;
+    const lasting = digestMismatchMs(
+      c.digestMismatchMult,
+      retransmitLimit(c.retransmitMult, this.aliveCount),
+      c.gossipNodes,
+      c.gossipIntervalMs,
+    );
+    let due = this.headEvidence(d, lasting);
     if (d.hash === this.hash) {
       this.mismatchSince.delete(from);
-      return;
+    } else {
+      if (this.entryEvidence(from, d, lasting)) due = true;
+      const since = this.mismatchSince.get(from);
+      if (since === undefined) {
+        if (this.members.has(from)) this.mismatchSince.set(from, this.now);
+      } else if (this.now - since >= hashMismatchMs(lasting)) due = true;
     }
-    if (this.mode === 'member')
-      for (const h of d.heads) this.log.noteHead(h.origin, h.seq, this.now);
+    if (due && this.pushPull === undefined) {
+      this.mismatchSince.delete(from);
+      this.startPushPull(from, 'mismatch');
+    }
+  }
+
+  /** The peer knows `key` up to `target` and we do not: true once that has lasted. */
+  private behindOn(key: string, target: number, lasting: number): boolean {
+    const b = this.behind.get(key);
+    if (b !== undefined && b.target === target) return this.now - b.since >= lasting;
+    if (b === undefined && this.behind.size >= BEHIND_MAX) {
+      const oldest = this.behind.keys().next();
+      if (oldest.done !== true) this.behind.delete(oldest.value);
+    }
+    this.behind.set(key, { target, since: this.now });
+    return false;
+  }
+
+  private headEvidence(d: Digest, lasting: number): boolean {
+    let due = false;
+    for (const h of d.heads) {
+      this.log.noteHead(h.origin, h.seq, this.now);
+      if (h.seq > this.log.head(h.origin) && this.behindOn(`e${h.origin}`, h.seq, lasting)) {
+        due = true;
+      }
+    }
+    return due;
+  }
+
+  private entryEvidence(from: NodeId, d: Digest, lasting: number): boolean {
+    let due = false;
     const repairs: Rumour[] = [];
     let left = this.config.packetBytesMax - GOSSIP_HEADER_BYTES;
     for (const e of d.entries) {
       const m = this.members.get(e.id);
-      if (m === undefined) continue;
-      const newer =
-        m.incarnation > e.incarnation ||
-        (m.incarnation === e.incarnation && isGone(m.status) && !e.gone);
-      if (!newer) continue;
+      if (e.id === this.id && e.gone) this.refute(e.incarnation);
+      const theirsNewer =
+        m === undefined
+          ? !e.gone
+          : e.incarnation > m.incarnation ||
+            (e.incarnation === m.incarnation && e.gone && !isGone(m.status));
+      if (theirsNewer) {
+        if (this.behindOn(`m${e.id}`, e.incarnation * 2 + (e.gone ? 1 : 0), lasting)) due = true;
+        continue;
+      }
+      const oursNewer =
+        m !== undefined &&
+        (m.incarnation > e.incarnation ||
+          (m.incarnation === e.incarnation && isGone(m.status) && !e.gone));
+      if (!oursNewer) continue;
       const r = this.rumourFor(m);
       const size = rumourBytes(r);
-      if (size > left || repairs.length >= 255) break;
+      if (size > left || repairs.length >= 255) continue;
       repairs.push(r);
       left -= size;
     }
     if (repairs.length > 0) this.out.send(from, { type: 'gossip', rumours: repairs });
-    const since = this.mismatchSince.get(from) ?? this.now;
-    if (since === this.now && this.members.has(from)) this.mismatchSince.set(from, since);
-    const lasting = digestMismatchMs(
-      this.config.digestMismatchMult,
-      retransmitLimit(this.config.retransmitMult, this.aliveCount),
-      this.config.gossipNodes,
-      this.config.gossipIntervalMs,
-    );
-    if (this.now - since >= lasting && this.pushPull === undefined && this.mode === 'member') {
-      this.mismatchSince.delete(from);
-      this.startPushPull(from, 'mismatch');
-    }
+    return due;
   }
 
   /** Membership rumours first, then events, within the packet budget after `used` bytes. */
@@ -682,6 +730,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
       this.persistHardState();
       this.setMember(this.members.get(this.id)!, this.incarnation, 'alive');
       this.leaveUntil = Number.POSITIVE_INFINITY;
+      this.rearmSuspicions();
       this.seeds = seeds.filter((s) => s !== this.id);
       this.mode = this.seeds.length === 0 ? 'member' : 'joining';
       if (this.mode === 'member') this.queueSelfAlive();

@@ -39,7 +39,7 @@ export class GossipMonitor implements Monitor<GossipTypes, GossipDurable> {
   private readonly limit: number;
 
   constructor(
-    private readonly view: GossipView,
+    readonly view: GossipView,
     private readonly ledger: WireLedger,
     retransmitMult: number,
   ) {

@@ -27,6 +27,7 @@ export const defaultEventWorkload: EventWorkloadSettings = {
   publishWindowMs: 15_000,
   safetyMs: 20_000,
   convergeMs: 30_000,
+  convergeCheckMs: 500,
 };
 
 /**
@@ -114,7 +115,8 @@ export function gossipSimProtocol(settings: GossipSimSettings): SimProtocol<
       return monitor;
     },
 
-    createWorkload: (ctx) => new EventWorkload(ctx, workload),
+    createWorkload: (ctx) =>
+      new EventWorkload(ctx, workload, () => monitor?.atEnd(monitor.view) === undefined),
     describeMessage,
     lastMonitor: () => monitor,
     lastLedger: () => ledger,
