@@ -376,7 +376,7 @@ function readRumour(r: Reader): Rumour {
 }
 
 function readRumours(r: Reader): Rumour[] {
-  const n = r.count(false, 13);
+  const n = r.count(false, 11);
   const out: Rumour[] = [];
   for (let i = 0; i < n; i++) out.push(readRumour(r));
   return out;
