@@ -188,8 +188,8 @@ export class EventLog {
       if (this.retainedCount <= this.retainedMax && now - r.at < this.retentionMs) break;
       this.fifoHead++;
       const o = this.origins.get(r.origin);
-      if (o !== undefined && o.retained.delete(r.seq))
-        o.evictedUpTo = Math.max(o.evictedUpTo, r.seq);
+      if (o === undefined) continue;
+      if (o.retained.delete(r.seq)) o.evictedUpTo = Math.max(o.evictedUpTo, r.seq);
     }
     if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) {
       this.fifo.splice(0, this.fifoHead);

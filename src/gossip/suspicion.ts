@@ -20,6 +20,8 @@ export class Suspicion {
   private readonly maxMs: number;
   /** Time we were paused since it started: we could not hear a refutation then. */
   private creditMs = 0;
+  /** When we last told the suspect itself (so it can refute); rate-limits those messages. */
+  toldAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly about: NodeId,

@@ -1,5 +1,5 @@
 import type { GossipConfig } from './config.ts';
-import type { DropReason, GossipMsg, MemberRecord, Rumour, UserEvent } from './types.ts';
+import type { DropReason, GossipMsg, MemberRecord, UserEvent } from './types.ts';
 import { gossipMsgTypes } from './types.ts';
 import { utf8Bytes } from './wire.ts';
 
@@ -83,36 +83,61 @@ function digestProblem(d: unknown): DropReason | undefined {
   return listProblem(d.entries, 255, entry) ?? listProblem(d.heads, 255, head);
 }
 
+function rumoursProblem(v: unknown, l: Limits): DropReason | undefined {
+  if (!Array.isArray(v)) return 'malformed';
+  if (v.length > 255) return 'too-large';
+  for (const r of v) {
+    const p = rumourProblem(r, l);
+    if (p !== undefined) return p;
+  }
+  return undefined;
+}
+
+function eventsProblem(v: unknown, l: Limits): DropReason | undefined {
+  if (!Array.isArray(v)) return 'malformed';
+  for (const e of v) {
+    const p = eventProblem(e, l);
+    if (p !== undefined) return p;
+  }
+  return undefined;
+}
+
+function retainedHead(h: unknown): DropReason | undefined {
+  return head(h) ?? (obj(h) && u32(h.oldest) ? undefined : 'malformed');
+}
+
+function pushPullProblem(
+  m: Extract<GossipMsg, { type: 'push-pull' }>,
+  l: Limits,
+): DropReason | undefined {
+  if (typeof m.reply !== 'boolean' || typeof m.join !== 'boolean') return 'malformed';
+  return (
+    listProblem(m.members, l.membersMax, (x) => memberProblem(x, l)) ??
+    listProblem(m.heads, l.membersMax, retainedHead) ??
+    eventsProblem(m.events, l)
+  );
+}
+
 /** Why `msg` must be dropped, or undefined when it is well formed and within the limits. */
 export function msgProblem(msg: unknown, l: Limits): DropReason | undefined {
   if (!obj(msg) || typeof msg.type !== 'string' || !types.has(msg.type)) return 'malformed';
   const m = msg as unknown as GossipMsg;
-  const rumours = (v: unknown) => listProblem<Rumour>(v, 255, (r) => rumourProblem(r, l));
-  const events = (v: unknown, max: number) =>
-    listProblem<UserEvent>(v, max, (e) => eventProblem(e, l));
   switch (m.type) {
     case 'ping':
     case 'ping-req':
-      return u32(m.seq) && id(m.target) ? rumours(m.rumours) : 'malformed';
+      return u32(m.seq) && id(m.target) ? rumoursProblem(m.rumours, l) : 'malformed';
     case 'ack':
-      return u32(m.seq) ? rumours(m.rumours) : 'malformed';
+      return u32(m.seq) ? rumoursProblem(m.rumours, l) : 'malformed';
     case 'nack':
       return u32(m.seq) ? undefined : 'malformed';
     case 'gossip':
-      return rumours(m.rumours) ?? digestProblem(m.digest);
+      return rumoursProblem(m.rumours, l) ?? digestProblem(m.digest);
     case 'seen':
       return listProblem(m.events, 255, head);
-    case 'push-pull': {
-      if (typeof m.reply !== 'boolean' || typeof m.join !== 'boolean') return 'malformed';
-      const oldest = (h: unknown) => head(h) ?? (obj(h) && u32(h.oldest) ? undefined : 'malformed');
-      return (
-        listProblem(m.members, l.membersMax, (x) => memberProblem(x, l)) ??
-        listProblem(m.heads, l.membersMax, oldest) ??
-        events(m.events, 0xffff_ffff)
-      );
-    }
+    case 'push-pull':
+      return pushPullProblem(m, l);
     case 'events':
-      return events(m.events, 0xffff_ffff);
+      return eventsProblem(m.events, l);
     default:
       return 'malformed';
   }

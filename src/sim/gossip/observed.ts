@@ -7,8 +7,8 @@ import type { ClientId, NodeId } from '../../kernel/ids.ts';
 
 /**
  * What the simulated network carried, by size: the simulator's message-size accounting for
- * gossip. Every datagram is sized by the byte model and (when `encode` is on) encoded too,
- * so a datagram over the budget, or an encoding larger than the model, is a violation.
+ * gossip. Every datagram is sized by the byte model and every `encodeEvery`-th is encoded
+ * too, so a datagram over the budget, or an encoding larger than the model, is a violation.
  */
 export class WireLedger {
   violation: string | undefined = undefined;
@@ -19,9 +19,12 @@ export class WireLedger {
   /** Bytes per message kind, for the bandwidth report. */
   readonly bytesByType = new Map<GossipMsg['type'], number>();
 
+  private sinceEncoded = 0;
+
   constructor(
     readonly packetBytesMax: number,
-    private readonly encode: boolean,
+    /** Encode every k-th datagram (1: all); the model still sizes every one. */
+    private readonly encodeEvery: number,
   ) {}
 
   record(from: NodeId, msg: GossipMsg): void {
@@ -37,7 +40,8 @@ export class WireLedger {
     if (model > this.packetBytesMax) {
       this.violation ??= `datagram over budget: n${from} sent a ${msg.type} of ${model} B > packetBytesMax ${this.packetBytesMax} B`;
     }
-    if (this.encode) {
+    if (++this.sinceEncoded >= this.encodeEvery) {
+      this.sinceEncoded = 0;
       const encoded = encodeMsg(msg).length;
       if (encoded > model) {
         this.violation ??= `byte model too small: a ${msg.type} encoded to ${encoded} B, model said ${model} B`;

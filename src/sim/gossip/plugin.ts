@@ -19,8 +19,8 @@ export interface GossipSimSettings {
   readonly config?: Partial<Omit<GossipConfig, 'id' | 'seeds'>>;
   readonly faults?: GossipUnsafeTestingFaults;
   readonly workload?: Partial<EventWorkloadSettings>;
-  /** Encode every datagram to hold the byte model to the codec (off for large runs). */
-  readonly encodeEach?: boolean;
+  /** Encode every k-th datagram to hold the byte model to the codec (default 8; 1: all). */
+  readonly encodeEvery?: number;
 }
 
 export const defaultEventWorkload: EventWorkloadSettings = {
@@ -110,7 +110,7 @@ export function gossipSimProtocol(settings: GossipSimSettings): SimProtocol<
     applyPersist: (durable, item) => applyGossipPersist(durable, item),
 
     createMonitor(view) {
-      ledger = new WireLedger(base.packetBytesMax, settings.encodeEach ?? true);
+      ledger = new WireLedger(base.packetBytesMax, settings.encodeEvery ?? 8);
       monitor = new GossipMonitor(view, ledger, base.retransmitMult);
       return monitor;
     },
