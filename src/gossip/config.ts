@@ -95,10 +95,10 @@ export const GOSSIP_DEFAULTS = {
   pushPullTimeoutMs: 2_000,
   reconnectIntervalMs: 10_000,
   reconnectTimeoutMs: 24 * 3_600_000,
-  digestMismatchMult: 3,
+  digestMismatchMult: 2,
   digestEntriesMax: 16,
   digestHeadsMax: 8,
-  eventUselessSendsMax: 3,
+  eventUselessSendsMax: 6,
   eventFanout: 3,
   leaveGraceMs: 1_000,
   packetBytesMax: 1_400,
@@ -169,7 +169,7 @@ export function pushPullScaleMs(intervalMs: number, n: number): number {
   return intervalMs * mult;
 }
 
-/** A digest mismatch is lasting after digestMismatchMult rumour lifetimes: mult·⌈limit/gossipNodes⌉ gossip rounds (3·3·200 ms = 1.8 s at n = 50). */
+/** A digest mismatch is lasting after digestMismatchMult rumour lifetimes: mult·⌈limit/gossipNodes⌉ gossip rounds (2·3·200 ms = 1.2 s at n = 50). */
 export function digestMismatchMs(
   digestMismatchMult: number,
   retransmits: number,
@@ -179,7 +179,7 @@ export function digestMismatchMs(
   return digestMismatchMult * Math.ceil(retransmits / gossipNodes) * gossipIntervalMs;
 }
 
-/** A hash mismatch with one peer lasting four slice-evidence lifetimes starts a push-pull (7.2 s at n = 50). */
+/** A hash mismatch with one peer lasting four slice-evidence lifetimes starts a push-pull (4.8 s at n = 50). */
 export function hashMismatchMs(lastingMs: number): number {
   return 4 * lastingMs;
 }

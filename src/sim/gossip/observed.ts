@@ -18,6 +18,10 @@ export class WireLedger {
   streamBytes = 0;
   /** Bytes per message kind, for the bandwidth report. */
   readonly bytesByType = new Map<GossipMsg['type'], number>();
+  /** Messages and bytes sent at or after `windowFromMs` (local time of the sender). */
+  windowMessages = 0;
+  windowBytes = 0;
+  windowFromMs = Number.POSITIVE_INFINITY;
 
   private sinceEncoded = 0;
 
@@ -27,8 +31,12 @@ export class WireLedger {
     private readonly encodeEvery: number,
   ) {}
 
-  record(from: NodeId, msg: GossipMsg): void {
+  record(from: NodeId, msg: GossipMsg, now: number): void {
     const model = msgBytes(msg);
+    if (now >= this.windowFromMs) {
+      this.windowMessages++;
+      this.windowBytes += model;
+    }
     this.bytesByType.set(msg.type, (this.bytesByType.get(msg.type) ?? 0) + model);
     if (isStreamMessage(msg)) {
       this.streams++;
@@ -76,8 +84,9 @@ export class ObservedGossip implements Core<GossipTypes> {
   ready(): Ready<GossipTypes> | undefined {
     const rd = this.node.ready();
     if (rd !== undefined) {
-      for (const m of rd.early) this.ledger.record(this.id, m.msg);
-      for (const m of rd.messages) this.ledger.record(this.id, m.msg);
+      const now = this.node.clock;
+      for (const m of rd.early) this.ledger.record(this.id, m.msg, now);
+      for (const m of rd.messages) this.ledger.record(this.id, m.msg, now);
     }
     return rd;
   }

@@ -21,6 +21,8 @@ export interface GossipSimSettings {
   readonly workload?: Partial<EventWorkloadSettings>;
   /** Encode every k-th datagram to hold the byte model to the codec (default 8; 1: all). */
   readonly encodeEvery?: number;
+  /** Count messages and bytes from this local time on (bandwidth measurements). */
+  readonly windowFromMs?: number;
 }
 
 export const defaultEventWorkload: EventWorkloadSettings = {
@@ -111,6 +113,7 @@ export function gossipSimProtocol(settings: GossipSimSettings): SimProtocol<
 
     createMonitor(view) {
       ledger = new WireLedger(base.packetBytesMax, settings.encodeEvery ?? 8);
+      if (settings.windowFromMs !== undefined) ledger.windowFromMs = settings.windowFromMs;
       monitor = new GossipMonitor(view, ledger, base.retransmitMult);
       return monitor;
     },
