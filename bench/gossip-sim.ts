@@ -14,6 +14,7 @@
  *     npm run bench:gossip-sim                      # the issue's seed counts (long)
  *     npm run bench:gossip-sim -- --quick           # a few seeds of each, to try it
  *     npm run bench:gossip-sim -- --only spread,bandwidth,false --sizes 100,1000
+ *     npm run bench:gossip-sim -- --only bandwidth --sizes 1000 --form-ms 60000
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { GOSSIP_DEFAULTS } from '../src/gossip/config.ts';
@@ -124,7 +125,8 @@ function bandwidth() {
   const sizes = (flag('sizes') ?? (quick ? '100,300' : '100,300,1000')).split(',').map(Number);
   const out = [];
   for (const n of sizes) {
-    const formMs = n >= 1_000 ? 30_000 : 15_000;
+    // The join of n nodes queues n alive rumours on every node; the window starts after they drained.
+    const formMs = Number(flag('form-ms') ?? (n >= 1_000 ? 30_000 : 15_000));
     const windowMs = 15_000;
     const p = gossipSimProtocol({
       name: 'gossip',
@@ -229,5 +231,6 @@ if (only.has('spread')) results.dissemination = dissemination();
 if (only.has('bandwidth')) results.bandwidth = bandwidth();
 if (only.has('false')) results.falsePositives = falsePositives();
 mkdirSync('bench-results', { recursive: true });
-writeFileSync('bench-results/gossip-sim.json', `${JSON.stringify(results, null, 2)}\n`);
-console.log('wrote bench-results/gossip-sim.json');
+const outPath = flag('out') ?? 'bench-results/gossip-sim.json';
+writeFileSync(outPath, `${JSON.stringify(results, null, 2)}\n`);
+console.log(`wrote ${outPath}`);
