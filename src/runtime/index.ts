@@ -29,6 +29,16 @@ export { WalCorruptionError } from './storage/wal.ts';
 export type { Codec } from './transport/codec.ts';
 /** MessagePack with bigint (int64 range) and Uint8Array support. */
 export { msgpackCodec } from './transport/codec.ts';
+export type { DatagramKey, OpenResult } from './transport/datagram-seal.ts';
+export {
+  deriveDatagramKey,
+  openDatagram,
+  ReplayWindow,
+  SEAL_OVERHEAD_BYTES,
+  sealDatagram,
+} from './transport/datagram-seal.ts';
+/** The gossip core's binary message format as a transport codec. */
+export { gossipDatagramCodec } from './transport/gossip-codec.ts';
 export type { MemoryTransportOptions } from './transport/memory-transport.ts';
 export { MemoryNetwork, MemoryTransport } from './transport/memory-transport.ts';
 export type { TcpTransportOptions, TlsOptions } from './transport/tcp-transport.ts';
@@ -42,3 +52,6 @@ export type {
   SendResult,
   Transport,
 } from './transport/transport.ts';
+export type { DatagramDrop, UdpTransportOptions } from './transport/udp-transport.ts';
+/** UDP peer transport: one AES-256-GCM sealed datagram per message, replay window, key rotation. */
+export { PACKET_BYTES_DEFAULT, UdpTransport } from './transport/udp-transport.ts';

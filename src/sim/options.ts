@@ -35,6 +35,8 @@ export interface SimOptions {
   readonly pausedInboxMax: number;
   /** Steps at one simulated instant before the run is declared a livelock. */
   readonly stepsPerInstantMax: number;
+  /** Whether healing restarts crashed nodes (default true); false keeps them down for good. */
+  readonly restartAtHeal?: boolean;
   /** JSON Lines trace output; tracing costs nothing when absent. */
   readonly trace?: TraceSink;
 }

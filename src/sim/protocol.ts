@@ -2,6 +2,7 @@ import type { HistoryEvent, Json } from '../check/history.ts';
 import type { Core, CoreTypes } from '../kernel/core.ts';
 import type { ClientId, NodeId } from '../kernel/ids.ts';
 import type { Rng } from '../kernel/rng.ts';
+import type { SimOptions } from './options.ts';
 
 /**
  * What the simulator needs from a protocol family. It assumes neither a leader nor a
@@ -16,6 +17,8 @@ export interface SimProtocol<T extends CoreTypes, Durable> {
   readonly description: string;
   /** Cluster size when `--nodes` is not given. */
   readonly defaultNodes: number;
+  /** Simulator options this protocol runs with unless the caller sets them (phase lengths...). */
+  readonly simDefaults?: Partial<SimOptions>;
   /** Faults only this protocol understands (membership change...), enabled by name. */
   readonly faults?: readonly ProtocolFault<T, Durable>[];
 
@@ -68,6 +71,8 @@ export interface ClusterView<T extends CoreTypes, Durable> {
   durable(id: NodeId): Durable;
   isUp(id: NodeId): boolean;
   isPaused(id: NodeId): boolean;
+  /** The fault kinds enabled for this run (empty: a healthy network throughout). */
+  readonly faults: readonly string[];
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { CoreTypes } from '../kernel/core.ts';
+import { gossipSim } from './gossip/plugin.ts';
 import { basicPaxosSim } from './paxos/basic.ts';
 import { fastPaxosSim } from './paxos/fast.ts';
 import { multiPaxosSim } from './paxos/multi.ts';
@@ -20,6 +21,7 @@ export const protocols: ReadonlyMap<string, AnySimProtocol> = new Map<string, An
   [basicPaxosSim.name, basicPaxosSim as unknown as AnySimProtocol],
   [fastPaxosSim.name, fastPaxosSim as unknown as AnySimProtocol],
   [multiPaxosSim.name, multiPaxosSim as unknown as AnySimProtocol],
+  [gossipSim.name, gossipSim as unknown as AnySimProtocol],
 ]);
 
 export function findProtocol(name: string): AnySimProtocol | undefined {

@@ -28,6 +28,7 @@ export function runSimulation<T extends CoreTypes, Durable>(
   const full: SimOptions = {
     ...defaultSimOptions,
     nodes: protocol.defaultNodes,
+    ...protocol.simDefaults,
     ...options,
   };
   const sim = new Simulator(protocol, full);

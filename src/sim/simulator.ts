@@ -637,7 +637,9 @@ export class Simulator<T extends CoreTypes, Durable> {
     this.apply({ type: 'heal' });
     for (const node of this.nodes) {
       if (node.paused) this.apply({ type: 'resume', node: node.id });
-      if (node.core === undefined) this.apply({ type: 'restart', node: node.id });
+      if (node.core === undefined && this.options.restartAtHeal !== false) {
+        this.apply({ type: 'restart', node: node.id });
+      }
       if (node.rate !== 1) this.apply({ type: 'clock', node: node.id, jumpMs: 0, rate: 1 });
     }
     this.workload.heal();
@@ -673,6 +675,7 @@ export class Simulator<T extends CoreTypes, Durable> {
       durable: (id) => this.node(id).durable,
       isUp: (id) => this.node(id).core !== undefined,
       isPaused: (id) => this.node(id).paused,
+      faults: this.options.faults,
     };
   }
 

@@ -24,6 +24,7 @@ export const simProtocolNames: readonly string[] = [
   'paxos',
   'fastpaxos',
   'multipaxos',
+  'gossip',
 ];
 
 /** Seeds are kept below 2^31 so they are easy to type back in. */

@@ -1,0 +1,158 @@
+import { createSocket } from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { GossipMsg } from '../../gossip/index.ts';
+import { msgBytes } from '../../gossip/index.ts';
+import type { NodeId } from '../../kernel/ids.ts';
+import {
+  deriveDatagramKey,
+  ReplayWindow,
+  SEAL_OVERHEAD_BYTES,
+  sealDatagram,
+} from './datagram-seal.ts';
+import { gossipDatagramCodec } from './gossip-codec.ts';
+import { eventually } from './transport.cases.ts';
+import type { PeerAddress } from './transport.ts';
+import { UdpTransport, type UdpTransportOptions } from './udp-transport.ts';
+
+const secret = 'a cluster secret of enough bytes';
+const started: UdpTransport<GossipMsg>[] = [];
+
+async function node(id: NodeId, over: Partial<UdpTransportOptions<GossipMsg>> = {}) {
+  const t = new UdpTransport<GossipMsg>({
+    id,
+    clusterName: 'test',
+    secret,
+    codec: gossipDatagramCodec,
+    ...over,
+  });
+  const got: [NodeId, GossipMsg][] = [];
+  t.onMessage((from, msg) => got.push([from, msg]));
+  const address = await t.start();
+  started.push(t);
+  return { t, got, address };
+}
+
+/** Sends raw bytes to `to` from a throwaway socket. */
+async function inject(to: PeerAddress, datagrams: Uint8Array[]): Promise<void> {
+  const s = createSocket('udp4');
+  for (const d of datagrams) {
+    await new Promise<void>((resolve) => s.send(d, to.port, to.host, () => resolve()));
+  }
+  s.close();
+}
+
+const ping = (seq: number): GossipMsg => ({ type: 'ping', seq, target: 2, rumours: [] });
+
+function sealed(counter: bigint, msg: GossipMsg, keyId = 0, cluster = 'test', key = secret) {
+  return sealDatagram(
+    deriveDatagramKey(key, keyId),
+    cluster,
+    1,
+    counter,
+    gossipDatagramCodec.encode(msg),
+  );
+}
+
+afterEach(async () => {
+  for (const t of started.splice(0)) await t.stop();
+});
+
+describe('UdpTransport (sealed datagrams on loopback)', () => {
+  it('carries gossip messages both ways, sealed with 30 bytes of overhead', async () => {
+    const a = await node(1);
+    const b = await node(2);
+    a.t.addPeer(2, b.address);
+    b.t.addPeer(1, a.address);
+    for (let i = 0; i < 50; i++) expect(a.t.send(2, ping(i))).toBe('queued');
+    b.t.send(1, { type: 'nack', seq: 9 });
+    await eventually(() => b.got.length === 50 && a.got.length === 1);
+    expect(new Set(b.got.map(([, m]) => (m.type === 'ping' ? m.seq : -1))).size).toBe(50);
+    expect(a.got).toEqual([[2, { type: 'nack', seq: 9 }]]);
+    expect(a.t.peerStats(2)?.sentBytes).toBe(50 * (msgBytes(ping(0)) + SEAL_OVERHEAD_BYTES));
+  });
+
+  it('refuses a message over the packet budget with too-large, and sends nothing', async () => {
+    const a = await node(1);
+    const b = await node(2);
+    a.t.addPeer(2, b.address);
+    const big: GossipMsg = {
+      type: 'events',
+      events: [{ origin: 1, seq: 1, name: 'x', payload: 'p'.repeat(1_400) }],
+    };
+    expect(a.t.send(2, big)).toBe('too-large');
+    const fits: GossipMsg = {
+      type: 'events',
+      events: [
+        { origin: 1, seq: 1, name: 'x', payload: 'p'.repeat(1_400 - SEAL_OVERHEAD_BYTES - 17) },
+      ],
+    };
+    expect(msgBytes(fits) + SEAL_OVERHEAD_BYTES).toBe(1_400);
+    expect(a.t.send(2, fits)).toBe('queued');
+    await eventually(() => b.got.length === 1);
+    expect(a.t.peerStats(2)?.droppedMessages).toBe(1);
+  });
+
+  it('drops and counts a wrong key, a wrong cluster name, an unknown key id, truncation, garbage and oversize', async () => {
+    const b = await node(2);
+    const good = sealed(10n, ping(1));
+    await inject(b.address, [
+      sealed(11n, ping(2), 0, 'test', 'another secret, also long enough'),
+      sealed(12n, ping(3), 0, 'other-cluster'),
+      sealed(13n, ping(4), 7),
+      good.subarray(0, 20),
+      good.subarray(0, good.length - 1),
+      Uint8Array.from({ length: 100 }, (_, i) => i),
+      new Uint8Array(1_401),
+      sealDatagram(deriveDatagramKey(secret, 0), 'test', 1, 14n, Uint8Array.of(99)),
+      good,
+    ]);
+    await eventually(() => b.t.received === 1 && b.t.droppedTotal() === 8);
+    expect(b.t.drops).toMatchObject({
+      auth: 3,
+      'unknown-key': 1,
+      truncated: 1,
+      version: 1,
+      oversize: 1,
+      malformed: 1,
+    });
+    expect(b.got).toEqual([[1, ping(1)]]);
+  });
+
+  it('drops replays and duplicates, accepts loss and reordering within the window', async () => {
+    const b = await node(2, { replayWindow: 64 });
+    const d = (c: bigint) => sealed(c, ping(Number(c)));
+    // 100, lost 101, 103 before 102, 100 again (duplicate), 30 far behind the window, 105.
+    await inject(b.address, [d(100n), d(103n), d(102n), d(100n), d(103n), d(30n), d(105n)]);
+    await eventually(() => b.t.received + b.t.drops.replay === 7);
+    expect(b.got.map(([, m]) => (m.type === 'ping' ? m.seq : -1))).toEqual([100, 103, 102, 105]);
+    expect(b.t.drops.replay).toBe(3);
+  });
+
+  it('rotates keys: a node accepting the old and new key ids hears both', async () => {
+    const b = await node(2, { keyId: 1, acceptKeyIds: [0] });
+    const a0 = await node(1, { keyId: 0 });
+    const a1 = await node(3, { keyId: 1 });
+    a0.t.addPeer(2, b.address);
+    a1.t.addPeer(2, b.address);
+    a0.t.send(2, ping(1));
+    a1.t.send(2, ping(2));
+    await eventually(() => b.got.length === 2);
+    expect(b.got.map(([from]) => from).sort()).toEqual([1, 3]);
+  });
+});
+
+describe('ReplayWindow', () => {
+  it('accepts each counter once and nothing older than the window', () => {
+    const w = new ReplayWindow(8);
+    expect([5n, 5n, 3n, 12n, 4n, 5n, 11n, 11n].map((c) => w.accept(c))).toEqual([
+      true,
+      false,
+      true,
+      true,
+      false,
+      false,
+      true,
+      false,
+    ]);
+  });
+});

@@ -1,0 +1,227 @@
+/**
+ * The datagram `Transport`: UDP between peers for a gossip core's probes and rumours. Each
+ * message is one datagram, sealed (datagram-seal.ts): AES-256-GCM, a key id for rotation,
+ * the cluster name as associated data, a replay window per sender. Nothing is queued and
+ * nothing retried: the gossip core tolerates loss, duplication and reordering, and its
+ * byte model keeps what it sends within `packetBytesMax`; anything larger is refused with
+ * `too-large`. Every datagram that fails a check is dropped and counted by reason; the
+ * transport never throws on input. Stream messages (push-pull) go over TcpTransport.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { assert } from '../../kernel/assert.ts';
+import type { NodeId } from '../../kernel/ids.ts';
+import { assertNodeId } from '../../kernel/ids.ts';
+import type { Codec } from './codec.ts';
+import {
+  type DatagramKey,
+  deriveDatagramKey,
+  openDatagram,
+  ReplayWindow,
+  SEAL_OVERHEAD_BYTES,
+  sealDatagram,
+} from './datagram-seal.ts';
+import type { MessageHandler, PeerAddress, PeerStats, SendResult, Transport } from './transport.ts';
+
+export interface UdpTransportOptions<M> {
+  readonly id: NodeId;
+  readonly clusterName: string;
+  /** The cluster secret (at least 16 bytes), from which each key id's key is derived. */
+  readonly secret: Uint8Array | string;
+  /** The key id we send with; 0 unless rotating. */
+  readonly keyId?: number;
+  /** Further key ids we accept (the previous one during a rotation). */
+  readonly acceptKeyIds?: readonly number[];
+  readonly codec: Codec<M>;
+  readonly host?: string;
+  readonly port?: number;
+  /** A whole datagram, seal included; default 1,400 B (fits a 1,500 B MTU with IP and UDP headers). */
+  readonly packetBytesMax?: number;
+  /** Counters remembered per sender; default 1,024. */
+  readonly replayWindow?: number;
+  /** The first counter; default the wall clock in microseconds (see datagram-seal.ts). */
+  readonly firstCounter?: bigint;
+}
+
+/** Why a received datagram was dropped. */
+export type DatagramDrop =
+  | 'oversize'
+  | 'truncated'
+  | 'version'
+  | 'unknown-key'
+  | 'auth'
+  | 'replay'
+  | 'malformed'
+  | 'own';
+
+export const PACKET_BYTES_DEFAULT = 1_400;
+
+interface Peer {
+  address: PeerAddress;
+  sentMessages: number;
+  sentBytes: number;
+  dropped: number;
+}
+
+export class UdpTransport<M> implements Transport<M> {
+  readonly id: NodeId;
+  readonly packetBytesMax: number;
+  readonly drops: Record<DatagramDrop, number> = {
+    oversize: 0,
+    truncated: 0,
+    version: 0,
+    'unknown-key': 0,
+    auth: 0,
+    replay: 0,
+    malformed: 0,
+    own: 0,
+  };
+  received = 0;
+  private readonly keys = new Map<number, DatagramKey>();
+  private readonly sendKey: DatagramKey;
+  private readonly peers = new Map<NodeId, Peer>();
+  private readonly windows = new Map<NodeId, ReplayWindow>();
+  private readonly windowSize: number;
+  private counter: bigint;
+  private socket: Socket | undefined;
+  private handler: MessageHandler<M> | undefined;
+
+  constructor(private readonly options: UdpTransportOptions<M>) {
+    assertNodeId(options.id);
+    this.id = options.id;
+    this.packetBytesMax = options.packetBytesMax ?? PACKET_BYTES_DEFAULT;
+    assert(
+      Number.isInteger(this.packetBytesMax) &&
+        this.packetBytesMax > SEAL_OVERHEAD_BYTES &&
+        this.packetBytesMax <= 65_507,
+      `packetBytesMax must be in ${SEAL_OVERHEAD_BYTES + 1}..65507, got ${this.packetBytesMax}`,
+    );
+    assert(options.clusterName.length > 0, 'clusterName must not be empty');
+    this.sendKey = deriveDatagramKey(options.secret, options.keyId ?? 0);
+    this.keys.set(this.sendKey.id, this.sendKey);
+    for (const k of options.acceptKeyIds ?? [])
+      this.keys.set(k, deriveDatagramKey(options.secret, k));
+    this.windowSize = options.replayWindow ?? 1_024;
+    new ReplayWindow(this.windowSize); // validates the size up front
+    this.counter = options.firstCounter ?? BigInt(Date.now()) * 1000n;
+  }
+
+  start(): Promise<PeerAddress> {
+    assert(this.socket === undefined, 'UDP transport already started');
+    const socket = createSocket('udp4');
+    this.socket = socket;
+    socket.on('message', (data) => this.onDatagram(data));
+    socket.on('error', () => {});
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => {
+        socket.off('error', reject);
+        const a = socket.address();
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  stop(): Promise<void> {
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket === undefined) return Promise.resolve();
+    return new Promise((resolve) => socket.close(() => resolve()));
+  }
+
+  addPeer(id: NodeId, address: PeerAddress): void {
+    assertNodeId(id, 'peer id');
+    const p = this.peers.get(id);
+    if (p !== undefined) p.address = address;
+    else this.peers.set(id, { address, sentMessages: 0, sentBytes: 0, dropped: 0 });
+  }
+
+  removePeer(id: NodeId): void {
+    this.peers.delete(id);
+    this.windows.delete(id);
+  }
+
+  onMessage(handler: MessageHandler<M>): void {
+    this.handler = handler;
+  }
+
+  send(to: NodeId, msg: M): SendResult {
+    const socket = this.socket;
+    if (socket === undefined) return 'stopped';
+    const peer = this.peers.get(to);
+    if (peer === undefined) return 'unknown-peer';
+    const plain = this.options.codec.encode(msg);
+    if (plain.length + SEAL_OVERHEAD_BYTES > this.packetBytesMax) {
+      peer.dropped++;
+      return 'too-large';
+    }
+    this.counter++;
+    const datagram = sealDatagram(
+      this.sendKey,
+      this.options.clusterName,
+      this.id,
+      this.counter,
+      plain,
+    );
+    socket.send(datagram, peer.address.port, peer.address.host);
+    peer.sentMessages++;
+    peer.sentBytes += datagram.length;
+    return 'queued';
+  }
+
+  /** Nothing waits: every datagram is handed to the socket as it is sent. */
+  flush(): void {}
+
+  peerStats(id: NodeId): PeerStats | undefined {
+    const p = this.peers.get(id);
+    if (p === undefined) return undefined;
+    return {
+      connected: true,
+      queuedMessages: 0,
+      queuedBytes: 0,
+      sentMessages: p.sentMessages,
+      sentBytes: p.sentBytes,
+      writes: p.sentMessages,
+      droppedMessages: p.dropped,
+    };
+  }
+
+  /** Total datagrams dropped on receipt, all reasons. */
+  droppedTotal(): number {
+    return Object.values(this.drops).reduce((a, b) => a + b, 0);
+  }
+
+  private onDatagram(data: Buffer): void {
+    if (data.length > this.packetBytesMax) {
+      this.drops.oversize++;
+      return;
+    }
+    const opened = openDatagram(this.keys, this.options.clusterName, data);
+    if (!opened.ok) {
+      this.drops[opened.reason]++;
+      return;
+    }
+    if (opened.sender === this.id) {
+      this.drops.own++;
+      return;
+    }
+    let window = this.windows.get(opened.sender);
+    if (window === undefined) {
+      window = new ReplayWindow(this.windowSize);
+      this.windows.set(opened.sender, window);
+    }
+    let msg: M;
+    try {
+      msg = this.options.codec.decode(opened.plaintext);
+    } catch {
+      this.drops.malformed++;
+      return;
+    }
+    // Only an authentic, decodable datagram moves the window, so garbage cannot shift it.
+    if (!window.accept(opened.counter)) {
+      this.drops.replay++;
+      return;
+    }
+    this.received++;
+    this.handler?.(opened.sender, msg);
+  }
+}
