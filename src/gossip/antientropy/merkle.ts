@@ -1,5 +1,5 @@
 import { assert } from '../../kernel/assert.ts';
-import { type Hash64, hash64, utf8 } from './hash.ts';
+import { HASH_SEED_HI, HASH_SEED_LO, type Hash64, hash64, murmur3, utf8 } from './hash.ts';
 import { compareHlc, type Hlc } from './hlc.ts';
 
 /**
@@ -59,33 +59,38 @@ export function sameSummary(a: Summary, b: Summary): boolean {
 }
 
 /** The slot of a key: the top 20 bits of the high lane of its hash. */
-export function slotOf(key: string): number {
-  const [hi] = hash64(utf8(key));
-  return hi >>> (32 - SLOT_BITS);
+export function slotOf(key: string, keyBytes: Uint8Array = utf8(key)): number {
+  return murmur3(keyBytes, HASH_SEED_HI) >>> (32 - SLOT_BITS);
 }
 
 export function inRange(slot: number, range: Range): boolean {
   return range.bits === 0 || slot >>> (SLOT_BITS - range.bits) === range.prefix;
 }
 
+// One scratch buffer for entry hashing (pure: contents never outlive a call).
+let scratch = new Uint8Array(512);
+let scratchView = new DataView(scratch.buffer);
+
 /** The hash of one entry: everything two replicas must agree on about it. */
-export function entryHash(entry: Entry): Hash64 {
-  const key = utf8(entry.key);
-  const valueHash = entry.value === undefined ? [0, 0] : hash64(entry.value);
-  const buf = new Uint8Array(key.length + 29);
-  buf.set(key, 0);
-  const view = new DataView(buf.buffer);
-  let at = key.length;
-  view.setUint32(at, Math.floor(entry.version.wall / 0x1_0000_0000));
-  view.setUint32(at + 4, entry.version.wall >>> 0);
-  view.setUint32(at + 8, entry.version.logical);
-  view.setUint32(at + 12, entry.version.node);
+export function entryHash(entry: Entry, keyBytes: Uint8Array = utf8(entry.key)): Hash64 {
+  const n = keyBytes.length + 29;
+  if (n > scratch.length) {
+    scratch = new Uint8Array(n * 2);
+    scratchView = new DataView(scratch.buffer);
+  }
+  const v = entry.value;
+  scratch.set(keyBytes, 0);
+  let at = keyBytes.length;
+  scratchView.setUint32(at, Math.floor(entry.version.wall / 0x1_0000_0000));
+  scratchView.setUint32(at + 4, entry.version.wall >>> 0);
+  scratchView.setUint32(at + 8, entry.version.logical);
+  scratchView.setUint32(at + 12, entry.version.node);
   at += 16;
-  buf[at] = entry.value === undefined ? 1 : 0;
-  view.setUint32(at + 1, valueHash[0] as number);
-  view.setUint32(at + 5, valueHash[1] as number);
-  view.setUint32(at + 9, key.length);
-  return hash64(buf);
+  scratch[at] = v === undefined ? 1 : 0;
+  scratchView.setUint32(at + 1, v === undefined ? 0 : murmur3(v, HASH_SEED_HI));
+  scratchView.setUint32(at + 5, v === undefined ? 0 : murmur3(v, HASH_SEED_LO));
+  scratchView.setUint32(at + 9, keyBytes.length);
+  return hash64(scratch.subarray(0, n));
 }
 
 interface TreeNode {
