@@ -16,6 +16,7 @@ import {
 } from './node.ts';
 import { collectTombstone } from './policy.ts';
 import { MerkleLockstep } from './testing.ts';
+import type { MerkleMsg } from './wire.ts';
 
 const T0 = 1_700_000_000_000;
 
@@ -226,11 +227,18 @@ describe('Merkle repair', () => {
       session: 1,
       ranges: [{ bits: 3, prefix: 0, hi: 0, lo: 0, count: 0 }],
     });
+    const junk = [
+      { type: 'hashes', session: 1, ranges: 'x' },
+      { type: 'values', session: 1, entries: [] },
+      { type: 'nope', session: 1 },
+      null,
+    ];
+    for (const m of junk) a.receive(T0, 2, m as unknown as MerkleMsg);
     expect([...contents(a).keys()]).toEqual(['ok']);
     expect(Object.fromEntries(a.dropped)).toEqual({
       'too-large': 1,
       future: 1,
-      malformed: 2,
+      malformed: 6,
       'unknown-peer': 1,
     });
   });

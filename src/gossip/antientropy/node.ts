@@ -249,6 +249,11 @@ export class MerkleNode implements Core<MerkleTypes> {
       this.invariants();
       return;
     }
+    if (!wellFormed(msg)) {
+      this.drop('malformed', from);
+      this.invariants();
+      return;
+    }
     switch (msg.type) {
       case 'hashes':
         this.handleHashes(from, msg.session, msg.ranges);
@@ -483,5 +488,22 @@ export class MerkleNode implements Core<MerkleTypes> {
     assert(this.tombstones.size <= this.tree.size, 'tombstones are a subset of entries');
     assert(this.clock.wall <= this.clockBound, 'the clock stays below its durable bound');
     assert(this.clock.node === this.id, 'the clock is ours');
+  }
+}
+
+/** The shape checks a decoder cannot be trusted to have done (arrays are arrays, ...). */
+function wellFormed(msg: MerkleMsg): boolean {
+  if (typeof msg !== 'object' || msg === null || !Number.isSafeInteger(msg.session)) return false;
+  switch (msg.type) {
+    case 'hashes':
+      return Array.isArray(msg.ranges);
+    case 'in-sync':
+      return typeof msg.root === 'object' && msg.root !== null;
+    case 'keys':
+      return Array.isArray(msg.lists);
+    case 'values':
+      return Array.isArray(msg.entries) && Array.isArray(msg.want);
+    default:
+      return false;
   }
 }

@@ -277,4 +277,26 @@ describe('ScuttleNode', () => {
     expect(Math.max(...backlogs)).toBeLessThan(64 * n);
     checkNoGaps(sim);
   });
+
+  it('drops and counts malformed messages and out-of-order deltas, storing nothing', () => {
+    const node = new ScuttleNode(cfg(1, [1, 2], {}), Rng.fromSeed(1));
+    const rates = { rate: 1, desired: 1 };
+    const d = (version: number): Delta => ({
+      owner: 2,
+      key: `k${version}`,
+      value: utf8('v'),
+      version,
+    });
+    const junk: unknown[] = [
+      null,
+      { type: 'digest', digest: 'x', rates },
+      { type: 'deltas', deltas: [d(2), d(1)], base: [], digest: undefined, rates, cut: false },
+      { type: 'deltas', deltas: [d(1)], base: [[2, 1]], digest: undefined, rates, cut: false },
+      { type: 'what', digest: [], rates },
+    ];
+    for (const m of junk) node.receive(1_000, 2, m as ScuttleMsg);
+    node.receive(1_000, 7, { type: 'digest', digest: [], rates });
+    expect(Object.fromEntries(node.dropped)).toEqual({ malformed: 5, 'unknown-peer': 1 });
+    expect(node.digest()).toEqual([[1, 0]]);
+  });
 });

@@ -367,6 +367,8 @@ export class ScuttleNode implements Core<ScuttleTypes> {
   receive(_now: number, from: NodeId, msg: ScuttleMsg): void {
     if (!this.config.members.includes(from) || from === this.id) {
       this.drop('unknown-peer', from);
+    } else if (typeof msg !== 'object' || msg === null) {
+      this.drop('malformed', from);
     } else if (!isDigest(msg.digest) || !isRates(msg.rates)) {
       this.drop('malformed', from);
     } else if (msg.type === 'digest') {
