@@ -9,13 +9,16 @@ import {
   applyScuttlePersist,
   type Delta,
   initialScuttleDurable,
+  isPrecise,
   SCUTTLE_DEFAULTS,
+  SCUTTLE_ORDERINGS,
   type ScuttleConfig,
   type ScuttleDurable,
   type ScuttleMsg,
   ScuttleNode,
   type ScuttleOrdering,
   selectDeltas,
+  selectPrecise,
 } from './scuttlebutt.ts';
 
 function deltas(owner: NodeId, n: number): Delta[] {
@@ -24,6 +27,7 @@ function deltas(owner: NodeId, n: number): Delta[] {
     key: `k${i}`,
     value: utf8('v'),
     version: i + 1,
+    at: i,
   }));
 }
 
@@ -157,57 +161,73 @@ function checkMonotonic(sim: Sim): void {
 describe('ScuttleNode', () => {
   it('no gaps per (holder, owner) and no version reused, under loss, duplication, reordering and restarts', () => {
     fc.assert(
-      fc.property(fc.nat(), fc.integer({ min: 2, max: 5 }), (seed, n) => {
-        const rng = Rng.fromSeed(seed);
-        const ids = Array.from({ length: n }, (_, i) => i + 1);
-        const over = {
-          mtuDeltas: 3,
-          versionBlock: 4,
-          rateInitialPerSecond: 1_000,
-          burstUpdates: 1_000,
-        };
-        const sim = makeSim(n, over);
-        let now = 1_000;
-        for (let step = 0; step < 300; step++) {
-          now += 50;
-          const id = rng.pick(ids);
-          const node = sim.nodes.get(id) as ScuttleNode;
-          const r = rng.int(10);
-          if (r < 4)
-            node.request(now, 1, { type: 'put', key: `k${rng.int(6)}`, value: utf8(`${step}`) });
-          else if (r < 6) node.tick(now + 1_000);
-          else if (r < 9 && sim.inFlight.length > 0) {
-            const i = rng.int(sim.inFlight.length);
-            const env = sim.inFlight[i] as Envelope<ScuttleMsg>;
-            if (!rng.chance(0.3)) sim.inFlight.splice(i, 1); // else: duplicated later
-            if (!rng.chance(0.1)) sim.nodes.get(env.to)?.receive(now, env.from, env.msg);
-          } else if (r === 9) {
-            // Crash: unpersisted output is lost; soft state about others too.
-            node.ready();
-            sim.nodes.set(
-              id,
-              new ScuttleNode(cfg(id, ids, over), Rng.fromSeed(step), sim.durable.get(id)),
-            );
-          }
-          pump(sim);
-          checkNoGaps(sim);
-          checkMonotonic(sim);
-        }
-        // Heal: lossless gossip until every digest is equal.
-        for (let round = 0; round < 40; round++) {
-          now += 1_000;
-          for (const node of sim.nodes.values()) node.tick(now);
-          pump(sim);
-          while (sim.inFlight.length > 0) {
-            const env = sim.inFlight.shift() as Envelope<ScuttleMsg>;
-            sim.nodes.get(env.to)?.receive(now, env.from, env.msg);
+      fc.property(
+        fc.nat(),
+        fc.integer({ min: 2, max: 5 }),
+        fc.constantFrom(...SCUTTLE_ORDERINGS),
+        (seed, n, ordering) => {
+          const rng = Rng.fromSeed(seed);
+          const ids = Array.from({ length: n }, (_, i) => i + 1);
+          const over = {
+            mtuDeltas: 3,
+            versionBlock: 4,
+            rateInitialPerSecond: 1_000,
+            burstUpdates: 1_000,
+            ordering,
+          };
+          // The precise baselines make no gap promise; they must still converge.
+          const gapFree = !isPrecise(ordering);
+          const sim = makeSim(n, over);
+          let now = 1_000;
+          for (let step = 0; step < 300; step++) {
+            now += 50;
+            const id = rng.pick(ids);
+            const node = sim.nodes.get(id) as ScuttleNode;
+            const r = rng.int(10);
+            if (r < 4)
+              node.request(now, 1, { type: 'put', key: `k${rng.int(6)}`, value: utf8(`${step}`) });
+            else if (r < 6) node.tick(now + 1_000);
+            else if (r < 9 && sim.inFlight.length > 0) {
+              const i = rng.int(sim.inFlight.length);
+              const env = sim.inFlight[i] as Envelope<ScuttleMsg>;
+              if (!rng.chance(0.3)) sim.inFlight.splice(i, 1); // else: duplicated later
+              if (!rng.chance(0.1)) sim.nodes.get(env.to)?.receive(now, env.from, env.msg);
+            } else if (r === 9) {
+              // Crash: unpersisted output is lost; soft state about others too.
+              node.ready();
+              sim.nodes.set(
+                id,
+                new ScuttleNode(cfg(id, ids, over), Rng.fromSeed(step), sim.durable.get(id)),
+              );
+            }
             pump(sim);
+            if (gapFree) checkNoGaps(sim);
+            checkMonotonic(sim);
           }
-        }
-        checkNoGaps(sim);
-        const digests = [...sim.nodes.values()].map((x) => JSON.stringify(x.digest()));
-        expect(digests).toEqual(digests.map(() => digests[0]));
-      }),
+          // Heal: lossless gossip until every digest is equal.
+          for (let round = 0; round < 40; round++) {
+            now += 1_000;
+            for (const node of sim.nodes.values()) node.tick(now);
+            pump(sim);
+            while (sim.inFlight.length > 0) {
+              const env = sim.inFlight.shift() as Envelope<ScuttleMsg>;
+              sim.nodes.get(env.to)?.receive(now, env.from, env.msg);
+              pump(sim);
+            }
+          }
+          if (gapFree) checkNoGaps(sim);
+          const tables = [...sim.nodes.values()].map((x) =>
+            JSON.stringify(
+              ids.flatMap((o) =>
+                Array.from({ length: 6 }, (_, k) => x.get(o, `k${k}`)?.version ?? 0),
+              ),
+            ),
+          );
+          expect(tables).toEqual(tables.map(() => tables[0]));
+          const digests = [...sim.nodes.values()].map((x) => JSON.stringify(x.digest()));
+          expect(digests).toEqual(digests.map(() => digests[0]));
+        },
+      ),
       { numRuns: 25 },
     );
   });
@@ -286,6 +306,7 @@ describe('ScuttleNode', () => {
       key: `k${version}`,
       value: utf8('v'),
       version,
+      at: 0,
     });
     const junk: unknown[] = [
       null,
@@ -295,8 +316,18 @@ describe('ScuttleNode', () => {
       { type: 'what', digest: [], rates },
     ];
     for (const m of junk) node.receive(1_000, 2, m as ScuttleMsg);
-    node.receive(1_000, 7, { type: 'digest', digest: [], rates });
+    node.receive(1_000, 7, { type: 'digest', digest: [], keys: undefined, rates });
     expect(Object.fromEntries(node.dropped)).toEqual({ malformed: 5, 'unknown-peer': 1 });
     expect(node.digest()).toEqual([[1, 0]]);
+  });
+
+  it('precise-oldest sends the oldest newer writes first, precise-newest the newest', () => {
+    const store = new Map(deltas(2, 5).map((d) => [d.key, d]));
+    const theirs = [[2, 'k1', 2] as const];
+    const oldest = selectPrecise([store], theirs, 2, 'precise-oldest');
+    const newest = selectPrecise([store], theirs, 2, 'precise-newest');
+    expect(oldest.deltas.map((d) => d.key)).toEqual(['k0', 'k2']);
+    expect(newest.deltas.map((d) => d.key)).toEqual(['k4', 'k3']);
+    expect(oldest.backlog).toBe(2);
   });
 });

@@ -25,8 +25,27 @@ import { utf8 } from './hash.ts';
  * from just above the peer's digest, so cutting them at the mtu keeps the peer gap-free.
  */
 
-export type ScuttleOrdering = 'scuttle-depth' | 'scuttle-breadth';
-export const SCUTTLE_ORDERINGS = ['scuttle-depth', 'scuttle-breadth'] as const;
+/**
+ * Scuttlebutt orderings keep every holder gap-free; the precise ones are the paper's
+ * baselines (section 3.1): peers exchange their whole (owner, key, version) tables and send
+ * exactly the newer entries, oldest or newest write first, with no gap rule (and digests
+ * that grow with the data, which is the point of comparing).
+ */
+export type ScuttleOrdering =
+  | 'scuttle-depth'
+  | 'scuttle-breadth'
+  | 'precise-oldest'
+  | 'precise-newest';
+export const SCUTTLE_ORDERINGS = [
+  'scuttle-depth',
+  'scuttle-breadth',
+  'precise-oldest',
+  'precise-newest',
+] as const;
+
+export function isPrecise(o: ScuttleOrdering): o is 'precise-oldest' | 'precise-newest' {
+  return o === 'precise-oldest' || o === 'precise-newest';
+}
 
 export interface ScuttleConfig extends FlowConfig {
   readonly id: NodeId;
@@ -61,13 +80,24 @@ export interface Delta {
   readonly key: string;
   readonly value: Uint8Array;
   readonly version: number;
+  /** The owner's clock when it wrote (ms): orders the precise baselines by age. */
+  readonly at: number;
 }
+
+/** Precise reconciliation's digest: every (owner, key, version) held. */
+export type KeyDigest = readonly (readonly [owner: NodeId, key: string, version: number])[];
 
 /** (owner, highest version held without gaps). */
 export type Digest = readonly (readonly [owner: NodeId, version: number])[];
 
 export type ScuttleMsg =
-  | { readonly type: 'digest'; readonly digest: Digest; readonly rates: RateInfo }
+  | {
+      readonly type: 'digest';
+      readonly digest: Digest;
+      /** Precise orderings only: the sender's whole key table. */
+      readonly keys: KeyDigest | undefined;
+      readonly rates: RateInfo;
+    }
   | {
       readonly type: 'deltas';
       readonly deltas: readonly Delta[];
@@ -75,6 +105,8 @@ export type ScuttleMsg =
       readonly base: Digest;
       /** Present on the reply to a digest: the sender's digest, for the third message. */
       readonly digest: Digest | undefined;
+      /** Precise orderings only, with `digest`: the sender's whole key table. */
+      readonly keys: KeyDigest | undefined;
       readonly rates: RateInfo;
       /** The sender had more deltas for us than the mtu let it send. */
       readonly cut: boolean;
@@ -179,6 +211,7 @@ export function selectDeltas(
   const owners = rng.shuffle([...perOwner].filter((l) => l.length > 0));
   const total = owners.reduce((n, l) => n + l.length, 0);
   const out: Delta[] = [];
+  assert(!isPrecise(ordering), 'precise orderings select with selectPrecise');
   if (ordering === 'scuttle-depth') {
     owners.sort((a, b) => b.length - a.length); // stable: the shuffle breaks ties
     for (const list of owners) {
@@ -276,7 +309,12 @@ export class ScuttleNode implements Core<ScuttleTypes> {
       const peers = this.live.filter((p) => p !== this.id);
       if (peers.length > 0) {
         const peer = this.rng.pick(peers);
-        this.out.send(peer, { type: 'digest', digest: this.digest(), rates: this.rates() });
+        this.out.send(peer, {
+          type: 'digest',
+          digest: this.digest(),
+          keys: this.keyDigest(),
+          rates: this.rates(),
+        });
       }
     }
     this.invariants();
@@ -326,6 +364,7 @@ export class ScuttleNode implements Core<ScuttleTypes> {
           key: req.key,
           value: req.value.slice(),
           version: this.version,
+          at: now,
         };
         this.out.persist({ type: 'own', delta });
         this.hold(delta);
@@ -369,16 +408,17 @@ export class ScuttleNode implements Core<ScuttleTypes> {
       this.drop('unknown-peer', from);
     } else if (typeof msg !== 'object' || msg === null) {
       this.drop('malformed', from);
-    } else if (!isDigest(msg.digest) || !isRates(msg.rates)) {
+    } else if (!isDigest(msg.digest) || !isRates(msg.rates) || !isKeyDigest(msg.keys)) {
       this.drop('malformed', from);
     } else if (msg.type === 'digest') {
-      const { deltas, cut } = this.deltasFor(from, msg.digest);
+      const { deltas, cut } = this.deltasFor(from, msg.digest, msg.keys);
       this.adapt(msg.rates, cut);
       this.out.send(from, {
         type: 'deltas',
         deltas,
         base: msg.digest,
         digest: this.digest(),
+        keys: this.keyDigest(),
         rates: this.rates(),
         cut,
       });
@@ -386,13 +426,14 @@ export class ScuttleNode implements Core<ScuttleTypes> {
       this.applyDeltas(from, msg.deltas, msg.base);
       let cut = false;
       if (msg.digest !== undefined) {
-        const reply = this.deltasFor(from, msg.digest);
+        const reply = this.deltasFor(from, msg.digest, msg.keys);
         cut = reply.cut;
         this.out.send(from, {
           type: 'deltas',
           deltas: reply.deltas,
           base: msg.digest,
           digest: undefined,
+          keys: undefined,
           rates: this.rates(),
           cut,
         });
@@ -404,7 +445,30 @@ export class ScuttleNode implements Core<ScuttleTypes> {
     this.invariants();
   }
 
-  private deltasFor(peer: NodeId, theirs: Digest): { deltas: Delta[]; cut: boolean } {
+  /** Precise orderings only: every (owner, key, version) we hold. */
+  private keyDigest(): KeyDigest | undefined {
+    if (!isPrecise(this.config.ordering)) return undefined;
+    const out: [NodeId, string, number][] = [];
+    for (const [owner, m] of this.store)
+      for (const d of m.values()) out.push([owner, d.key, d.version]);
+    return out;
+  }
+
+  private deltasFor(
+    peer: NodeId,
+    theirs: Digest,
+    keys: KeyDigest | undefined,
+  ): { deltas: Delta[]; cut: boolean } {
+    if (isPrecise(this.config.ordering)) {
+      const chosen = selectPrecise(
+        this.store.values(),
+        keys ?? [],
+        this.config.mtuDeltas,
+        this.config.ordering,
+      );
+      this.backlog.set(peer, chosen.backlog);
+      return chosen;
+    }
     const seen = new Map(theirs);
     const perOwner: Delta[][] = [];
     for (const [owner, max] of this.known) {
@@ -440,6 +504,10 @@ export class ScuttleNode implements Core<ScuttleTypes> {
   }
 
   private applyDeltas(from: NodeId, deltas: readonly Delta[], base: Digest): void {
+    if (isPrecise(this.config.ordering)) {
+      this.applyPrecise(from, deltas);
+      return;
+    }
     const bad = this.checkDeltas(deltas, base);
     if (bad !== undefined) {
       this.drop(bad, from);
@@ -468,9 +536,41 @@ export class ScuttleNode implements Core<ScuttleTypes> {
         key: d.key,
         value: d.value.slice(),
         version: d.version,
+        at: d.at,
       };
       this.hold(copy);
       this.known.set(d.owner, d.version);
+      this.out.deliver(copy);
+    }
+  }
+
+  /** Precise baselines: take each entry newer than ours, in any order (no gap rule). */
+  private applyPrecise(from: NodeId, deltas: readonly Delta[]): void {
+    if (!Array.isArray(deltas) || deltas.length > this.config.mtuDeltas) {
+      this.drop('malformed', from);
+      return;
+    }
+    for (const d of deltas) {
+      if (!isDelta(d) || !this.config.members.includes(d.owner)) {
+        this.drop('malformed', from);
+        continue;
+      }
+      if (
+        utf8(d.key).length > this.config.keyBytesMax ||
+        d.value.length > this.config.valueBytesMax
+      ) {
+        this.drop('too-large', from);
+        continue;
+      }
+      const cur = this.get(d.owner, d.key);
+      if (d.owner === this.id || (cur !== undefined && cur.version >= d.version)) continue;
+      if (cur === undefined && this.entries >= this.config.entriesMax) {
+        this.drop('full', from);
+        continue;
+      }
+      const copy: Delta = { ...d, value: d.value.slice() };
+      this.hold(copy);
+      this.known.set(d.owner, Math.max(this.known.get(d.owner) ?? 0, d.version));
       this.out.deliver(copy);
     }
   }
@@ -532,6 +632,21 @@ function isDigest(d: unknown): d is Digest | undefined {
   );
 }
 
+function isKeyDigest(k: unknown): k is KeyDigest | undefined {
+  if (k === undefined) return true;
+  return (
+    Array.isArray(k) &&
+    k.every(
+      (t) =>
+        Array.isArray(t) &&
+        t.length === 3 &&
+        Number.isInteger(t[0]) &&
+        typeof t[1] === 'string' &&
+        Number.isSafeInteger(t[2]),
+    )
+  );
+}
+
 function isRates(r: unknown): r is RateInfo {
   if (typeof r !== 'object' || r === null) return false;
   const { rate, desired } = r as Record<string, unknown>;
@@ -551,6 +666,32 @@ function isDelta(d: unknown): d is Delta {
     typeof x.key === 'string' &&
     x.value instanceof Uint8Array &&
     Number.isSafeInteger(x.version) &&
-    (x.version as number) >= 1
+    (x.version as number) >= 1 &&
+    Number.isFinite(x.at)
   );
+}
+
+/**
+ * The precise baselines' choice: every entry we hold that the peer's key table lacks or
+ * holds older, oldest write first (precise-oldest) or newest first (precise-newest), cut at
+ * the mtu.
+ */
+export function selectPrecise(
+  stores: Iterable<ReadonlyMap<string, Delta>>,
+  theirs: KeyDigest,
+  mtu: number,
+  ordering: 'precise-oldest' | 'precise-newest',
+): { deltas: Delta[]; cut: boolean; backlog: number } {
+  const seen = new Map<string, number>();
+  for (const [owner, key, version] of theirs) seen.set(`${owner}\u0000${key}`, version);
+  const newer: Delta[] = [];
+  for (const m of stores) {
+    for (const d of m.values()) {
+      if (d.version > (seen.get(`${d.owner}\u0000${d.key}`) ?? 0)) newer.push(d);
+    }
+  }
+  const sign = ordering === 'precise-oldest' ? 1 : -1;
+  newer.sort((a, b) => sign * (a.at - b.at) || a.owner - b.owner || a.version - b.version);
+  const deltas = newer.slice(0, mtu);
+  return { deltas, cut: newer.length > deltas.length, backlog: newer.length - deltas.length };
 }
