@@ -110,6 +110,13 @@ export interface RouterOptions {
   readonly callTimeoutMs: number;
   /** Pause before asking again after a passing refusal. */
   readonly retryPauseMs: number;
+  /**
+   * How long a node that knows no leader keeps a call waiting for one. About one election:
+   * a leader lost a moment ago is usually replaced by then. Past it the node refuses calls at
+   * once (not leader, no hint), so a client cut off from the quorum with this node (check-
+   * quorum made its leader step down) learns it in a moment, not at its deadline.
+   */
+  readonly leaderlessPatienceMs: number;
   /** Re-proposals of a write whose outcome came back unknown (same session and seq). */
   readonly unknownRetriesMax: number;
   /** Calls in flight at once, own and forwarded; more are refused as overloaded. */
@@ -132,6 +139,7 @@ export interface RouterUnsafeTestingFaults {
 export const defaultRouterOptions: RouterOptions = {
   callTimeoutMs: 5000,
   retryPauseMs: 25,
+  leaderlessPatienceMs: 500,
   unknownRetriesMax: 3,
   callsMax: 10_000,
   removalNoticeIntervalMs: 1000,

@@ -131,6 +131,8 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   private readonly tombstoned = new Set<NodeId>();
   private readonly toldAt = new Map<NodeId, number>();
   private removed = false;
+  /** Since when this node has known no leader (undefined while it knows one). */
+  private leaderlessSince: number | undefined;
   /** When the next probe check is due: -Infinity asks for a first tick to arm it. */
   private nextProbeAt: number;
   private wasOrphaned = false;
@@ -144,6 +146,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     for (const name of [
       'callTimeoutMs',
       'retryPauseMs',
+      'leaderlessPatienceMs',
       'callsMax',
       'removalNoticeIntervalMs',
       'probeIntervalMs',
@@ -204,7 +207,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       else if (admin.stage.at === 'paused' && admin.stage.until <= now) this.submitAdmin(admin);
     }
     this.maybeProbe();
-    this.invariants();
+    this.endInput();
   }
 
   receive(now: number, from: NodeId, msg: RouterTypes<T>['msg']): void {
@@ -225,7 +228,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     } else {
       this.notice({ type: 'dropped', from, why: `unknown message type ${JSON.stringify(type)}` });
     }
-    this.invariants();
+    this.endInput();
   }
 
   request(now: number, client: ClientId, req: RouterRequest<T['request']>): void {
@@ -259,7 +262,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       default:
         unreachable(req, 'router request');
     }
-    this.invariants();
+    this.endInput();
   }
 
   /**
@@ -274,7 +277,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     if (call === undefined || call.stage.at !== 'forwarded' || call.stage.to !== peer) return;
     call.attemptMayApply = false;
     this.finish(call, { type: 'refused', refusal: { type: 'notLeader', leader: peer } });
-    this.invariants();
+    this.endInput();
   }
 
   /**
@@ -291,7 +294,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
         this.pause(call, { type: 'retry', reason: `lost the connection to leader ${peer}` });
       }
     }
-    this.invariants();
+    this.endInput();
   }
 
   deadline(): number {
@@ -498,11 +501,14 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     this.notice({ type: 'proposed' });
   }
 
-  /** Asks again after `retryPauseMs`, or ends the call if its deadline comes first. */
+  /**
+   * Asks again after `retryPauseMs`, or ends the call if its deadline comes first, or at once
+   * when it waits for a leader this node has gone without for `leaderlessPatienceMs`.
+   */
   private pause(call: Call, why: Refusal): void {
     this.dropStage(call);
     const until = this.now + this.options.retryPauseMs;
-    if (until >= call.deadline) {
+    if (until >= call.deadline || (isNoLeader(why) && this.leaderlessTooLong())) {
       this.finish(call, this.lastWord(call, why));
       return;
     }
@@ -714,6 +720,23 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   private at(now: number): void {
     assert(!(now < this.now), `time went backwards: ${now} after ${this.now}`);
     this.now = now;
+    this.observeLeader();
+  }
+
+  /** Keeps `leaderlessSince`; called as every input begins and before it ends. */
+  private observeLeader(): void {
+    if (this.leader() !== NO_NODE) this.leaderlessSince = undefined;
+    else if (this.leaderlessSince === undefined) this.leaderlessSince = this.now;
+  }
+
+  private leaderlessTooLong(): boolean {
+    const since = this.leaderlessSince;
+    return since !== undefined && this.now - since >= this.options.leaderlessPatienceMs;
+  }
+
+  private endInput(): void {
+    this.observeLeader();
+    this.invariants();
   }
 
   private invariants(): void {
@@ -729,6 +752,10 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     }
     assert(this.calls.size <= this.options.callsMax, 'more calls in flight than callsMax');
   }
+}
+
+function isNoLeader(refusal: Refusal): boolean {
+  return refusal.type === 'notLeader' && refusal.leader === NO_NODE;
 }
 
 function refused(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MULTI_PAXOS_DEFAULTS } from '../../paxos/multi/node.ts';
+import { defaultRouterOptions } from '../../replica/router.ts';
 import type { ScheduledAction } from '../nemesis.ts';
 import { runSimulation } from '../run.ts';
 import { multiPaxosSim } from './multi.ts';
@@ -8,7 +9,9 @@ import { multiPaxosSim } from './multi.ts';
  * Check-quorum in the simulator: a partition isolates the Multi-Paxos leader. Within about
  * an election timeout the isolated node stops claiming leadership, so the client calls it
  * still receives are refused at once ("not leader") instead of being proposed where no
- * quorum can choose them and left to run to the client's deadline.
+ * quorum can choose them and left to run to the client's deadline. Its router holds calls
+ * for `leaderlessPatienceMs` after it last knew a leader (an election usually ends by then),
+ * and refuses them at once after that.
  */
 interface Rec {
   readonly t: number;
@@ -16,7 +19,11 @@ interface Rec {
   readonly id?: number;
   readonly from?: string;
   readonly to?: string;
-  readonly msg?: { readonly type: string; readonly id?: number };
+  readonly msg?: {
+    readonly type: string;
+    readonly id?: number;
+    readonly answer?: { readonly type: string; readonly refusal?: { readonly type: string } };
+  };
 }
 
 const isolatedAtMs = 1_000;
@@ -65,7 +72,9 @@ function answers(records: readonly Rec[], node: number, fromMs: number, toMs: nu
       const at = requests.get(key);
       if (at === undefined) continue;
       requests.delete(key);
-      out.push({ delayMs: r.t - at, kind: r.msg.type });
+      // A router answer: its refusal's type, or 'result'.
+      const answer = r.msg.answer;
+      out.push({ delayMs: r.t - at, kind: answer?.refusal?.type ?? answer?.type ?? r.msg.type });
     }
   }
   for (const _ of requests) out.push({ delayMs: Number.POSITIVE_INFINITY, kind: 'none' });
@@ -82,9 +91,11 @@ describe('Multi-Paxos check-quorum under a partition that isolates the leader', 
       { atMs: healAtMs, action: { type: 'heal' } },
     ]);
     expect(result.verdict, result.message).toBe('pass');
-    // One quorum check period to notice (the check may have just run), one to be sure.
+    // One quorum check period to notice (the check may have just run), one to be sure; then
+    // the router's patience for a new leader.
     const steppedDownBy = isolatedAtMs + 2 * MULTI_PAXOS_DEFAULTS.electionTimeoutMinMs;
-    const late = answers(records, leader, steppedDownBy, healAtMs);
+    const refusingFrom = steppedDownBy + defaultRouterOptions.leaderlessPatienceMs;
+    const late = answers(records, leader, refusingFrom, healAtMs);
     expect(late.length).toBeGreaterThan(3);
     const slow = late.filter((a) => a.delayMs > 1 || a.kind !== 'notLeader');
     expect(slow, `answers of node ${leader} while cut off`).toEqual([]);
