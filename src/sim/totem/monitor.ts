@@ -72,7 +72,10 @@ export class TotemRun {
   readonly tracks = new Map<NodeId, Track>();
   readonly incarnation = new Map<NodeId, number>();
   healedAt: number | undefined = undefined;
+  /** When a ring of every node first formed after healing. */
   formedAt: number | undefined = undefined;
+  /** The ring of every node right now (after healing), if there is one. */
+  formedRing: string | undefined = undefined;
   /** Set when the monitor is made (after the workload, before the run starts). */
   view: ClusterView<TotemTypes, TotemDurable> | undefined = undefined;
 
@@ -305,29 +308,33 @@ export class TotemMonitor implements Monitor<TotemTypes, TotemDurable> {
 
   afterStep(view: ClusterView<TotemTypes, TotemDurable>): string | undefined {
     const run = this.run;
-    if (run.healedAt === undefined || run.formedAt !== undefined) return undefined;
-    if (this.oneRing(view)) {
-      run.formedAt = view.now();
+    if (run.healedAt === undefined) return undefined;
+    run.formedRing = this.oneRing(view);
+    if (run.formedRing !== undefined) {
+      run.formedAt ??= view.now();
       return undefined;
     }
-    if (view.now() > run.healedAt + run.formBoundMs) {
+    if (run.formedAt === undefined && view.now() > run.healedAt + run.formBoundMs) {
       return `liveness: no ring of all ${run.members.length} nodes ${run.formBoundMs}ms after healing (${this.describe(view)})`;
     }
     return undefined;
   }
 
-  private oneRing(view: ClusterView<TotemTypes, TotemDurable>): boolean {
+  /** The ring every node is operational on, if there is one. */
+  private oneRing(view: ClusterView<TotemTypes, TotemDurable>): string | undefined {
     let ring: string | undefined;
     for (const m of this.run.members) {
       const core = view.core(m) as TotemNode | undefined;
-      if (core === undefined || view.isPaused(m)) return false;
+      if (core === undefined || view.isPaused(m)) return undefined;
       const s = core.status();
-      if (s.state !== 'operational' || s.members.length !== this.run.members.length) return false;
+      if (s.state !== 'operational' || s.members.length !== this.run.members.length) {
+        return undefined;
+      }
       const k = ringKey(s.ring);
-      if (ring !== undefined && k !== ring) return false;
+      if (ring !== undefined && k !== ring) return undefined;
       ring = k;
     }
-    return true;
+    return ring;
   }
 
   describe(view: ClusterView<TotemTypes, TotemDurable>): string {

@@ -45,6 +45,7 @@ export class PublishWorkload implements Workload<TotemTypes> {
   private answered = 0;
   private refusals = 0;
   private healed = false;
+  private probedRing: string | undefined = undefined;
 
   constructor(
     private readonly ctx: WorkloadContext,
@@ -124,10 +125,14 @@ export class PublishWorkload implements Workload<TotemTypes> {
    */
   private maybeProbe(client: ClientId): void {
     const io = this.io!;
-    if (this.run.formedAt === undefined) {
-      io.setTimer(client, io.now() + PROBE_POLL_MS, PROBE_TIMER);
-      return;
-    }
+    io.setTimer(client, io.now() + PROBE_POLL_MS, PROBE_TIMER);
+    const ring = this.run.formedRing;
+    // A ring formed at the moment of healing may already be breaking up (a token lost to an
+    // earlier fault): each new ring of all nodes gets its own round of publishes.
+    if (ring === undefined || ring === this.probedRing) return;
+    this.probedRing = ring;
+    this.probes.clear();
+    this.probeKeys.length = 0;
     const clients = this.ctx.clients;
     this.ctx.members.forEach((node, i) => {
       this.probes.add(this.publish(clients[i % clients.length]!, node));
@@ -144,7 +149,8 @@ export class PublishWorkload implements Workload<TotemTypes> {
   }
 
   done(): boolean {
-    if (!this.healed || this.run.formedAt === undefined) return false;
+    if (!this.healed || this.run.formedRing === undefined) return false;
+    if (this.run.formedRing !== this.probedRing) return false;
     if (this.probes.size === 0 || this.owed().length > 0) return false;
     if (this.probeKeys.length < this.probes.size) return false;
     return this.probeKeys.every((k) => this.run.deliveredEverywhere(k));
