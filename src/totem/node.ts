@@ -90,6 +90,10 @@ export class TotemNode implements Core<TotemTypes> {
   private procs = new Set<NodeId>();
   private failed = new Set<NodeId>();
   private readonly joins = new Map<NodeId, Join>();
+  /** Consensus timeouts in a row that spared a member which answered but disagreed. */
+  private consensusRounds = 0;
+  /** When our sets last came to agree with every live member's (waiting for a commit token). */
+  private agreedAt: number | undefined = undefined;
 
   private tokenAt = Number.POSITIVE_INFINITY;
   private joinAt = Number.POSITIVE_INFINITY;
@@ -234,8 +238,16 @@ export class TotemNode implements Core<TotemTypes> {
         this.handleMcast(now, msg);
         return;
       case 'token':
-        this.handleToken(now, msg);
+        this.handleToken(now, from, msg);
         return;
+      case 'ack': {
+        const fwd = this.activeRing()?.forwarded;
+        const ring = this.activeRing();
+        if (ring !== undefined && ringEquals(ring.id, msg.ring) && fwd?.tokenSeq === msg.tokenSeq) {
+          fwd.evidence = true;
+        } else this.drop('not-expected');
+        return;
+      }
       case 'join':
         this.handleJoin(now, from, msg);
         return;
@@ -374,13 +386,17 @@ export class TotemNode implements Core<TotemTypes> {
 
   // --- the token -------------------------------------------------------------------------
 
-  private handleToken(now: number, t: Token): void {
+  private handleToken(now: number, from: NodeId, t: Token): void {
     const ring = this.activeRing();
     if (ring === undefined || !ringEquals(t.ring, ring.id) || this.state === 'commit') {
       this.drop('foreign-ring');
       return;
     }
     if (t.tokenSeq <= ring.lastTokenSeq) {
+      // A retransmission of the token we took: tell the sender we are alive.
+      if (t.tokenSeq === ring.lastTokenSeq) {
+        this.out.send(from, { type: 'ack', ring: ring.id, tokenSeq: t.tokenSeq });
+      }
       this.drop('stale-token');
       return;
     }
@@ -558,7 +574,9 @@ export class TotemNode implements Core<TotemTypes> {
   /** Whether our successor seems never to have taken the token (faster re-forming). */
   private silentSuccessor(now: number): NodeId | undefined {
     const fwd = this.activeRing()?.forwarded;
-    if (fwd === undefined || fwd.evidence) return undefined;
+    // Only the regular token: a commit token is refused, unanswered, by a member that
+    // joined another ring, which says nothing about whether it is alive.
+    if (fwd === undefined || fwd.evidence || fwd.msg.type !== 'token') return undefined;
     return now - fwd.at >= 2 * this.retransmitMs ? fwd.to : undefined;
   }
 
@@ -640,6 +658,8 @@ export class TotemNode implements Core<TotemTypes> {
       const silent = this.silentSuccessor(now);
       if (silent !== undefined) this.failed.add(silent);
       this.joins.clear();
+      this.consensusRounds = 0;
+      this.agreedAt = undefined;
       if (this.regular !== undefined) this.regular.forwarded = undefined;
       this.forming = undefined;
       this.plan = undefined;
@@ -689,6 +709,12 @@ export class TotemNode implements Core<TotemTypes> {
       this.drop('not-expected');
       return;
     }
+    // An outsider that counts us failed is forming without us; merge detection reunites us
+    // once it is operational (gathering now would only re-form our ring, again and again).
+    if (this.state === 'operational' && j.failed.includes(this.id)) {
+      this.drop('not-expected');
+      return;
+    }
     if (this.state !== 'gather') this.beginGather(now);
     this.gatherJoin(now, j);
   }
@@ -725,9 +751,15 @@ export class TotemNode implements Core<TotemTypes> {
   }
 
   private maybeConsensus(now: number): void {
-    if (notYetAgreed(this.id, this.procs, this.failed, this.joins).length > 0) return;
+    if (notYetAgreed(this.id, this.procs, this.failed, this.joins).length > 0) {
+      this.agreedAt = undefined;
+      return;
+    }
     const live = liveSet(this.procs, this.failed);
-    if (live[0] !== this.id) return;
+    if (live[0] !== this.id) {
+      this.agreedAt ??= now;
+      return;
+    }
     if (live.length === 1) {
       this.formSingleton(now);
       return;
@@ -751,8 +783,22 @@ export class TotemNode implements Core<TotemTypes> {
   private consensusExpired(now: number): void {
     const pending = notYetAgreed(this.id, this.procs, this.failed, this.joins);
     const live = liveSet(this.procs, this.failed);
-    if (pending.length > 0) for (const p of pending) this.failed.add(p);
-    else if (live[0] !== this.id && live[0] !== undefined) this.failed.add(live[0]);
+    // Members silent all round have failed; one that did answer but still disagrees gets one
+    // more round (its sets may have changed at its own timeout, an instant before ours).
+    const silent = pending.filter((p) => !this.joins.has(p) || this.consensusRounds > 0);
+    if (pending.length > 0) for (const p of silent) this.failed.add(p);
+    else if (live[0] !== this.id && live[0] !== undefined) {
+      // Agreed, but the representative's commit token never came in a whole round.
+      if (this.agreedAt !== undefined && now - this.agreedAt >= this.consensusMs) {
+        this.failed.add(live[0]);
+      } else {
+        this.consensusAt = now + this.consensusMs;
+        return;
+      }
+    }
+    this.agreedAt = undefined;
+    this.consensusRounds = silent.length < pending.length ? this.consensusRounds + 1 : 0;
+    this.joins.clear();
     this.consensusAt = now + this.consensusMs;
     const left = liveSet(this.procs, this.failed);
     if (left.length === 1) {

@@ -121,13 +121,24 @@ export interface Commit {
   readonly rotation: number;
 }
 
+/**
+ * Answer to a retransmitted token we already took: it tells the sender its successor is
+ * alive (faster re-forming names a successor failed only without this evidence). Sent only
+ * on retransmissions, so a healthy ring pays nothing for it.
+ */
+export interface TokenAck {
+  readonly type: 'ack';
+  readonly ring: RingId;
+  readonly tokenSeq: number;
+}
+
 /** A representative's merge-detection probe to configured nodes outside its ring. */
 export interface Probe {
   readonly type: 'probe';
   readonly ring: RingId;
 }
 
-export type TotemMsg = Mcast | Token | Join | Commit | Probe;
+export type TotemMsg = Mcast | Token | Join | Commit | Probe | TokenAck;
 export type TotemMsgType = TotemMsg['type'];
 
 /** Every message kind, derived from the union (the compiler rejects a missing or extra one). */
@@ -137,6 +148,7 @@ const kindTable: { readonly [K in TotemMsgType]: true } = {
   join: true,
   commit: true,
   probe: true,
+  ack: true,
 };
 export const totemMsgTypes: ReadonlySet<string> = new Set(Object.keys(kindTable));
 

@@ -177,6 +177,11 @@ export function checkMessage(raw: unknown, limits: WireLimits): Checked {
       return checkJoin(raw, limits);
     case 'commit':
       return checkCommit(raw, limits);
+    case 'ack': {
+      if (!isRing(raw.ring) || typeof raw.tokenSeq !== 'number') return bad;
+      if (!Number.isSafeInteger(raw.tokenSeq) || raw.tokenSeq < 0) return bad;
+      return { ok: true, msg: { type: 'ack', ring: raw.ring, tokenSeq: raw.tokenSeq } };
+    }
     case 'probe': {
       if (!isRing(raw.ring)) return bad;
       const probe: Probe = { type: 'probe', ring: raw.ring };
