@@ -7,6 +7,7 @@ import {
   EMPTY_TOTEM_DURABLE,
   type TotemDeliver,
   type TotemDurable,
+  type TotemEvent,
   type TotemMsg,
   type TotemPersist,
   type TotemReply,
@@ -31,6 +32,11 @@ export class TestRing {
   readonly disks = new Map<NodeId, TotemDurable>();
   readonly delivered = new Map<NodeId, TotemDeliver[]>();
   readonly replies: { node: NodeId; reply: TotemReply }[] = [];
+  /** Observer events with the time and node, when `keepEvents` is set. */
+  readonly events: { at: number; node: NodeId; event: TotemEvent }[] = [];
+  keepEvents = false;
+  /** Deliveries with their time, when `keepEvents` is set. */
+  readonly deliveredAt: { at: number; node: NodeId; item: TotemDeliver }[] = [];
   /** When each node last delivered a regular configuration. */
   readonly formedAt = new Map<NodeId, number>();
   /** Every persist item, with the messages of the same batch (to check what waits for what). */
@@ -97,6 +103,10 @@ export class TestRing {
       for (const r of [...rd.earlyReplies, ...rd.replies])
         this.replies.push({ node: id, reply: r.reply });
       this.delivered.get(id)!.push(...rd.deliver);
+      if (this.keepEvents) {
+        for (const event of rd.events) this.events.push({ at: this.now, node: id, event });
+        for (const item of rd.deliver) this.deliveredAt.push({ at: this.now, node: id, item });
+      }
       if (rd.deliver.some((d) => d.type === 'config' && d.kind === 'regular')) {
         this.formedAt.set(id, this.now);
       }
