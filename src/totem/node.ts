@@ -577,7 +577,11 @@ export class TotemNode implements Core<TotemTypes> {
     // Only the regular token: a commit token is refused, unanswered, by a member that
     // joined another ring, which says nothing about whether it is alive.
     if (fwd === undefined || fwd.evidence || fwd.msg.type !== 'token') return undefined;
-    return now - fwd.at >= 2 * this.retransmitMs ? fwd.to : undefined;
+    // Older than a token timeout, the silence is ours (a pause), not our successor's.
+    const age = now - fwd.at;
+    return age >= 2 * this.retransmitMs && age <= this.tokenMs + this.retransmitMs
+      ? fwd.to
+      : undefined;
   }
 
   private observeAssigned(m: Mcast): void {
@@ -739,7 +743,12 @@ export class TotemNode implements Core<TotemTypes> {
         changed = true;
       }
     }
+    // Only a ring-mate's join may count one of our ring-mates failed: an outsider's view of
+    // them comes from another ring (or from before a pause) and says nothing about them now.
+    const mates = this.regular?.members ?? [];
+    const outsider = !mates.includes(from);
     for (const f of j.failed) {
+      if (outsider && mates.includes(f)) continue;
       if (!this.failed.has(f)) {
         this.failed.add(f);
         this.procs.add(f);
