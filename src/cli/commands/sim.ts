@@ -25,6 +25,7 @@ export const simProtocolNames: readonly string[] = [
   'fastpaxos',
   'multipaxos',
   'gossip',
+  'totem',
 ];
 
 /** Seeds are kept below 2^31 so they are easy to type back in. */
