@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { GossipUnsafeTestingFaults } from '../../gossip/config.ts';
 import { genericFaults } from '../nemesis.ts';
-import type { SimOptions } from '../options.ts';
 import { runSimulation } from '../run.ts';
+import { parseReplay } from '../testing/replay.ts';
 import { gossipSimProtocol } from './plugin.ts';
 
 /**
@@ -18,19 +18,6 @@ const variants: [string, RegExp, GossipUnsafeTestingFaults][] = [
     { unboundedRetransmits: true },
   ],
 ];
-
-function parseReplay(replay: string): Partial<SimOptions> {
-  const flag = (name: string) =>
-    /--(\S+) (\S+)/g.exec(replay.slice(replay.indexOf(`--${name} `)))![2]!;
-  const faults = flag('faults');
-  return {
-    nodes: Number(flag('nodes')),
-    seed: Number(flag('seed')),
-    ops: Number(flag('ops')),
-    clients: Number(flag('clients')),
-    faults: faults === 'none' ? [] : faults.split(','),
-  };
-}
 
 describe('the gossip sweep catches each broken variant', () => {
   for (const [name, expected, faults] of variants) {

@@ -1,5 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
+import { captureOutput } from '../../cli/testing/capture-output.ts';
 import { genericFaults } from '../nemesis.ts';
 import { runSimulation } from '../run.ts';
 import { gossipSimProtocol } from './plugin.ts';
@@ -12,20 +13,7 @@ import { gossipSimProtocol } from './plugin.ts';
  * fault. Each run also holds every view to the truth within 30 s of healing.
  * `npm run soak:gossip` runs 10,000 seeds.
  */
-let out = '';
-
-beforeEach(() => {
-  out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+const output = captureOutput();
 
 const short = gossipSimProtocol({
   name: 'gossip',
@@ -48,7 +36,7 @@ describe('quorate sim gossip, 300 seeds each', () => {
   it('n = 5, every fault, through the CLI', async () => {
     const args = ['gossip', '--nodes', '5', '--seeds', '300', '--faults', 'all'];
     const code = await main(['node', 'quorate', 'sim', ...args]);
-    expect(out).toContain('gossip: 300 seeds from 1: 300 passed, 0 failed');
+    expect(output.text()).toContain('gossip: 300 seeds from 1: 300 passed, 0 failed');
     expect(code).toBe(0);
   }, 300_000);
 

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ThresholdQuorum } from '../../kernel/quorum.ts';
 import { defaultMultiKvReplicaOptions } from '../../replica/multipaxos-kv.ts';
 import { genericFaults } from '../nemesis.ts';
-import type { SimOptions } from '../options.ts';
 import type { AnySimProtocol } from '../protocols.ts';
 import { runSimulation } from '../run.ts';
+import { parseReplay } from '../testing/replay.ts';
 import { basicPaxosSimProtocol } from './basic.ts';
 import { fastPaxosSimProtocol } from './fast.ts';
 import { multiPaxosSimProtocol } from './multi.ts';
@@ -86,23 +86,6 @@ function multi(faults: NonNullable<Parameters<typeof multiPaxosSimProtocol>[0]['
 
 function erase<T>(p: T): AnySimProtocol {
   return p as unknown as AnySimProtocol;
-}
-
-/** The options of a printed replay command (`npx quorate sim p --nodes 5 --seed 7 ...`). */
-function parseReplay(replay: string): Partial<SimOptions> {
-  const flag = (name: string) => {
-    const m = new RegExp(`--${name} (\\S+)`).exec(replay);
-    expect(m, `replay lacks --${name}: ${replay}`).not.toBeNull();
-    return m![1]!;
-  };
-  const faults = flag('faults');
-  return {
-    nodes: Number(flag('nodes')),
-    seed: Number(flag('seed')),
-    ops: Number(flag('ops')),
-    clients: Number(flag('clients')),
-    faults: faults === 'none' ? [] : faults.split(','),
-  };
 }
 
 describe('the sweep catches each deliberately broken Paxos variant', () => {

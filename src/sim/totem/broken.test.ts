@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { TotemUnsafeTestingFaults } from '../../totem/node.ts';
 import { genericFaults } from '../nemesis.ts';
-import type { SimOptions } from '../options.ts';
 import { runSimulation } from '../run.ts';
+import { parseReplay } from '../testing/replay.ts';
 import { totemSimProtocol } from './plugin.ts';
 
 /**
@@ -16,23 +16,6 @@ const variants: [string, RegExp, TotemUnsafeTestingFaults][] = [
   ['freeing a datagram one rotation early', /freed .* lacks/, { freeOneRotationEarly: true }],
   ['skipping Recovery', /EVS broken|safe .* lacks|prefix/, { skipRecovery: true }],
 ];
-
-/** The options of a printed replay command (`npx quorate sim totem --nodes 5 --seed 7 ...`). */
-function parseReplay(replay: string): Partial<SimOptions> {
-  const flag = (name: string) => {
-    const m = new RegExp(`--${name} (\\S+)`).exec(replay);
-    expect(m, `replay lacks --${name}: ${replay}`).not.toBeNull();
-    return m![1]!;
-  };
-  const faults = flag('faults');
-  return {
-    nodes: Number(flag('nodes')),
-    seed: Number(flag('seed')),
-    ops: Number(flag('ops')),
-    clients: Number(flag('clients')),
-    faults: faults === 'none' ? [] : faults.split(','),
-  };
-}
 
 describe('the sweep catches each deliberately broken Totem variant', () => {
   for (const [name, expected, faults] of variants) {

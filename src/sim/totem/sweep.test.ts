@@ -1,32 +1,20 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/main.ts';
+import { captureOutput } from '../../cli/testing/capture-output.ts';
 
 /**
  * The acceptance sweeps of Totem (issue 15): `quorate sim totem --seeds 300 --faults all`
  * at 3 and 5 nodes must pass every check after every step, and re-form one ring of all nodes
  * after healing. `npm run soak:totem` runs 10,000 seeds.
  */
-let out = '';
-
-beforeEach(() => {
-  out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    out += String(chunk);
-    return true;
-  });
-  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-});
-
-afterEach(() => {
-  vi.restoreAllMocks();
-});
+const output = captureOutput();
 
 describe('quorate sim totem, 300 seeds under every fault', () => {
   for (const nodes of ['3', '5']) {
     it(`${nodes} nodes pass`, async () => {
       const args = ['totem', '--nodes', nodes, '--seeds', '300', '--faults', 'all'];
       const code = await main(['node', 'quorate', 'sim', ...args]);
-      expect(out).toContain('totem: 300 seeds from 1: 300 passed, 0 failed');
+      expect(output.text()).toContain('totem: 300 seeds from 1: 300 passed, 0 failed');
       expect(code).toBe(0);
     }, 240_000);
   }
