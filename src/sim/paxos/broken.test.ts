@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ThresholdQuorum } from '../../kernel/quorum.ts';
 import { defaultMultiKvReplicaOptions } from '../../replica/multipaxos-kv.ts';
+import type { RouterUnsafeTestingFaults } from '../../replica/router.ts';
 import { genericFaults } from '../nemesis.ts';
 import type { SimOptions } from '../options.ts';
 import type { AnySimProtocol } from '../protocols.ts';
@@ -71,17 +72,27 @@ const variants: [string, RegExp, AnySimProtocol][] = [
     /two values chosen|learners disagree|not linearizable/,
     multi({ noopOverAccepted: true }),
   ],
+  [
+    // A follower re-forwards a refused write without its session; a refusal proves only
+    // that the copy it answers applied nothing (copies are duplicated and delayed), so
+    // another copy may be chosen as well and the write applies twice.
+    'Multi-Paxos: a call router that re-forwards writes without their session',
+    /not linearizable/,
+    multi({}, { reforwardWritesWithoutSession: true }),
+  ],
 ];
 
 function basic(faults: NonNullable<Parameters<typeof basicPaxosSimProtocol>[0]['faults']>) {
   return erase(basicPaxosSimProtocol({ name: 'paxos', description: 'broken', faults }));
 }
 
-function multi(faults: NonNullable<Parameters<typeof multiPaxosSimProtocol>[0]['faults']>) {
+function multi(
+  faults: NonNullable<Parameters<typeof multiPaxosSimProtocol>[0]['faults']>,
+  router?: RouterUnsafeTestingFaults,
+) {
   const replica = { ...defaultMultiKvReplicaOptions, snapshotEveryInstances: 64 };
-  return erase(
-    multiPaxosSimProtocol({ name: 'multipaxos', description: 'broken', replica, faults }),
-  );
+  const settings = { name: 'multipaxos', description: 'broken', replica, faults };
+  return erase(multiPaxosSimProtocol(router === undefined ? settings : { ...settings, router }));
 }
 
 function erase<T>(p: T): AnySimProtocol {
