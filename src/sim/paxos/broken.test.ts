@@ -73,9 +73,9 @@ const variants: [string, RegExp, AnySimProtocol][] = [
     multi({ noopOverAccepted: true }),
   ],
   [
-    // A follower re-forwards a refused write without its session; a refusal proves only
-    // that the copy it answers applied nothing (copies are duplicated and delayed), so
-    // another copy may be chosen as well and the write applies twice.
+    // A follower re-forwards a refused write without its session; the refused copy may still
+    // be chosen (a proposer that lost track of it and stepped down answers "not leader"), so
+    // the write applies twice.
     'Multi-Paxos: a call router that re-forwards writes without their session',
     /not linearizable/,
     multi({}, { reforwardWritesWithoutSession: true }),

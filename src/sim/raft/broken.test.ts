@@ -95,10 +95,11 @@ describe('a call router that answers forwarded writes before they apply', () => 
 });
 
 // A follower that forwards a write again, after the leader it asked refused it, sends it as
-// a fresh write without its session. A refusal proves only that the copy it answers applied
-// nothing: the network duplicates and delays forwarded calls, and a leader may lose its
-// leadership with the write proposed; the sessionless copy then applies a second time and a
-// read sees the write's value come back after a later write replaced it.
+// a fresh write without its session. A refusal does not prove the write unapplied: copies are
+// duplicated and delayed, and a leader whose replica lost track of a proposed write (outcome
+// unknown) and which then stepped down answers "not leader" while the entry may still commit.
+// The sessionless copy then applies a second time, and a read sees the write's value come
+// back after a later write replaced it.
 const sessionlessReforwards = raftSimProtocol({
   name: 'raft-router-reforwards-writes-without-session',
   description: 'test fixture: a router that re-forwards writes without their session',
