@@ -134,6 +134,12 @@ export interface RouterOptions {
 export interface RouterUnsafeTestingFaults {
   /** A follower answers a forwarded write as done the moment it forwards it. */
   readonly answerForwardedWritesEarly?: boolean;
+  /**
+   * A follower that forwards a write again (the leader it asked refused it or stepped down)
+   * sends it as a fresh write, without its session and sequence number, as if a refused
+   * attempt could not have applied; the leader then cannot tell the copies apart.
+   */
+  readonly reforwardWritesWithoutSession?: boolean;
 }
 
 export const defaultRouterOptions: RouterOptions = {

@@ -278,3 +278,51 @@ describe('the leader serves a forwarded call here, never further', () => {
     });
   });
 });
+
+describe('a node that knows no leader waits leaderlessPatienceMs for one, then refuses at once', () => {
+  /** Ticks every 25 ms from `from` (exclusive) to `to` (inclusive). */
+  function ticks(t: ReturnType<typeof scripted>, from: number, to: number) {
+    for (let at = from + 25; at <= to; at += 25) t.tick(at);
+  }
+  const noLeader = refusal({ type: 'notLeader', leader: NO_NODE });
+
+  it('holds and retries a call until the patience has passed since it last knew a leader', () => {
+    const t = scripted({ retryPauseMs: 25, leaderlessPatienceMs: 500 });
+    t.ask(7, call(1, put, { session: 1, seq: 1, timeoutMs: 5000 }));
+    ticks(t, 0, 475);
+    expect(t.answers(7)).toEqual([]);
+    expect(t.router.pendingCalls()).toBe(1);
+    expect(t.router.deadline()).toBeLessThanOrEqual(500); // the next retry, not the deadline
+    t.tick(500);
+    // Long before its 5000 ms deadline, and nothing was proposed: no hint, nothing applied.
+    expect(t.answers(7)).toEqual([noLeader]);
+    expect(t.router.pendingCalls()).toBe(0);
+    // Past the patience a new call is refused in the input that brings it.
+    t.ask(8, call(2, get, { timeoutMs: 5000 }));
+    expect(t.answers(8)).toEqual([noLeader]);
+    expect(t.router.pendingCalls()).toBe(0);
+  });
+
+  it('waits the whole patience again once it has known a leader', () => {
+    const t = scripted({ retryPauseMs: 25, leaderlessPatienceMs: 500 });
+    ticks(t, 0, 600);
+    t.ask(7, call(1, get, { timeoutMs: 5000 }));
+    expect(t.answers(7)).toEqual([noLeader]);
+    t.lead(3, 10); // at 600
+    t.ask(8, call(2, get, { timeoutMs: 5000 }));
+    expect(t.forwarded(3)).toHaveLength(1);
+    t.reply(3, t.forwarded(3)[0]?.id ?? -1, { type: 'result', result: putResult });
+    // No heartbeat follows: the election timeout ends what it knows of leader 3.
+    let lostAt = t.now;
+    while (t.router.leader() !== NO_NODE) {
+      expect(lostAt).toBeLessThan(2000);
+      lostAt += 25;
+      t.tick(lostAt);
+    }
+    t.ask(9, call(3, put, { session: 1, seq: 1, timeoutMs: 5000 }));
+    ticks(t, lostAt, lostAt + 475);
+    expect(t.answers(9)).toEqual([]);
+    t.tick(lostAt + 500);
+    expect(t.answers(9)).toEqual([noLeader]);
+  });
+});

@@ -85,6 +85,8 @@ interface Call {
   stage: Stage;
   /** Re-proposals after an unknown outcome. */
   unknowns: number;
+  /** Times this node has forwarded the call to a leader. */
+  forwards: number;
   /** A write attempt reached a replica and may have applied. */
   mayHaveApplied: boolean;
   /** The attempt in flight may apply (its answer has not said otherwise). */
@@ -359,6 +361,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       asker,
       stage: { at: 'paused', until: this.now, why: { type: 'retry', reason: 'not started' } },
       unknowns: 0,
+      forwards: 0,
       mayHaveApplied: false,
       attemptMayApply: false,
       proposed: false,
@@ -385,12 +388,17 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
 
   private forwardTo(call: Call, leader: NodeId): void {
     assert(call.forward && leader !== this.id && leader !== NO_NODE, 'forwarding a local call');
+    const sessionless =
+      this.options.unsafeTestingFaults?.reforwardWritesWithoutSession === true &&
+      call.kind === 'write' &&
+      call.forwards > 0;
+    call.forwards++;
     const msg: FwdCall = {
       type: 'fwdCall',
       id: call.key,
       kind: call.kind,
-      session: call.cmd.session,
-      seq: call.cmd.seq,
+      session: sessionless ? 0 : call.cmd.session,
+      seq: sessionless ? 0 : call.cmd.seq,
       op: call.cmd.op,
       timeoutMs: Math.max(1, Math.ceil(call.deadline - this.now)),
     };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ThresholdQuorum } from '../../kernel/quorum.ts';
 import { defaultMultiKvReplicaOptions } from '../../replica/multipaxos-kv.ts';
+import type { RouterUnsafeTestingFaults } from '../../replica/router.ts';
 import { genericFaults } from '../nemesis.ts';
 import type { AnySimProtocol } from '../protocols.ts';
 import { runSimulation } from '../run.ts';
@@ -71,17 +72,27 @@ const variants: [string, RegExp, AnySimProtocol][] = [
     /two values chosen|learners disagree|not linearizable/,
     multi({ noopOverAccepted: true }),
   ],
+  [
+    // A follower re-forwards a refused write without its session; the refused copy may still
+    // be chosen (a proposer that lost track of it and stepped down answers "not leader"), so
+    // the write applies twice.
+    'Multi-Paxos: a call router that re-forwards writes without their session',
+    /not linearizable/,
+    multi({}, { reforwardWritesWithoutSession: true }),
+  ],
 ];
 
 function basic(faults: NonNullable<Parameters<typeof basicPaxosSimProtocol>[0]['faults']>) {
   return erase(basicPaxosSimProtocol({ name: 'paxos', description: 'broken', faults }));
 }
 
-function multi(faults: NonNullable<Parameters<typeof multiPaxosSimProtocol>[0]['faults']>) {
+function multi(
+  faults: NonNullable<Parameters<typeof multiPaxosSimProtocol>[0]['faults']>,
+  router?: RouterUnsafeTestingFaults,
+) {
   const replica = { ...defaultMultiKvReplicaOptions, snapshotEveryInstances: 64 };
-  return erase(
-    multiPaxosSimProtocol({ name: 'multipaxos', description: 'broken', replica, faults }),
-  );
+  const settings = { name: 'multipaxos', description: 'broken', replica, faults };
+  return erase(multiPaxosSimProtocol(router === undefined ? settings : { ...settings, router }));
 }
 
 function erase<T>(p: T): AnySimProtocol {

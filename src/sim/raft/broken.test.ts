@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultReplicaOptions } from '../../replica/raft-kv.ts';
 import { parseFaults } from '../nemesis.ts';
+import type { SimOptions } from '../options.ts';
 import { type RunResult, runSimulation } from '../run.ts';
 import { raftSimProtocol } from './plugin.ts';
 
@@ -90,5 +91,46 @@ describe('a call router that answers forwarded writes before they apply', () => 
     expect(again.message).toBe(caught.message);
     expect(caught.replay).toContain(`--seed ${caught.seed}`);
     console.log(`router-answers-forwarded-writes-early caught at seed ${caught.seed}`);
+  }, 600_000);
+});
+
+// A follower that forwards a write again, after the leader it asked refused it, sends it as
+// a fresh write without its session. A refusal does not prove the write unapplied: copies are
+// duplicated and delayed, and a leader whose replica lost track of a proposed write (outcome
+// unknown) and which then stepped down answers "not leader" while the entry may still commit.
+// The sessionless copy then applies a second time, and a read sees the write's value come
+// back after a later write replaced it.
+const sessionlessReforwards = raftSimProtocol({
+  name: 'raft-router-reforwards-writes-without-session',
+  description: 'test fixture: a router that re-forwards writes without their session',
+  raft: { commitNoticeDelayMs: 10, commitHints: 'origin' },
+  replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
+  router: { reforwardWritesWithoutSession: true },
+});
+
+/** The options of a printed replay command (`npx quorate sim p --nodes 5 --seed 7 ...`). */
+function parseReplay(replay: string): Partial<SimOptions> {
+  const flag = (name: string) => {
+    const m = new RegExp(`--${name} (\\S+)`).exec(replay);
+    if (m?.[1] === undefined) throw new Error(`replay lacks --${name}: ${replay}`);
+    return m[1];
+  };
+  const faults = flag('faults');
+  return {
+    nodes: Number(flag('nodes')),
+    seed: Number(flag('seed')),
+    ops: Number(flag('ops')),
+    clients: Number(flag('clients')),
+    faults: faults === 'none' ? [] : faults.split(','),
+  };
+}
+
+describe('a call router that re-forwards writes without their session', () => {
+  it('is caught by the 5-node all-faults sweep, and its replay reproduces it', () => {
+    const caught = firstViolation(sessionlessReforwards, 5);
+    expect(caught.message).toContain('not linearizable');
+    const again = runSimulation(sessionlessReforwards, parseReplay(caught.replay));
+    expect([again.verdict, again.message]).toEqual(['violation', caught.message]);
+    console.log(`router-reforwards-writes-without-session caught: ${caught.replay}`);
   }, 600_000);
 });
