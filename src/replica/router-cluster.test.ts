@@ -204,3 +204,25 @@ class RoutedRaftClusterView {
     throw new Error('no leader among the live nodes');
   }
 }
+
+describe('a leader whose proposal of a write came back unknown, and that then stepped down', () => {
+  it('answers "outcome unknown" for it, never "not leader" (which promises nothing applied)', () => {
+    const c = new RoutedRaftCluster([1, 2, 3]);
+    const old = c.leader();
+    c.isolate(old);
+    // As a forwarded call is served: on this node, no second hop.
+    const write = call(1, { f: 'put', key: 'k', value: 'maybe' }, { session: 5, seq: 1 });
+    c.request(old, 7, { ...write, forward: false, timeoutMs: 5000 });
+    // Check-quorum deposes it; it hears the new leader before its patience for one runs out.
+    const until = c.now + 2000;
+    while (c.router(old).replica.status().role === 'leader' && c.now < until) c.run(c.now + 5);
+    expect(c.router(old).replica.status().role).not.toBe('leader');
+    expect(c.answersTo(old, 7)).toEqual([]);
+    c.heal();
+    c.run(c.now + 400);
+    expect(c.router(old).leader()).not.toBe(old);
+    expect(c.answersTo(old, 7)).toEqual([
+      { type: 'refused', refusal: expect.objectContaining({ type: 'outcomeUnknown' }) },
+    ]);
+  });
+});

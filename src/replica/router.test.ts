@@ -90,6 +90,23 @@ function refusal(r: Refusal): CallAnswer {
 }
 
 describe('a follower forwards a call to the leader it knows (one hop)', () => {
+  it("asks again under the write's session when the leader answers outcome unknown", () => {
+    const t = scripted({ retryPauseMs: 25, unknownRetriesMax: 2 });
+    t.lead(3, 1);
+    t.ask(7, call(1, put, { session: 4, seq: 9 }));
+    const unknown = refusal({ type: 'outcomeUnknown', reason: 'the leader stepped down' });
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const sent = t.forwarded(3);
+      expect(sent).toHaveLength(attempt);
+      expect(sent[attempt - 1]).toMatchObject({ session: 4, seq: 9, op: put });
+      t.reply(3, sent[attempt - 1]?.id ?? -1, unknown);
+      t.tick(t.now + 25);
+    }
+    // Two re-forwards (unknownRetriesMax), then the client hears the outcome is unknown.
+    expect(t.forwarded(3)).toHaveLength(3);
+    expect(t.answers(7)).toEqual([unknown]);
+  });
+
   it('sends the call with what is left of its deadline, and ends it with the leader reply only', () => {
     const t = scripted();
     t.lead(3, 1);

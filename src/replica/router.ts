@@ -470,7 +470,8 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
         const hint = refusal.leader;
         const elsewhere = hint !== NO_NODE && hint !== this.id;
         if (from === 'replica' && elsewhere && call.forward) this.forwardTo(call, hint);
-        else if (from === 'replica' && elsewhere) this.finish(call, answer);
+        else if (from === 'replica' && elsewhere)
+          this.finish(call, this.unlessApplied(call, answer));
         else this.pause(call, refusal); // no leader yet, or the one asked stepped down
         return;
       }
@@ -482,11 +483,12 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
         call.mayHaveApplied = true;
         call.attemptMayApply = false;
         if (from === 'replica') this.noteProposed(call);
-        if (from === 'replica' && call.cmd.session !== 0) {
-          if (++call.unknowns <= this.options.unknownRetriesMax) {
-            this.submit(call);
-            return;
-          }
+        // Under its session a write may be asked again: here at once, through a leader
+        // after a pause (it may have stepped down; the pause lets this node learn who leads).
+        if (call.cmd.session !== 0 && ++call.unknowns <= this.options.unknownRetriesMax) {
+          if (from === 'replica') this.submit(call);
+          else this.pause(call, refusal);
+          return;
         }
         this.finish(call, answer);
         return;
@@ -532,6 +534,19 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   }
 
   /** What a call that runs out of time says: a write that may have applied says so. */
+  /**
+   * A refusal that says nothing applied, unless an earlier attempt may have: a leader that
+   * proposed a forwarded write, saw it come back unknown and then stepped down must not
+   * answer "not leader" (which promises nothing applied) for it.
+   */
+  private unlessApplied(call: Call, answer: CallAnswer): CallAnswer {
+    if (answer.type !== 'refused' || call.kind !== 'write' || !call.mayHaveApplied) return answer;
+    return refused(
+      'outcomeUnknown',
+      `an earlier attempt may have applied (${describeWhy(answer.refusal)})`,
+    );
+  }
+
   private lastWord(call: Call, why: Refusal): CallAnswer {
     if (call.kind === 'write' && (call.mayHaveApplied || call.attemptMayApply)) {
       return refused('outcomeUnknown', `no outcome in time (${describeWhy(why)})`);

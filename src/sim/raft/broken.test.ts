@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { defaultReplicaOptions } from '../../replica/raft-kv.ts';
 import { parseFaults } from '../nemesis.ts';
-import type { SimOptions } from '../options.ts';
 import { type RunResult, runSimulation } from '../run.ts';
+import { parseReplay } from '../testing/replay.ts';
 import { raftSimProtocol } from './plugin.ts';
 
 // Proof that the sweep's checks bite: the same sweep as `quorate sim raft --faults all`, on
@@ -107,23 +107,6 @@ const sessionlessReforwards = raftSimProtocol({
   replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
   router: { reforwardWritesWithoutSession: true },
 });
-
-/** The options of a printed replay command (`npx quorate sim p --nodes 5 --seed 7 ...`). */
-function parseReplay(replay: string): Partial<SimOptions> {
-  const flag = (name: string) => {
-    const m = new RegExp(`--${name} (\\S+)`).exec(replay);
-    if (m?.[1] === undefined) throw new Error(`replay lacks --${name}: ${replay}`);
-    return m[1];
-  };
-  const faults = flag('faults');
-  return {
-    nodes: Number(flag('nodes')),
-    seed: Number(flag('seed')),
-    ops: Number(flag('ops')),
-    clients: Number(flag('clients')),
-    faults: faults === 'none' ? [] : faults.split(','),
-  };
-}
 
 describe('a call router that re-forwards writes without their session', () => {
   it('is caught by the 5-node all-faults sweep, and its replay reproduces it', () => {
