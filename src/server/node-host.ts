@@ -52,6 +52,7 @@ export class NodeHost<T extends CoreTypes> {
   private timer: NodeJS.Timeout | undefined;
   private timerDue = Number.POSITIVE_INFINITY;
   private pumping: Promise<void> | undefined;
+  private kickedWhilePumping = false;
   private running = false;
   private failure: unknown;
 
@@ -103,9 +104,17 @@ export class NodeHost<T extends CoreTypes> {
   }
 
   private kick(): void {
-    if (this.pumping !== undefined || !this.running) return;
+    if (!this.running) return;
+    if (this.pumping !== undefined) {
+      // The pump may have taken its last batch already (it ends a microtask or more after
+      // that): an input now must start another, or its output would wait for the next timer.
+      this.kickedWhilePumping = true;
+      return;
+    }
+    this.kickedWhilePumping = false;
     this.pumping = this.pump().finally(() => {
       this.pumping = undefined;
+      if (this.kickedWhilePumping) this.kick();
       this.schedule();
     });
   }
