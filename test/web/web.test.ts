@@ -505,6 +505,11 @@ describe.skipIf(chromiumPath === undefined)('web dashboard in Chromium', () => {
     await expect
       .poll(() => page.locator('#lv-result').textContent(), { timeout: 20_000 })
       .toContain('"value":"hello"');
+    // Each answering node's commits/s over the last poll (a number once two polls are in).
+    const rates = () => page.locator('#lv-nodes tr td:nth-child(6)').allTextContents();
+    await expect
+      .poll(async () => (await rates()).every((t) => /^\d+(\.\d)?$/.test(t)), { timeout: 10_000 })
+      .toBe(true);
     const follower = leader === 3 ? 2 : 3;
     const row = page.locator(`#lv-nodes tr[data-node="${follower}"]`);
     // Only what the node's state allows is enabled: Stop while it answers, Start once down.

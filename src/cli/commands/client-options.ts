@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { QuorateClient } from '../../client/client.ts';
 import { QuorateError } from '../../client/errors.ts';
 import { EXIT, intOption, UsageError } from '../program.ts';
+import { tableLines } from '../table.ts';
 
 /**
  * What the cluster commands (kv, status, member) share: where the cluster is, how to trust
@@ -37,6 +38,28 @@ export interface ClientFlags {
   timeout?: number;
   ca?: string;
   json?: true;
+  writeOut?: OutputFormat;
+}
+
+/** How a cluster command prints its answer (`-w`, as etcdctl's `--write-out`). */
+export const outputFormats = ['simple', 'json', 'table'] as const;
+export type OutputFormat = (typeof outputFormats)[number];
+
+function parseOutputFormat(raw: string): OutputFormat {
+  const format = outputFormats.find((f) => f === raw);
+  if (format === undefined) {
+    throw new UsageError(`-w must be one of ${outputFormats.join(', ')}, got '${raw}'`);
+  }
+  return format;
+}
+
+/** The output format the flags ask for: `--json` is `-w json`; both at odds is refused. */
+export function outputOf(flags: ClientFlags): OutputFormat {
+  const asked = flags.writeOut ?? 'simple';
+  if (flags.json && asked !== 'simple' && asked !== 'json') {
+    throw new UsageError(`--json and -w ${asked} ask for two formats: pass one`);
+  }
+  return flags.json ? 'json' : asked;
 }
 
 export function withClientOptions(command: Command): Command {
@@ -52,7 +75,12 @@ export function withClientOptions(command: Command): Command {
     )
     .option('--timeout <ms>', 'time budget per attempt', intOption('--timeout', 1), 5000)
     .option('--ca <file>', 'PEM CA to trust for https endpoints (default: the --cluster file’s)')
-    .option('--json', 'print the answer as JSON')
+    .option(
+      '-w, --write-out <format>',
+      `output format: ${outputFormats.join(', ')} (default: simple)`,
+      parseOutputFormat,
+    )
+    .option('--json', 'print the answer as JSON (same as -w json)')
     .addHelpText('after', exitCodesHelp);
 }
 
@@ -198,3 +226,34 @@ export const print = (line: string) => process.stdout.write(`${line}\n`);
 export const fail = (line: string) => process.stderr.write(`quorate: ${line}\n`);
 /** One JSON document per answer, on one line, for `--json`. */
 export const printJson = (value: unknown) => print(JSON.stringify(value));
+
+/** Rows as an etcdctl-style table (`-w table`). */
+export function printTable(
+  headers: readonly string[],
+  rows: readonly (readonly (string | number | boolean)[])[],
+): void {
+  for (const line of tableLines(headers, rows)) print(line);
+}
+
+/**
+ * Prints one answer in the format asked for: `json` the answer itself, `table` the rows
+ * `table()` makes of it, `simple` the lines `simple()` makes.
+ */
+export function printAnswer<T>(
+  flags: ClientFlags,
+  answer: T,
+  views: {
+    readonly simple: (answer: T) => readonly string[];
+    readonly table: (answer: T) => {
+      readonly headers: readonly string[];
+      readonly rows: readonly (readonly (string | number | boolean)[])[];
+    };
+  },
+): void {
+  const format = outputOf(flags);
+  if (format === 'json') printJson(answer);
+  else if (format === 'table') {
+    const { headers, rows } = views.table(answer);
+    printTable(headers, rows);
+  } else for (const line of views.simple(answer)) print(line);
+}

@@ -30,6 +30,49 @@ async function run(...args: string[]): Promise<{ code: number; out: string; err:
   return { code, out: out.join(''), err: err.join('') };
 }
 
+describe('quorate kv -w', () => {
+  it('prints an etcdctl-style table or JSON, as asked', async () => {
+    await run('kv', 'put', 'cli-w/a', 'one');
+    const table = await run('kv', 'list', 'cli-w/', '-w', 'table');
+    expect(table.code).toBe(0);
+    expect(table.out.split('\n')).toEqual([
+      '+---------+-------+---------+--------------+',
+      '| KEY     | VALUE | VERSION | MOD REVISION |',
+      '+---------+-------+---------+--------------+',
+      expect.stringMatching(/^\| cli-w\/a \| one {3}\| 1 {7}\| \d+ +\|$/),
+      '+---------+-------+---------+--------------+',
+      '',
+    ]);
+    const json = await run('kv', 'get', 'cli-w/a', '--write-out', 'json');
+    expect(JSON.parse(json.out)).toMatchObject({ entry: { key: 'cli-w/a', value: 'one' } });
+    expect((await run('kv', 'get', 'cli-w/a', '--json')).out).toBe(json.out);
+  });
+
+  it('refuses a format it does not have, a table of a stream, and two formats at once', async () => {
+    expect(await run('kv', 'get', 'k', '-w', 'yaml')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('-w must be one of simple, json, table'),
+    });
+    expect(await run('kv', 'watch', 'k', '-w', 'table')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('a watch streams'),
+    });
+    expect(await run('kv', 'get', 'k', '-w', 'table', '--json')).toMatchObject({
+      code: 2,
+      err: expect.stringContaining('two formats'),
+    });
+  });
+
+  it('draws member list and status as tables', async () => {
+    const members = await run('member', 'list', '-w', 'table');
+    expect(members.out).toMatch(/\| ID \| ROLE +\| PEER ADDRESS +\| CLIENT URL +\|/);
+    expect(members.out).toMatch(/\| 1 +\| voter +\|/);
+    const status = await run('status', '-w', 'table');
+    expect(status.out).toMatch(/\| ENDPOINT +\| ID \| PROTOCOL \| ROLE +\| TERM \|/);
+    expect(status.out).toContain(`| ${node.url} |`);
+  });
+});
+
 describe('quorate kv', () => {
   it('puts, gets, lists, swaps and deletes', async () => {
     expect(await run('kv', 'put', 'cli/a', 'hello world')).toMatchObject({ code: 0 });

@@ -1,13 +1,15 @@
 import type { Command } from 'commander';
 import type { KvChange, KvEntry } from '../../kv/machine.ts';
-import { type CommandModule, EXIT, intOption } from '../program.ts';
+import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
 import {
   action,
   type ClientFlags,
   clientOf,
   exitCodesHelp,
   fail,
+  outputOf,
   print,
+  printAnswer,
   printJson,
   withClientOptions,
 } from './client-options.ts';
@@ -27,6 +29,9 @@ function formatChange(change: KvChange): string {
 
 type Flags<T> = ClientFlags & T;
 
+const entryHeaders = ['key', 'value', 'version', 'mod revision'] as const;
+const entryRow = (e: KvEntry) => [e.key, e.value, e.version, e.modRevision] as const;
+
 /** `kv put`, `kv del`, `kv cas`: writes, each applied once however often it is retried. */
 function addWriteCommands(kv: Command, setExitCode: (code: number) => void): void {
   withClientOptions(
@@ -41,8 +46,10 @@ function addWriteCommands(kv: Command, setExitCode: (code: number) => void): voi
         async (key: string, raw: string | undefined, flags: Flags<ValueFlags>) => {
           const value = await readValue(raw, flags);
           const r = await clientOf(flags).put(key, value);
-          if (flags.json) printJson(r);
-          else print(`OK (revision ${r.revision}, version ${r.version})`);
+          printAnswer(flags, r, {
+            simple: (a) => [`OK (revision ${a.revision}, version ${a.version})`],
+            table: (a) => ({ headers: ['revision', 'version'], rows: [[a.revision, a.version]] }),
+          });
           return EXIT.ok;
         },
       ),
@@ -50,8 +57,10 @@ function addWriteCommands(kv: Command, setExitCode: (code: number) => void): voi
   withClientOptions(kv.command('del <key>').description('delete a key')).action(
     action(setExitCode, async (key: string, flags: ClientFlags) => {
       const r = await clientOf(flags).delete(key);
-      if (flags.json) printJson(r);
-      else print(r.deleted ? `deleted (revision ${r.revision})` : 'absent: nothing deleted');
+      printAnswer(flags, r, {
+        simple: (a) => [a.deleted ? `deleted (revision ${a.revision})` : 'absent: nothing deleted'],
+        table: (a) => ({ headers: ['deleted', 'revision'], rows: [[a.deleted, a.revision]] }),
+      });
       return EXIT.ok;
     }),
   );
@@ -76,12 +85,22 @@ function addWriteCommands(kv: Command, setExitCode: (code: number) => void): voi
           const r = flags.version
             ? await client.casVersion(key, intOption('<expected>')(expected), value)
             : await client.cas(key, expected, value);
-          if (flags.json) printJson(r);
-          if (r.ok) {
-            if (!flags.json) print(`OK (revision ${r.revision}, version ${r.entry?.version ?? 0})`);
-            return EXIT.ok;
-          }
-          if (r.entry !== null && !flags.json) print(r.entry.value);
+          // Failed, simple output prints the value that did not match, so a script can retry.
+          printAnswer(flags, r, {
+            simple: (a) =>
+              a.ok
+                ? [`OK (revision ${a.revision}, version ${a.entry?.version ?? 0})`]
+                : a.entry === null
+                  ? []
+                  : [a.entry.value],
+            table: (a) => ({
+              headers: ['ok', 'revision', ...entryHeaders],
+              rows: [
+                [a.ok, a.revision, ...(a.entry === null ? ['', '', '', ''] : entryRow(a.entry))],
+              ],
+            }),
+          });
+          if (r.ok) return EXIT.ok;
           fail(`compare-and-set failed: ${describeEntry(r.entry)}`);
           return EXIT.violation;
         },
@@ -96,13 +115,16 @@ function addReadCommands(kv: Command, setExitCode: (code: number) => void): void
     .action(
       action(setExitCode, async (key: string, flags: Flags<{ stale?: true }>) => {
         const r = await clientOf(flags).get(key, flags.stale ? 'stale' : 'linearizable');
-        if (flags.json) printJson(r);
-        if (r.entry === null) {
-          fail(`key '${key}' not found`);
-          return EXIT.violation;
-        }
-        if (!flags.json) print(r.entry.value);
-        return EXIT.ok;
+        printAnswer(flags, r, {
+          simple: (a) => (a.entry === null ? [] : [a.entry.value]),
+          table: (a) => ({
+            headers: entryHeaders,
+            rows: a.entry === null ? [] : [entryRow(a.entry)],
+          }),
+        });
+        if (r.entry !== null) return EXIT.ok;
+        fail(`key '${key}' not found`);
+        return EXIT.violation;
       }),
     );
   withClientOptions(kv.command('list [prefix]').description('list keys under a prefix'))
@@ -116,9 +138,12 @@ function addReadCommands(kv: Command, setExitCode: (code: number) => void): void
             limit: flags.limit,
             consistency: flags.stale ? 'stale' : 'linearizable',
           });
-          if (flags.json) printJson(r);
-          else for (const e of r.entries) print(`${e.key}\t${e.value}`);
-          if (r.more && !flags.json) fail(`more keys match; raise --limit`);
+          printAnswer(flags, r, {
+            simple: (a) => a.entries.map((e) => `${e.key}\t${e.value}`),
+            table: (a) => ({ headers: entryHeaders, rows: a.entries.map(entryRow) }),
+          });
+          // JSON says so in its `more` field.
+          if (r.more && outputOf(flags) !== 'json') fail(`more keys match; raise --limit`);
           return EXIT.ok;
         },
       ),
@@ -138,6 +163,12 @@ function addWatchCommand(kv: Command, setExitCode: (code: number) => void): void
       action(
         setExitCode,
         async (prefix: string | undefined, flags: Flags<{ from?: number; count?: number }>) => {
+          const format = outputOf(flags);
+          if (format === 'table') {
+            throw new UsageError(
+              '-w table needs the whole answer; a watch streams: use simple or json',
+            );
+          }
           const abort = new AbortController();
           const stop = () => abort.abort();
           process.once('SIGINT', stop);
@@ -148,7 +179,7 @@ function addWatchCommand(kv: Command, setExitCode: (code: number) => void): void
               ...(flags.from === undefined ? {} : { fromRevision: flags.from }),
             };
             for await (const change of clientOf(flags).watch(prefix ?? '', options)) {
-              if (flags.json) printJson(change);
+              if (format === 'json') printJson(change);
               else print(formatChange(change));
               if (++seen === flags.count) break;
             }

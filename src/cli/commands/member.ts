@@ -4,8 +4,7 @@ import {
   type ClientFlags,
   clientOf,
   exitCodesHelp,
-  print,
-  printJson,
+  printAnswer,
   withClientOptions,
 } from './client-options.ts';
 
@@ -24,8 +23,14 @@ export const memberCommand: CommandModule = (program, setExitCode) => {
   ).action(
     action(setExitCode, async (id: string, peer: string, url: string, flags: ClientFlags) => {
       await clientOf(flags).addLearner(nodeId(id), peer, url);
-      if (flags.json) printJson({ added: nodeId(id), role: 'learner' });
-      else print(`added node ${id} as a learner`);
+      printAnswer(
+        flags,
+        { added: nodeId(id), role: 'learner' },
+        {
+          simple: (a) => [`added node ${a.added} as a learner`],
+          table: (a) => ({ headers: ['added', 'role'], rows: [[a.added, a.role]] }),
+        },
+      );
       return EXIT.ok;
     }),
   );
@@ -41,24 +46,41 @@ export const memberCommand: CommandModule = (program, setExitCode) => {
         throw new UsageError(`node ${id} is already a voter: only a learner can be promoted`);
       }
       await client.promote(nodeId(id));
-      if (flags.json) printJson({ promoted: nodeId(id), role: 'voter' });
-      else print(`promoted node ${id}`);
+      printAnswer(
+        flags,
+        { promoted: nodeId(id), role: 'voter' },
+        {
+          simple: (a) => [`promoted node ${a.promoted}`],
+          table: (a) => ({ headers: ['promoted', 'role'], rows: [[a.promoted, a.role]] }),
+        },
+      );
       return EXIT.ok;
     }),
   );
   withClientOptions(member.command('remove <id>').description('remove a node')).action(
     action(setExitCode, async (id: string, flags: ClientFlags) => {
       await clientOf(flags).remove(nodeId(id));
-      if (flags.json) printJson({ removed: nodeId(id) });
-      else print(`removed node ${id}`);
+      printAnswer(
+        flags,
+        { removed: nodeId(id) },
+        {
+          simple: (a) => [`removed node ${a.removed}`],
+          table: (a) => ({ headers: ['removed'], rows: [[a.removed]] }),
+        },
+      );
       return EXIT.ok;
     }),
   );
   withClientOptions(member.command('list').description('list members')).action(
     action(setExitCode, async (flags: ClientFlags) => {
       const members = await clientOf(flags).members();
-      if (flags.json) printJson(members);
-      else for (const m of members) print(`${m.id}\t${m.role}\t${m.peerAddress}\t${m.clientUrl}`);
+      printAnswer(flags, members, {
+        simple: (a) => a.map((m) => `${m.id}\t${m.role}\t${m.peerAddress}\t${m.clientUrl}`),
+        table: (a) => ({
+          headers: ['id', 'role', 'peer address', 'client url'],
+          rows: a.map((m) => [m.id, m.role, m.peerAddress, m.clientUrl]),
+        }),
+      });
       return EXIT.ok;
     }),
   );

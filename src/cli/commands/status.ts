@@ -7,8 +7,7 @@ import {
   type ClientFlags,
   clientOf,
   endpointsOf,
-  print,
-  printJson,
+  printAnswer,
   withClientOptions,
 } from './client-options.ts';
 
@@ -28,6 +27,40 @@ function formatRow(row: Row): string[] {
     );
   }
   return lines;
+}
+
+const statusHeaders = [
+  'endpoint',
+  'id',
+  'protocol',
+  'role',
+  'term',
+  'leader',
+  'commit',
+  'applied',
+  'revision',
+  'members',
+  'error',
+] as const;
+
+/** A member's line of `status -w table`, as `etcdctl endpoint status -w table` draws one. */
+function tableRow(row: Row): (string | number)[] {
+  if ('error' in row) return [row.endpoint, '', '', '', '', '', '', '', '', '', row.error];
+  const s = row.status;
+  const members = s.members.map((m) => `${m.id}${m.role === 'learner' ? ' (learner)' : ''}`);
+  return [
+    row.endpoint,
+    s.id,
+    s.protocol,
+    s.role,
+    s.term,
+    s.leader || 'none',
+    s.commitIndex,
+    s.appliedIndex,
+    s.revision,
+    members.join(', '),
+    '',
+  ];
 }
 
 async function rowOf(client: QuorateClient, endpoint: string): Promise<Row> {
@@ -66,8 +99,10 @@ export const statusCommand: CommandModule = (program, setExitCode) => {
       action(setExitCode, async (flags: ClientFlags & { onlyEndpoints?: true }) => {
         const client = clientOf(flags);
         const rows = await rowsOf(client, endpointsOf(flags), flags.onlyEndpoints === true);
-        if (flags.json) printJson(rows);
-        else for (const row of rows) for (const line of formatRow(row)) print(line);
+        printAnswer(flags, rows, {
+          simple: (a) => a.flatMap(formatRow),
+          table: (a) => ({ headers: statusHeaders, rows: a.map(tableRow) }),
+        });
         if (rows.every((r) => 'error' in r)) {
           process.stderr.write('quorate: no endpoint answered\n');
           return EXIT.unknown;
