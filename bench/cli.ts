@@ -6,15 +6,20 @@
  *     npm run bench:cli                 # 20 runs each; prints medians, writes bench-results/cli.json
  *     npm run bench:cli -- --runs 50 --bin /path/to/quorate
  *
- * `--bin` times another entry point (an installed package's bin); the default is this
- * checkout's bin/quorate.mjs. The goal is a median of at most 100 ms for both.
+ * Two entry points are timed, run for run in turn so that both see the same machine (this
+ * one is shared and noisy): this checkout's bin/quorate.mjs, which first checks that dist/
+ * is newer than every source, and the layout an installed package has (the same bin, dist/
+ * and node_modules, no src/), which runs dist/ at once. `--bin` replaces the first with
+ * another entry point. `node -e 0` is timed beside them: Node's own start-up is the floor.
+ * The goal is a median of at most 100 ms for both commands.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { libBuildIsStale } from '../scripts/lib-freshness.mjs';
 import { startLocalCluster } from '../src/cli/commands/up.ts';
 import { QuorateClient } from '../src/client/client.ts';
 import { freePortRange } from '../test/e2e/ports.ts';
@@ -29,48 +34,80 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new Error('--runs: 1..1000');
-
-/** Wall milliseconds of each of `runs` runs of `node ...args`, after one warm-up run. */
-function timeNode(args: readonly string[]): number[] {
-  const run = () => {
-    const started = process.hrtime.bigint();
-    const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
-    const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    if (r.status !== 0)
-      throw new Error(`quorate ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-    return ms;
-  };
-  run(); // file-system caches, so every point sees the same warm machine
-  return Array.from({ length: runs }, run);
+if (libBuildIsStale()) {
+  throw new Error(
+    'dist/ is older than the sources: run `npm run build` first (a stale clone runs the sources through tsx)',
+  );
 }
 
-const time = (args: readonly string[]) => timeNode([values.bin, ...args]);
+/** Wall milliseconds of one run of `node ...args`; a failed run ends the benchmark. */
+function timeNode(args: readonly string[]): number {
+  const started = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return ms;
+}
+
+/** Each case's samples, taken in turn: run i of every case, then run i + 1 of every case. */
+function timeInTurn(cases: Readonly<Record<string, readonly string[]>>): Record<string, number[]> {
+  const samples: Record<string, number[]> = {};
+  for (const [name, args] of Object.entries(cases)) {
+    timeNode(args); // file-system caches, so every point sees the same warm machine
+    samples[name] = [];
+  }
+  for (let i = 0; i < runs; i++) {
+    for (const [name, args] of Object.entries(cases)) samples[name]?.push(timeNode(args));
+  }
+  return samples;
+}
+
+/** An installed package's layout: its bin, dist/ and dependencies, and no src/. */
+function installedLayout(dir: string): string {
+  mkdirSync(join(dir, 'bin'));
+  copyFileSync(join(root, 'bin', 'quorate.mjs'), join(dir, 'bin', 'quorate.mjs'));
+  copyFileSync(join(root, 'package.json'), join(dir, 'package.json'));
+  symlinkSync(join(root, 'dist'), join(dir, 'dist'));
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  return join(dir, 'bin', 'quorate.mjs');
+}
 
 const dataDir = mkdtempSync(join(tmpdir(), 'quorate-bench-cli-'));
+const packageDir = mkdtempSync(join(tmpdir(), 'quorate-bench-cli-pkg-'));
 const portBase = await freePortRange(7);
 const cluster = await startLocalCluster({ nodes: 3, dataDir, portBase });
 try {
   const endpoints = cluster.endpoints().map((e) => e.clientUrl);
   await new QuorateClient({ endpoints, timeoutMs: 10_000 }).put('k', 'v');
-  // Node's own start-up on this machine, now: the floor under both figures.
-  const bare = timeNode(['-e', '0']);
-  const help = time(['--help']);
-  const get = time(['kv', 'get', 'k', '--endpoints', endpoints.join(',')]);
-  const result = {
-    bin: values.bin,
-    runs,
-    nodeAlone: { medianMs: median(bare), samplesMs: bare },
-    help: { medianMs: median(help), samplesMs: help },
-    kvGet: { medianMs: median(get), samplesMs: get },
-  };
-  console.log(
-    `node -e 0          median ${result.nodeAlone.medianMs.toFixed(1)} ms (${runs} runs)`,
+  const installed = installedLayout(packageDir);
+  const get = ['kv', 'get', 'k', '--endpoints', endpoints.join(',')];
+  const samples = timeInTurn({
+    nodeAlone: ['-e', '0'],
+    help: [values.bin, '--help'],
+    helpInstalled: [installed, '--help'],
+    kvGet: [values.bin, ...get],
+    kvGetInstalled: [installed, ...get],
+  });
+  const points = Object.fromEntries(
+    Object.entries(samples).map(([name, ms]) => [name, { medianMs: median(ms), samplesMs: ms }]),
   );
-  console.log(`quorate --help     median ${result.help.medianMs.toFixed(1)} ms (${runs} runs)`);
-  console.log(`quorate kv get k   median ${result.kvGet.medianMs.toFixed(1)} ms (${runs} runs)`);
+  const result = { bin: values.bin, installed, runs, ...points };
+  const label: Record<string, string> = {
+    nodeAlone: 'node -e 0',
+    help: 'quorate --help (clone)',
+    helpInstalled: 'quorate --help (installed)',
+    kvGet: 'quorate kv get k (clone)',
+    kvGetInstalled: 'quorate kv get k (installed)',
+  };
+  for (const [name, p] of Object.entries(points)) {
+    console.log(
+      `${(label[name] ?? name).padEnd(30)} median ${p.medianMs.toFixed(1)} ms (${runs} runs)`,
+    );
+  }
   mkdirSync(join(root, 'bench-results'), { recursive: true });
   writeFileSync(join(root, 'bench-results', 'cli.json'), `${JSON.stringify(result, null, 2)}\n`);
 } finally {
   await cluster.stopAll();
   rmSync(dataDir, { recursive: true, force: true });
+  rmSync(packageDir, { recursive: true, force: true });
 }
