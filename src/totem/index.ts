@@ -4,6 +4,8 @@
  * every member holds a message; Gather / Commit / Recovery membership with extended virtual
  * synchrony; flow control and timeouts with corosync's defaults.
  */
+export type { Decoded, DecodeFailure } from './codec.ts';
+export { decodeFailures, decodeTotem, encodedBytes, encodeTotem, totemCodes } from './codec.ts';
 export type { TotemConfig } from './config.ts';
 export {
   consensusTimeoutMs,
