@@ -133,3 +133,35 @@ describe('quorate node --protocol totem, three real processes', () => {
     expect(metrics).toMatch(/quorate_totem_membership_rounds_total [1-9]/);
   }, 90_000);
 });
+
+describe('quorate up --protocol totem', () => {
+  it('starts three nodes that form one ring and order a message, and stops them', async () => {
+    const upDir = await mkdtemp(join(tmpdir(), 'quorate-totem-up-'));
+    const base = await freePortRange(6);
+    const up = spawn(
+      process.execPath,
+      [bin, 'up', '--protocol', 'totem', '--data', upDir, '--port-base', String(base), '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      let out = '';
+      up.stdout!.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      const line = await waitUntil('the endpoints line', async () =>
+        out.split('\n').find((l) => l.startsWith('{"protocol":"totem"')),
+      );
+      const parsed = JSON.parse(line) as { ring: string; endpoints: { url: string }[] };
+      expect(parsed.endpoints).toHaveLength(3);
+      expect(parsed.ring).toMatch(/^\d+\.1$/);
+      const res = await fetch(`${parsed.endpoints[1]!.url}/publish`, { method: 'POST', body: 'x' });
+      expect(res.status).toBe(200);
+      const exited = new Promise((resolve) => up.once('exit', resolve));
+      up.kill('SIGINT');
+      expect(await exited).toBe(0);
+    } finally {
+      if (up.exitCode === null) up.kill('SIGKILL');
+      await rm(upDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
