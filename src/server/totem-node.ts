@@ -31,6 +31,8 @@ import { NodeHost } from './node-host.ts';
  *   GET  /ring                      state, ring id, members, aru, queue depth
  *   POST /publish?mode=agreed|safe  body = the message; 200 {ring, seq, origin} once
  *                                   delivered here, 503 backpressure, 413 too large
+ *   POST /publish/batch?mode=...    body = messages, each a u32 length then its bytes;
+ *                                   200 {delivered, backpressure} once all are answered
  *   GET  /deliveries?from=N         delivered messages and configuration changes from
  *                                   position N, as JSON; `&stream=1` as server-sent events
  *   GET  /metrics                   Prometheus text
@@ -130,6 +132,9 @@ export class TotemNodeServer {
   private readonly subscribers = new Set<ServerResponse>();
   private readonly waiting = new Map<ClientId, (r: TotemReply) => void>();
   private nextClient = 1;
+  /** Messages delivered, and an FNV-1a hash over their origins and bytes in delivery order. */
+  private deliveredMessages = 0;
+  private deliveryHash = 0x811c9dc5;
   private readonly decodeDrops = new Map<DecodeFailure, number>();
   private readonly counters = {
     rotations: 0,
@@ -250,8 +255,15 @@ export class TotemNodeServer {
 
   private onDeliver(d: TotemDeliver): void {
     if (d.type === 'config') this.counters.configurations++;
-    else if (d.mode === 'safe') this.counters.deliveredSafe++;
-    else this.counters.deliveredAgreed++;
+    else {
+      if (d.mode === 'safe') this.counters.deliveredSafe++;
+      else this.counters.deliveredAgreed++;
+      this.deliveredMessages++;
+      let h = this.deliveryHash;
+      for (const v of [d.origin.node, d.origin.boot, d.origin.n]) h = Math.imul(h ^ v, 0x01000193);
+      for (const b of d.data) h = Math.imul(h ^ b, 0x01000193);
+      this.deliveryHash = h >>> 0;
+    }
     const p: Position = { pos: this.nextPos++, item: d };
     this.log.push(p);
     if (this.log.length > this.deliveriesMax) this.log.shift();
@@ -263,7 +275,15 @@ export class TotemNodeServer {
     const url = new URL(req.url ?? '/', 'http://x');
     if (req.method === 'GET' && url.pathname === '/ring') {
       const s = this.core.status();
-      json(res, 200, { id: this.config.id, ...s, ring: ringKey(s.ring) });
+      json(res, 200, {
+        id: this.config.id,
+        ...s,
+        ring: ringKey(s.ring),
+        deliveredMessages: this.deliveredMessages,
+        deliveryHash: this.deliveryHash.toString(16),
+      });
+    } else if (req.method === 'POST' && url.pathname === '/publish/batch') {
+      this.publishBatch(req, res, url);
     } else if (req.method === 'POST' && url.pathname === '/publish') {
       this.publish(req, res, url);
     } else if (req.method === 'GET' && url.pathname === '/deliveries') {
@@ -312,6 +332,80 @@ export class TotemNodeServer {
           ref: client,
         }),
       );
+    });
+  }
+
+  /** Reads a request body up to `max` bytes; undefined (answered 413) when larger. */
+  private body(
+    req: IncomingMessage,
+    res: ServerResponse,
+    max: number,
+  ): Promise<Uint8Array | undefined> {
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= max) chunks.push(c);
+      });
+      req.on('end', () => {
+        if (size <= max) resolve(new Uint8Array(Buffer.concat(chunks)));
+        else {
+          json(res, 413, { error: `body of ${size} bytes is above ${max}` });
+          resolve(undefined);
+        }
+      });
+    });
+  }
+
+  private async publishBatch(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const mode = url.searchParams.get('mode') ?? 'agreed';
+    if (mode !== 'agreed' && mode !== 'safe') {
+      json(res, 400, { error: `mode must be agreed or safe, got '${mode}'` });
+      return;
+    }
+    const body = await this.body(req, res, 16 << 20);
+    if (body === undefined) return;
+    const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    const messages: Uint8Array[] = [];
+    for (let at = 0; at < body.length; ) {
+      const n = at + 4 <= body.length ? view.getUint32(at) : -1;
+      if (n < 0 || at + 4 + n > body.length || messages.length >= 10_000) {
+        json(res, 400, {
+          error: `malformed batch at byte ${at} (u32 length, then that many bytes; at most 10,000)`,
+        });
+        return;
+      }
+      messages.push(body.subarray(at + 4, at + 4 + n));
+      at += 4 + n;
+    }
+    let delivered = 0;
+    let backpressure = 0;
+    let left = messages.length;
+    const done = () => json(res, 200, { delivered, backpressure });
+    if (left === 0) {
+      done();
+      return;
+    }
+    const timer = setTimeout(() => {
+      for (const c of clients) this.waiting.delete(c);
+      json(res, 504, { error: 'not all delivered here in time', delivered, backpressure });
+    }, this.config.publishTimeoutMs ?? 10_000);
+    const clients: ClientId[] = [];
+    this.host.input((now) => {
+      for (const data of messages) {
+        const client = this.nextClient++;
+        clients.push(client);
+        this.waiting.set(client, (r) => {
+          if (r.type === 'published') delivered++;
+          else backpressure++;
+          if (--left === 0) {
+            clearTimeout(timer);
+            done();
+          }
+        });
+        this.core.request(now, client, { type: 'publish', mode, data, ref: client });
+      }
     });
   }
 
