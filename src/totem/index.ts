@@ -18,6 +18,22 @@ export {
 export type { TotemUnsafeTestingFaults } from './node.ts';
 export { TotemNode } from './node.ts';
 export type {
+  MachineBinding,
+  ReplicaDurable,
+  ReplicaPersist,
+  ReplicaReply,
+  ReplicaRequest,
+  ReplicaSettings,
+  ReplicaStatus,
+  ReplicatedMachine,
+} from './replica.ts';
+export {
+  applyReplicaPersist,
+  emptyReplicaDurable,
+  REPLICA_DEFAULTS,
+  TotemReplica,
+} from './replica.ts';
+export type {
   ConfigChange,
   Delivered,
   DeliveryMode,
