@@ -266,7 +266,11 @@ export class TotemNodeServer {
     }
     const p: Position = { pos: this.nextPos++, item: d };
     this.log.push(p);
-    if (this.log.length > this.deliveriesMax) this.log.shift();
+    // Trimmed in chunks: shifting a 10,000-item array per delivery cost O(n) each, and at
+    // 10,000 deliveries a second that was the node's hottest line.
+    if (this.log.length >= 2 * this.deliveriesMax)
+      this.log.splice(0, this.log.length - this.deliveriesMax);
+    if (this.subscribers.size === 0) return;
     const line = `data: ${JSON.stringify(itemJson(p))}\n\n`;
     for (const s of this.subscribers) s.write(line);
   }
@@ -434,12 +438,13 @@ export class TotemNodeServer {
       });
       return;
     }
-    const first = this.log[0]?.pos ?? this.nextPos;
+    const kept = this.log.slice(-this.deliveriesMax);
+    const first = kept[0]?.pos ?? this.nextPos;
     if (from < first) {
       json(res, 410, { error: `positions before ${first} are no longer kept`, first });
       return;
     }
-    const items = this.log.slice(from - first).map(itemJson);
+    const items = kept.slice(from - first).map(itemJson);
     if (url.searchParams.get('stream') !== '1') {
       json(res, 200, { next: this.nextPos, items });
       return;
