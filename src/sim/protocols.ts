@@ -6,6 +6,7 @@ import { multiPaxosSim } from './paxos/multi.ts';
 import type { SimProtocol } from './protocol.ts';
 import { raftSim } from './raft/plugin.ts';
 import { primaryBackup } from './reference/plugin.ts';
+import { totemKvSim } from './totem/kv.ts';
 import { totemSim } from './totem/plugin.ts';
 
 /** A registered protocol with its types erased, so different families share one table. */
@@ -24,6 +25,7 @@ export const protocols: ReadonlyMap<string, AnySimProtocol> = new Map<string, An
   [multiPaxosSim.name, multiPaxosSim as unknown as AnySimProtocol],
   [gossipSim.name, gossipSim as unknown as AnySimProtocol],
   [totemSim.name, totemSim as unknown as AnySimProtocol],
+  [totemKvSim.name, totemKvSim as unknown as AnySimProtocol],
 ]);
 
 export function findProtocol(name: string): AnySimProtocol | undefined {

@@ -85,9 +85,18 @@ export function consensusTimeoutMs(c: TotemConfig): number {
   return tokenTimeoutMs(c) * c.consensusFactor;
 }
 
-/** Bytes of a datagram's fixed header and of each packed item's header, as our wire sizes them. */
-export const DATAGRAM_HEADER_BYTES = 40;
-export const ITEM_HEADER_BYTES = 16;
+/**
+ * Bytes of a datagram's header and of each packed item's header, as the codec (codec.ts)
+ * writes them: the header budget holds two headers, so that a datagram re-sent in Recovery
+ * inside a datagram of the new ring still fits the mtu.
+ */
+export const DATAGRAM_HEADER_BYTES = 48;
+export const ITEM_HEADER_BYTES = 24;
+/** Largest mtu the codec's u16 item lengths allow. */
+export const MTU_BYTES_MAX = 65_507;
+/** Largest retransmit list and member count the codec's u8 / u16 counts allow. */
+export const RETRANSMIT_ENTRIES_LIMIT = 255;
+export const MEMBERS_LIMIT = 0xffff;
 
 /** Payload bytes one datagram can carry in a single item. */
 export function datagramPayloadBytes(c: TotemConfig): number {
@@ -102,6 +111,7 @@ function positiveInt(value: number, name: string): void {
 export function validateTotemConfig(c: TotemConfig): void {
   assert(isNodeId(c.id), `id must be a node id, got ${c.id}`);
   assert(c.members.length >= 1, 'members must not be empty');
+  assert(c.members.length <= MEMBERS_LIMIT, `members must be at most ${MEMBERS_LIMIT}`);
   assert(new Set(c.members).size === c.members.length, 'members must not repeat');
   assert(c.members.every(isNodeId), 'members must be node ids');
   assert(c.members.includes(c.id), `members must include this node (${c.id})`);
@@ -128,6 +138,10 @@ export function validateTotemConfig(c: TotemConfig): void {
     c.mtuBytes > DATAGRAM_HEADER_BYTES + ITEM_HEADER_BYTES + 64,
     `mtuBytes must exceed ${DATAGRAM_HEADER_BYTES + ITEM_HEADER_BYTES + 64}, got ${c.mtuBytes}`,
   );
+  assert(
+    c.mtuBytes <= MTU_BYTES_MAX,
+    `mtuBytes must be at most ${MTU_BYTES_MAX}, got ${c.mtuBytes}`,
+  );
   positiveInt(c.messageBytesMax, 'messageBytesMax');
   positiveInt(c.sendQueueMessagesMax, 'sendQueueMessagesMax');
   assert(
@@ -135,6 +149,10 @@ export function validateTotemConfig(c: TotemConfig): void {
     'sendQueueBytesMax must hold at least one message of messageBytesMax',
   );
   positiveInt(c.retransmitEntriesMax, 'retransmitEntriesMax');
+  assert(
+    c.retransmitEntriesMax <= RETRANSMIT_ENTRIES_LIMIT,
+    `retransmitEntriesMax must be at most ${RETRANSMIT_ENTRIES_LIMIT}, got ${c.retransmitEntriesMax}`,
+  );
   positiveInt(c.emptyRotationsBeforeHold, 'emptyRotationsBeforeHold');
   assert(
     c.storeSpanMax >= c.windowSize * 4,

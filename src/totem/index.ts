@@ -4,6 +4,8 @@
  * every member holds a message; Gather / Commit / Recovery membership with extended virtual
  * synchrony; flow control and timeouts with corosync's defaults.
  */
+export type { Decoded, DecodeFailure } from './codec.ts';
+export { decodeFailures, decodeTotem, encodedBytes, encodeTotem, totemCodes } from './codec.ts';
 export type { TotemConfig } from './config.ts';
 export {
   consensusTimeoutMs,
@@ -15,6 +17,22 @@ export {
 } from './config.ts';
 export type { TotemUnsafeTestingFaults } from './node.ts';
 export { TotemNode } from './node.ts';
+export type {
+  MachineBinding,
+  ReplicaDurable,
+  ReplicaPersist,
+  ReplicaReply,
+  ReplicaRequest,
+  ReplicaSettings,
+  ReplicaStatus,
+  ReplicatedMachine,
+} from './replica.ts';
+export {
+  applyReplicaPersist,
+  emptyReplicaDurable,
+  REPLICA_DEFAULTS,
+  TotemReplica,
+} from './replica.ts';
 export type {
   ConfigChange,
   Delivered,

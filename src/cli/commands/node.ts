@@ -41,6 +41,7 @@ export interface NodeConfig {
 
 interface NodeFlags {
   config?: string;
+  tokenMs?: number;
   protocol?: string;
   id?: number;
   data?: string;
@@ -226,7 +227,10 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
     .command('node')
     .description('run one key-value node (Raft or Multi-Paxos)')
     .option('--config <file>', 'JSON file with any of the options below (flags win)')
-    .option('--protocol <name>', 'consensus protocol: raft or multipaxos (default raft)')
+    .option(
+      '--protocol <name>',
+      'raft or multipaxos (KV, default raft), or totem (ordered broadcast)',
+    )
     .option('--id <n>', 'this node id', intOption('--id', 1, 2 ** 32 - 1))
     .option('--data <dir>', 'data directory (WAL, hard state, snapshots)')
     .option('--client-listen <host:port>', 'client API listen address')
@@ -254,7 +258,13 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
     .option('--tls-cert <file>', 'PEM certificate: TLS for peer traffic and the client API')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--tls-ca <file>', "PEM CA that signed every node's certificate")
+    .option('--token-ms <ms>', 'Totem: token timeout of a ring of two', intOption('--token-ms', 1))
     .action(async (flags: NodeFlags) => {
+      if (flags.protocol === 'totem') {
+        const { runRingNode } = await import('./ring-node.ts');
+        setExitCode(await runRingNode(flags));
+        return;
+      }
       const config = resolveConfig(flags);
       // The engines, the HTTP server and their packages load only for a node that runs.
       const { runNode } = await import('./node-run.ts');

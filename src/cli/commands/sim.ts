@@ -12,6 +12,7 @@ export interface SimFlags {
   readonly trace?: string;
   readonly history?: string;
   readonly json?: true;
+  readonly workload?: string;
 }
 
 /**
@@ -26,6 +27,7 @@ export const simProtocolNames: readonly string[] = [
   'multipaxos',
   'gossip',
   'totem',
+  'totem-kv',
 ];
 
 /** Seeds are kept below 2^31 so they are easy to type back in. */
@@ -76,7 +78,12 @@ export const simCommand: CommandModule = (program: Command, setExitCode) => {
     .option('--trace <file>', 'write every event as JSON Lines')
     .option('--history <file>', 'write the client history as JSON Lines')
     .option('--json', 'print machine-readable results')
-    .action(async (name: string, flags: SimFlags) => {
+    .option('--workload <name>', 'another client workload of the protocol: kv (totem)')
+    .action(async (protocol: string, flags: SimFlags) => {
+      const name = flags.workload === undefined ? protocol : `${protocol}-${flags.workload}`;
+      if (flags.workload !== undefined && !simProtocolNames.includes(name)) {
+        throw new UsageError(`no workload '${flags.workload}' for ${protocol}`);
+      }
       // The simulator and every protocol load only for a run, not for --help.
       const { run } = await import('./sim-run.ts');
       setExitCode(run(name, flags));
