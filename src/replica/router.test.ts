@@ -74,8 +74,14 @@ function scripted(options: Partial<RouterOptions> = {}) {
     answers(client: number): CallAnswer[] {
       return said.answers.filter((a) => a.client === client).map((a) => a.answer);
     },
-    reply(peer: NodeId, id: number, outcome: CallAnswer) {
-      t.from(peer, { type: 'fwdReply', id, outcome } satisfies FwdReply);
+    /** A reply from `peer` to call `id`, to its latest forward unless `attempt` says. */
+    reply(peer: NodeId, id: number, outcome: CallAnswer, attempt?: number) {
+      const latest = t
+        .forwarded(peer)
+        .filter((m) => m.id === id)
+        .at(-1)?.attempt;
+      const msg: FwdReply = { type: 'fwdReply', id, attempt: attempt ?? latest ?? 1, outcome };
+      t.from(peer, msg);
     },
   };
   return t;
@@ -207,7 +213,7 @@ describe('a follower forwards a call to the leader it knows (one hop)', () => {
     u.lead(3, 1);
     u.ask(9, call(3, put, { session: 2, seq: 2 }));
     u.ask(10, call(4, get));
-    u.router.peerLost(10, 3);
+    u.router.linkChanged(10, 3, false);
     drain(u.router, undefined, u.said);
     expect(u.answers(9)).toEqual([refusal({ type: 'outcomeUnknown', reason: expect.any(String) })]);
     expect(u.answers(10)).toEqual([]); // a read is asked again after the pause
@@ -222,6 +228,37 @@ describe('a follower forwards a call to the leader it knows (one hop)', () => {
     t.router.unsent(t.now, 3, sent);
     drain(t.router, undefined, t.said);
     expect(t.answers(7)).toEqual([refusal({ type: 'notLeader', leader: 3 })]);
+  });
+
+  it('ends a call only with the reply to its attempt in flight, never a late one to an earlier', () => {
+    const t = scripted({ retryPauseMs: 25 });
+    t.lead(3, 1);
+    t.ask(7, call(1, get, { timeoutMs: 1000 }));
+    const first = t.forwarded(3)[0];
+    expect(first?.attempt).toBe(1);
+    // The leader is in a transfer: a passing refusal, asked again after the pause.
+    t.reply(3, first?.id ?? -1, refusal({ type: 'retry', reason: 'transfer-in-progress' }));
+    t.tick(t.now + 25);
+    expect(t.forwarded(3).map((m) => m.attempt)).toEqual([1, 2]);
+    // A copy of the first reply, delayed (or duplicated) by the network, arrives now: it
+    // says nothing of attempt 2, which may still be served.
+    t.reply(3, first?.id ?? -1, refusal({ type: 'overloaded', reason: 'late' }), 1);
+    expect(t.answers(7)).toEqual([]);
+    expect(t.router.pendingCalls()).toBe(1);
+    t.reply(3, first?.id ?? -1, { type: 'result', result: putResult }, 2);
+    expect(t.answers(7)).toEqual([{ type: 'result', result: putResult }]);
+  });
+
+  it('refuses at once, naming the leader, while its host reports the link to the leader down', () => {
+    const t = scripted();
+    t.lead(3, 1);
+    t.router.linkChanged(t.now, 3, false);
+    t.ask(7, call(1, put, { session: 1, seq: 1 }));
+    expect(t.forwarded(3)).toEqual([]);
+    expect(t.answers(7)).toEqual([refusal({ type: 'notLeader', leader: 3 })]);
+    t.router.linkChanged(t.now, 3, true);
+    t.ask(8, call(2, put, { session: 1, seq: 2 }));
+    expect(t.forwarded(3)).toHaveLength(1);
   });
 
   it('keeps a call while no leader is known, forwards it once one is, and refuses it at its deadline if none comes', () => {
@@ -258,10 +295,11 @@ describe('the leader serves a forwarded call here, never further', () => {
       session: 0,
       seq: 0,
       op: put,
+      attempt: 1,
       timeoutMs: 1000,
     };
     t.from(2, { ...good, op: { f: 'put', key: 3 } } as unknown as Msg);
-    t.from(2, { ...good, id: 6, kind: 'read' });
+    t.from(2, { ...good, id: 6, kind: 'read' } as Msg);
     t.from(2, { ...good, id: 7, op: { f: 'put', key: `${MEMBER_PREFIX}9`, value: '{}' } });
     const replies = t.said.sent.filter((m) => m.to === 2).map((m) => m.msg as FwdReply);
     expect(
@@ -284,6 +322,7 @@ describe('the leader serves a forwarded call here, never further', () => {
       session: 1,
       seq: 1,
       op: put,
+      attempt: 1,
       timeoutMs: 1000,
     });
     expect(t.forwarded(3)).toEqual([]);
@@ -291,6 +330,7 @@ describe('the leader serves a forwarded call here, never further', () => {
     expect(reply).toEqual({
       type: 'fwdReply',
       id: 5,
+      attempt: 1,
       outcome: refusal({ type: 'notLeader', leader: 3 }),
     });
   });
