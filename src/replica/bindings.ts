@@ -218,7 +218,7 @@ export function multiPaxosKvBinding<R extends RoutedReplica<MultiPaxosKvTypes>>(
     leader(r) {
       const paxos = replicaOf(r).paxos;
       if (paxos.isLeader()) return paxos.id;
-      return paxos.leaderHint() ?? NO_NODE;
+      return paxos.leaderHint();
     },
   };
 }
