@@ -25,7 +25,7 @@ export interface ServerOptions {
   /** The node's metrics; pass the same object to the engine. A fresh one by default. */
   readonly metrics?: ServerMetrics;
   /** Largest request body; larger ones get 413. */
-  readonly bodyLimitBytes?: number;
+  readonly bodyBytesMax?: number;
   /** Longest key, in UTF-16 code units. */
   readonly keyLengthMax?: number;
   /** Longest value, in UTF-16 code units. */
@@ -45,7 +45,7 @@ export interface ServerOptions {
 }
 
 const defaults = {
-  bodyLimitBytes: 2 * 1024 * 1024,
+  bodyBytesMax: 2 * 1024 * 1024,
   keyLengthMax: 1024,
   valueLengthMax: 1024 * 1024,
   listLimitDefault: 100,
@@ -97,7 +97,7 @@ export function createServer(options: ServerOptions): QuorateServer {
     loggerInstance: logger as FastifyBaseLogger,
     // One line per request at debug level comes from the onResponse hook instead.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: settings.bodyLimitBytes,
+    bodyLimit: settings.bodyBytesMax,
     // A key is percent-encoded: one UTF-16 unit may take up to 9 bytes (%XX%XX%XX).
     routerOptions: { maxParamLength: settings.keyLengthMax * 9 },
     forceCloseConnections: 'idle',
