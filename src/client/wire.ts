@@ -137,7 +137,7 @@ export interface StatusResponse {
   readonly protocol: 'raft' | 'multipaxos';
   readonly role: string;
   readonly term: number;
-  /** 0 when no leader is known. */
+  /** NO_NODE (0) when no leader is known. */
   readonly leader: NodeId;
   readonly leaderClientUrl: string | null;
   readonly commitIndex: number;

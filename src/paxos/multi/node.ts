@@ -121,7 +121,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
    */
   private timers: { electionAt: number; quarantineUntil: number } | undefined;
   private heartbeatAt = Number.POSITIVE_INFINITY;
-  private grant: { ballot: ProposalId; until: number } | null = null;
+  private grant: { ballot: ProposalId; expiresAt: number } | null = null;
   private readonly restarted: boolean;
   private lastCatchUpAt = Number.NEGATIVE_INFINITY;
   private now = Number.NEGATIVE_INFINITY;
@@ -322,7 +322,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
     this.highestSeen = maxProposalId(this.highestSeen, ballot);
     const leased =
       this.grant !== null &&
-      this.now < this.grant.until &&
+      this.now < this.grant.expiresAt &&
       !proposalIdEquals(this.grant.ballot, ballot);
     const quarantined = this.now < this.started().quarantineUntil;
     if (leased || quarantined || !this.log.prepare(ballot)) {
@@ -392,7 +392,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
       return;
     }
     this.followLeader(msg.ballot);
-    this.grant = { ballot: msg.ballot, until: this.now + this.config.leaseDurationMs };
+    this.grant = { ballot: msg.ballot, expiresAt: this.now + this.config.leaseDurationMs };
     this.send(from, { type: 'heartbeatAck', ballot: msg.ballot, seq: msg.seq });
     this.learnCommitted(msg.ballot, msg.commitIndex);
   }
