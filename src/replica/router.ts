@@ -311,7 +311,13 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       return;
     }
     if (body.kind === 'member' && this.binding.membership === undefined) {
-      this.answer(asker, refused('unsupported', 'this protocol has a fixed membership'));
+      this.answer(
+        asker,
+        refused(
+          'unsupported',
+          'membership changes are not implemented for this protocol; the members are fixed at start',
+        ),
+      );
       return;
     }
     if (this.calls.size >= this.options.callsMax) {

@@ -15,7 +15,7 @@ import {
 } from '../replica/raft-kv.ts';
 import type { RouterTypes } from '../replica/router.ts';
 import type { MemberAddress } from './engine.ts';
-import { type Membership, NodeEngine, type ProtocolBinding } from './node-engine.ts';
+import { NodeEngine, type ProtocolBinding } from './node-engine.ts';
 import { MemberBook } from './raft-members.ts';
 import { RaftStorage } from './raft-storage.ts';
 import {
@@ -60,14 +60,14 @@ function commandBytes(cmd: KvCommand): number {
 
 /**
  * What is Raft's in a real node (node-engine.ts hosts it): the storage, the member address
- * book kept in reserved keys (hidden from clients and watchers), membership changes, and
+ * book kept in reserved keys (hidden from clients and watchers; the router's membership
+ * steps write them, src/replica/bindings.ts), and
  * status from the Raft core.
  */
 class RaftProtocol implements ProtocolBinding<RaftKvTypes, RaftKvReplica> {
   readonly protocol = 'raft';
   readonly router = raftBinding;
   readonly tickOnStart = false;
-  readonly membership: Membership;
   private readonly id: NodeId;
   private readonly members: MemberBook;
   private host!: ReplicaHost<RaftKvTypes, RaftKvReplica>;
@@ -87,18 +87,6 @@ class RaftProtocol implements ProtocolBinding<RaftKvTypes, RaftKvReplica> {
     assert(self !== undefined, `node ${options.id} is not in its own member list`);
     this.members = new MemberBook(self, options.members, (id, peer) => transport.addPeer(id, peer));
     this.committed = replica.status().commit;
-    // Carried out by the router (src/replica/bindings.ts has the steps), at the leader.
-    this.membership = {
-      addLearner: (m) =>
-        this.host.memberCall({
-          type: 'addLearner',
-          node: m.id,
-          peerAddress: m.peerAddress,
-          clientUrl: m.clientUrl,
-        }),
-      promote: (id) => this.host.memberCall({ type: 'promote', node: id }),
-      remove: (id) => this.host.memberCall({ type: 'remove', node: id }),
-    };
   }
 
   persist(items: readonly RaftKvTypes['persist'][]): Promise<void> {

@@ -86,11 +86,6 @@ export class MemberBook {
     return [...this.book.keys()].filter((id) => !this.forgotten.has(id));
   }
 
-  /** Whether member `id` has a tombstone: it was (or is being) removed, for good. */
-  tombstoned(id: NodeId): boolean {
-    return this.tombstones.has(id);
-  }
-
   /**
    * Reads the member records and tombstones out of a batch of applied changes; tombstones
    * first, so a log replayed after a restart never dials a member it removed.
