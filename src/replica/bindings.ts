@@ -179,6 +179,7 @@ export function raftKvBinding<R extends RoutedReplica<RaftKvTypes>>(
 ): RouterBinding<RaftKvTypes, R> {
   const removal = raftRemovalRules;
   return {
+    name: 'Raft',
     msgKinds: raftMsgKinds,
     kvRequest: (id, cmd, origin) => ({
       type: 'kv',
@@ -212,6 +213,7 @@ export function multiPaxosKvBinding<R extends RoutedReplica<MultiPaxosKvTypes>>(
   replicaOf: (r: R) => MultiPaxosKvReplica,
 ): RouterBinding<MultiPaxosKvTypes, R> {
   return {
+    name: 'Multi-Paxos',
     msgKinds: multiPaxosMsgKinds,
     kvRequest: (id, cmd) => ({ type: 'kv', id, session: cmd.session, seq: cmd.seq, op: cmd.op }),
     replyId: (reply) => reply.id,

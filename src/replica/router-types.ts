@@ -132,6 +132,8 @@ export interface MembershipRules<R, Req> {
 
 /** What differs per protocol; every function is pure. */
 export interface RouterBinding<T extends RoutedTypes, R extends RoutedReplica<T>> {
+  /** The protocol's name, for messages ("Raft", "Multi-Paxos"). */
+  readonly name: string;
   /** The `type` of every replica peer message (derived from its union: see kernel/kinds.ts). */
   readonly msgKinds: ReadonlySet<string>;
   /** The replica's request for a KV call; `origin` is the follower that forwarded it. */

@@ -2,8 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
 import type { KvResult } from '../kv/machine.ts';
-import { raftKvBinding } from './bindings.ts';
+import { initialMultiDurable } from '../paxos/multi/durable.ts';
+import { MULTI_PAXOS_DEFAULTS } from '../paxos/multi/node.ts';
+import { multiPaxosKvBinding, raftKvBinding } from './bindings.ts';
 import { MEMBER_PREFIX } from './members.ts';
+import { defaultMultiKvReplicaOptions, MultiPaxosKvReplica } from './multipaxos-kv.ts';
 import { RaftKvReplica } from './raft-kv.ts';
 import type { CallAnswer, Refusal } from './refusal.ts';
 import { defaultRouterOptions, Router, type RouterOptions } from './router.ts';
@@ -381,5 +384,46 @@ describe('a node that knows no leader waits leaderlessPatienceMs for one, then r
     expect(t.answers(9)).toEqual([]);
     t.tick(lostAt + 500);
     expect(t.answers(9)).toEqual([noLeader]);
+  });
+});
+
+describe('a membership change on a protocol without membership rules', () => {
+  it('is answered as a membership call, refused unsupported, and never forwarded', () => {
+    const replica = MultiPaxosKvReplica.restore(
+      { ...MULTI_PAXOS_DEFAULTS, id: 1, members: [1, 2, 3] },
+      Rng.fromSeed(1),
+      initialMultiDurable(),
+      defaultMultiKvReplicaOptions,
+    );
+    const router = new Router(
+      replica,
+      multiPaxosKvBinding<MultiPaxosKvReplica>((r) => r),
+    );
+    const change = { type: 'remove', node: 3 } as const;
+    router.request(0, 7, { type: 'member', id: 4, change, timeoutMs: 1000, forward: true });
+    const replies: unknown[] = [];
+    const sent: unknown[] = [];
+    for (let rd = router.ready(); rd !== undefined; rd = router.ready()) {
+      replies.push(...rd.earlyReplies, ...rd.replies);
+      sent.push(...rd.early, ...rd.messages.filter((m) => m.msg.type === 'fwdCall'));
+      router.advance();
+    }
+    expect(replies).toEqual([
+      {
+        client: 7,
+        reply: {
+          type: 'member',
+          id: 4,
+          outcome: {
+            type: 'refused',
+            refusal: {
+              type: 'unsupported',
+              reason: expect.stringContaining('not implemented for Multi-Paxos'),
+            },
+          },
+        },
+      },
+    ]);
+    expect(sent.filter((m) => (m as { msg: { type: string } }).msg.type === 'fwdCall')).toEqual([]);
   });
 });

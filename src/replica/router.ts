@@ -306,22 +306,19 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   // Calls
 
   private startCall(asker: Asker, body: CallBody, timeoutMs: number, forward: boolean): void {
+    const refuse = (type: 'removed' | 'unsupported' | 'overloaded', reason: string) =>
+      this.answer(asker, refused(type, reason), body.kind === 'member');
     if (this.removals?.removed === true) {
-      this.answer(asker, refused('removed', `node ${this.id} was removed from the cluster`));
+      refuse('removed', `node ${this.id} was removed from the cluster`);
       return;
     }
     if (body.kind === 'member' && this.binding.membership === undefined) {
-      this.answer(
-        asker,
-        refused(
-          'unsupported',
-          'membership changes are not implemented for this protocol; the members are fixed at start',
-        ),
-      );
+      const what = `membership changes are not implemented for ${this.binding.name}`;
+      refuse('unsupported', `${what}; the members are fixed at start`);
       return;
     }
     if (this.calls.size >= this.options.callsMax) {
-      this.answer(asker, refused('overloaded', `${this.calls.size} calls in flight`));
+      refuse('overloaded', `${this.calls.size} calls in flight`);
       return;
     }
     const call: Call = {
