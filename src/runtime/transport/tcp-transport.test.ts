@@ -129,6 +129,27 @@ describe('TcpTransport flushing', () => {
   });
 });
 
+describe('TcpTransport link changes', () => {
+  it('reports a link up once it is authenticated and down once it breaks, each change once', async () => {
+    const a = await node(1);
+    const b = await node(2);
+    const seen: [NodeId, boolean][] = [];
+    a.t.onLinkChange((peer, up) => seen.push([peer, up]));
+    a.t.addPeer(2, b.address);
+    await eventually(() => seen.length === 1);
+    expect(seen).toEqual([[2, true]]);
+    await b.t.stop();
+    running.splice(running.indexOf(b.t), 1);
+    await eventually(() => seen.length === 2);
+    // Redials keep failing while it is down: no further reports.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toEqual([
+      [2, true],
+      [2, false],
+    ]);
+  });
+});
+
 describe('TcpTransport security', () => {
   it('rejects a node with the wrong secret: it neither joins nor injects a message', async () => {
     const b = await node(2);
