@@ -98,7 +98,10 @@ export function peerTransport<M>(
 export interface ReplicaHostSettings {
   /** How long a client call may wait for its answer before it is refused. */
   readonly callTimeoutMs?: number;
-  /** Re-proposals of a write whose outcome came back unknown (same session and seq). */
+  /**
+   * Attempts again of a write (same session and seq) or a membership change whose outcome
+   * came back unknown.
+   */
   readonly unknownRetriesMax?: number;
   /** Client calls in flight at once, own and forwarded; more are refused as overloaded. */
   readonly callsMax?: number;
