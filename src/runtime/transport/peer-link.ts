@@ -92,6 +92,18 @@ export class PeerLink {
     this.flush();
   }
 
+  /**
+   * The peer just dialled this node and proved who it is, so it is up: a redial waiting out
+   * its backoff goes now. Without it, a node that restarts is not heard by a peer that backed
+   * off to `reconnectMaxMs` while it was down (a leader's heartbeats wait that long).
+   */
+  peerIsBack(): void {
+    if (this.closed || this.socket !== undefined) return;
+    clearTimeout(this.timer);
+    this.attempts = 0;
+    this.dial();
+  }
+
   setAddress(address: PeerAddress): void {
     if (address.host === this.address.host && address.port === this.address.port) return;
     this.address = address;

@@ -227,6 +227,7 @@ export class TcpTransport<M> implements Transport<M> {
         peer = this.authenticate(socket, challenge, frame, remote);
         if (peer === undefined) return;
         clearTimeout(timer);
+        this.links.get(peer)?.peerIsBack();
         if (result.frames.length > 1 || !decoder.idle()) {
           return this.reject(socket, `node ${peer} sent messages before the handshake finished`);
         }
