@@ -169,7 +169,7 @@ function classicWithLeader(): { leader: number; allLearners: number } {
   }
   if (leader === undefined) throw new Error('no Multi-Paxos leader elected');
   const chosen = (id: NodeId) => cluster.node(id).commitIndex() > 1;
-  cluster.request(leader, 9, { type: 'command', requestId: 1, command: 'x' }); // delay 1
+  cluster.request(leader, 9, { type: 'command', id: 1, command: 'x' }); // delay 1
   let delays = 1;
   while (!chosen(leader)) {
     cluster.deliverAll();

@@ -47,8 +47,6 @@ import type { KvChange, KvEntry } from '../kv/machine.ts';
 export const HEADER = {
   session: 'quorate-session',
   seq: 'quorate-seq',
-  /** How many servers have already forwarded this request; stops forwarding loops. */
-  hops: 'quorate-hops',
   /** On a forwarded answer: the leader's client URL, so clients can go there directly. */
   leader: 'quorate-leader',
 } as const;
@@ -64,9 +62,9 @@ export type ErrorCode =
   | 'stale-sequence'
   /** No leader is known; retry later (Retry-After is set). */
   | 'no-leader'
-  /** Another node leads, but forwarding is exhausted; `leaderClientUrl` says where. */
+  /** Another node leads and this one could not hand it the call; `leaderClientUrl` says where. */
   | 'not-leader'
-  /** The leader is known but did not answer the forwarded request. */
+  /** The leader is known but did not answer a forwarded request (older servers only). */
   | 'leader-unreachable'
   | 'overloaded'
   | 'unavailable'
@@ -137,7 +135,7 @@ export interface StatusResponse {
   readonly protocol: 'raft' | 'multipaxos';
   readonly role: string;
   readonly term: number;
-  /** 0 when no leader is known. */
+  /** NO_NODE (0) when no leader is known. */
   readonly leader: NodeId;
   readonly leaderClientUrl: string | null;
   readonly commitIndex: number;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvariantError } from '../kernel/assert.ts';
+import { NO_NODE } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
 import { ZERO_PROPOSAL_ID } from './ballot.ts';
 import { BASIC_PAXOS_DEFAULTS, BasicPaxosNode } from './basic/node.ts';
@@ -140,7 +141,7 @@ describe('Multi-Paxos core invariants', () => {
     highestSeen: id(5, 1),
     role: 'leader',
     ownBallot: id(5, 1),
-    followed: null,
+    followed: NO_NODE,
     frontier: 7,
     frontierChosen: false,
     snapshotUpTo: 3,
@@ -192,7 +193,7 @@ describe('Multi-Paxos core invariants', () => {
     const inputs: ((n: MultiPaxosNode<string, string>) => void)[] = [
       (n) => n.tick(0),
       (n) => n.receive(0, 9, { type: 'catchUp', fromInstance: 1 }),
-      (n) => n.request(0, 7, { type: 'read', requestId: 1 }),
+      (n) => n.request(0, 7, { type: 'read', id: 1 }),
     ];
     for (const input of inputs) {
       const node = new MultiPaxosNode<string, string>(config, Rng.fromSeed(1), durable);

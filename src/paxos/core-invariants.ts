@@ -72,8 +72,8 @@ export interface MultiCoreView {
   readonly role: 'follower' | 'candidate' | 'leader';
   /** The candidate's or leader's ballot; null for a follower. */
   readonly ownBallot: ProposalId | null;
-  /** The leader a follower follows (null: none known). */
-  readonly followed: NodeId | null;
+  /** The leader a follower follows (NO_NODE: none known). */
+  readonly followed: NodeId;
   readonly frontier: number;
   readonly frontierChosen: boolean;
   readonly snapshotUpTo: number;

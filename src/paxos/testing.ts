@@ -125,9 +125,9 @@ export class TestCluster<T extends CoreTypes, D, C extends Core<T>> {
     this.passTime();
   }
 
-  /** Runs `step` until `done` holds or `maxSteps` ran; returns whether `done` held. */
-  runUntil(done: () => boolean, maxSteps: number): boolean {
-    for (let i = 0; i < maxSteps; i++) {
+  /** Runs `step` until `done` holds or `stepsMax` ran; returns whether `done` held. */
+  runUntil(done: () => boolean, stepsMax: number): boolean {
+    for (let i = 0; i < stepsMax; i++) {
       if (done()) return true;
       this.step();
     }

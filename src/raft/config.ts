@@ -33,21 +33,21 @@ export interface RaftOptions<C> {
   /** Clock-drift allowance subtracted from the lease (the lease is electionTimeoutMinMs minus this). */
   readonly leaseDriftMarginMs: number;
   /** Entries appended by the leader but not yet committed; proposals beyond are rejected. */
-  readonly maxUncommittedEntries: number;
+  readonly uncommittedEntriesMax: number;
   /** AppendEntries messages in flight to one follower in replicate state. */
-  readonly maxInflightMsgs: number;
+  readonly inflightMsgsMax: number;
   /** Entry bytes (by `sizeOf`) in flight to one follower. */
-  readonly maxInflightBytes: number;
-  readonly maxEntriesPerAppend: number;
+  readonly inflightBytesMax: number;
+  readonly appendEntriesMax: number;
   /** Bytes per AppendEntries; one entry is always sent even if larger. */
-  readonly maxBytesPerAppend: number;
+  readonly appendBytesMax: number;
   /** Entries (or one snapshot) handed to the host per batch for applying. */
-  readonly maxApplyBatch: number;
+  readonly applyBatchEntriesMax: number;
   /** Reads waiting for their heartbeat round or for the leader's first commit. */
-  readonly maxPendingReads: number;
+  readonly pendingReadsMax: number;
   readonly snapshotChunkBytes: number;
   /** Largest snapshot accepted from the application or from a leader. */
-  readonly maxSnapshotBytes: number;
+  readonly snapshotBytesMax: number;
   /** Byte size of a command for accounting; need not be exact, must be positive and stable. */
   readonly sizeOf: (data: C) => number;
   /**
@@ -84,15 +84,15 @@ export function defaultRaftOptions<C>(sizeOf: (data: C) => number = () => 64): R
     checkQuorum: true,
     leaseReads: false,
     leaseDriftMarginMs: 15,
-    maxUncommittedEntries: 10_000,
-    maxInflightMsgs: 64,
-    maxInflightBytes: 4 * 1024 * 1024,
-    maxEntriesPerAppend: 256,
-    maxBytesPerAppend: 1024 * 1024,
-    maxApplyBatch: 256,
-    maxPendingReads: 4096,
+    uncommittedEntriesMax: 10_000,
+    inflightMsgsMax: 64,
+    inflightBytesMax: 4 * 1024 * 1024,
+    appendEntriesMax: 256,
+    appendBytesMax: 1024 * 1024,
+    applyBatchEntriesMax: 256,
+    pendingReadsMax: 4096,
     snapshotChunkBytes: 256 * 1024,
-    maxSnapshotBytes: 1024 * 1024 * 1024,
+    snapshotBytesMax: 1024 * 1024 * 1024,
     sizeOf,
   };
 }
@@ -109,15 +109,15 @@ export function validateRaftOptions<C>(o: RaftOptions<C>): RaftOptions<C> {
   positiveInt(o.electionTimeoutMinMs, 'electionTimeoutMinMs');
   positiveInt(o.electionTimeoutMaxMs, 'electionTimeoutMaxMs');
   positiveInt(o.heartbeatIntervalMs, 'heartbeatIntervalMs');
-  positiveInt(o.maxUncommittedEntries, 'maxUncommittedEntries');
-  positiveInt(o.maxInflightMsgs, 'maxInflightMsgs');
-  positiveInt(o.maxInflightBytes, 'maxInflightBytes');
-  positiveInt(o.maxEntriesPerAppend, 'maxEntriesPerAppend');
-  positiveInt(o.maxBytesPerAppend, 'maxBytesPerAppend');
-  positiveInt(o.maxApplyBatch, 'maxApplyBatch');
-  positiveInt(o.maxPendingReads, 'maxPendingReads');
+  positiveInt(o.uncommittedEntriesMax, 'uncommittedEntriesMax');
+  positiveInt(o.inflightMsgsMax, 'inflightMsgsMax');
+  positiveInt(o.inflightBytesMax, 'inflightBytesMax');
+  positiveInt(o.appendEntriesMax, 'appendEntriesMax');
+  positiveInt(o.appendBytesMax, 'appendBytesMax');
+  positiveInt(o.applyBatchEntriesMax, 'applyBatchEntriesMax');
+  positiveInt(o.pendingReadsMax, 'pendingReadsMax');
   positiveInt(o.snapshotChunkBytes, 'snapshotChunkBytes');
-  positiveInt(o.maxSnapshotBytes, 'maxSnapshotBytes');
+  positiveInt(o.snapshotBytesMax, 'snapshotBytesMax');
   assert(
     o.commitHints === 'origin' || o.commitHints === 'all' || o.commitHints === 'off',
     `commitHints must be 'origin', 'all' or 'off', got ${String(o.commitHints)}`,

@@ -154,7 +154,7 @@ export class RaftCore<C> extends RaftNode<C> {
   private admission(): RejectReason | undefined {
     if (this.transferee !== NO_NODE) return 'transfer-in-progress';
     const uncommitted = this.raftLog.lastIndex - this.raftLog.commit;
-    if (uncommitted >= this.opts.maxUncommittedEntries) return 'uncommitted-cap';
+    if (uncommitted >= this.opts.uncommittedEntriesMax) return 'uncommitted-cap';
     return undefined;
   }
 
@@ -184,7 +184,7 @@ export class RaftCore<C> extends RaftNode<C> {
     if (config === undefined) return rejected(id, 'invalid-change');
     if (change.type === 'promote') {
       const match = this.progress.get(change.node)?.match ?? 0;
-      if (log.lastIndex - match > this.opts.maxEntriesPerAppend) {
+      if (log.lastIndex - match > this.opts.appendEntriesMax) {
         return rejected(id, 'learner-not-caught-up');
       }
     }
@@ -218,7 +218,7 @@ export class RaftCore<C> extends RaftNode<C> {
     if (!Number.isSafeInteger(index) || index <= log.snapshotIndex || index > this.applied) {
       return rejected(id, 'compact-out-of-range');
     }
-    if (data.length > this.opts.maxSnapshotBytes) return rejected(id, 'snapshot-too-large');
+    if (data.length > this.opts.snapshotBytesMax) return rejected(id, 'snapshot-too-large');
     const snapshot = log.compact(index, data);
     this.out.persist({ kind: 'snapshot', snapshot });
     return { type: 'done', id };

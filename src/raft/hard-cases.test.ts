@@ -31,7 +31,7 @@ function termAt(net: Network<string>, id: NodeId, index: number): number | undef
 function figure8(unsafe: RaftTestingFaults = {}): Network<string> {
   const net = new Network<string>({
     ids: [1, 2, 3, 4, 5],
-    raft: { ...noPreVote, maxEntriesPerAppend: 1, unsafeTestingFaults: unsafe },
+    raft: { ...noPreVote, appendEntriesMax: 1, unsafeTestingFaults: unsafe },
   });
   net.elect(1);
   net.partition([1, 2], [3, 4, 5]);
@@ -168,7 +168,7 @@ describe('a partitioned old leader (sections 5.4, 6.2)', () => {
 
 describe('lost, duplicated and reordered messages (section 5.3)', () => {
   it('applies every committed entry exactly once, in order', () => {
-    const net = new Network<string>({ ids: [1, 2, 3], raft: { maxEntriesPerAppend: 2 } });
+    const net = new Network<string>({ ids: [1, 2, 3], raft: { appendEntriesMax: 2 } });
     net.elect(1);
     const values = Array.from({ length: 12 }, (_, i) => `v${i}`);
     for (const [i, v] of values.entries()) {

@@ -186,21 +186,21 @@ export class RaftLog<C> implements RaftLogView<C> {
     if (e.kind === 'config') this.configIndexes.push(e.index);
   }
 
-  /** Entries lo..hi (inclusive), at most `maxCount` and about `maxBytes` (always at least one). */
+  /** Entries lo..hi (inclusive), at most `countMax` and about `bytesMax` (always at least one). */
   slice(
     lo: number,
     hi: number,
-    maxCount: number,
-    maxBytes: number,
+    countMax: number,
+    bytesMax: number,
     sizeOf: (d: C) => number,
   ): Entry<C>[] {
     assert(lo >= this.firstIndex, `slice from ${lo} is compacted`);
     const out: Entry<C>[] = [];
     let bytes = 0;
-    for (let i = lo; i <= Math.min(hi, this.lastIndex) && out.length < maxCount; i++) {
+    for (let i = lo; i <= Math.min(hi, this.lastIndex) && out.length < countMax; i++) {
       const e = this.entry(i) as Entry<C>;
       bytes += entryBytes(e, sizeOf);
-      if (out.length > 0 && bytes > maxBytes) break;
+      if (out.length > 0 && bytes > bytesMax) break;
       out.push(e);
     }
     return out;

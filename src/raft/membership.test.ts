@@ -68,7 +68,7 @@ describe('single-server membership changes with learners (dissertation 4.1, 4.2)
   });
 
   it('refuses to promote a learner that is far behind', () => {
-    const net = new Network<string>({ ids: [1, 2, 3], raft: { maxEntriesPerAppend: 2 } });
+    const net = new Network<string>({ ids: [1, 2, 3], raft: { appendEntriesMax: 2 } });
     net.elect(1);
     net.addNode(4, makeConfig([], []));
     change(net, 1, { type: 'addLearner', node: 4 });

@@ -545,8 +545,8 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
   protected addProgress(peer: NodeId): void {
     const pr = new Progress(
       this.raftLog.lastIndex + 1,
-      this.opts.maxInflightMsgs,
-      this.opts.maxInflightBytes,
+      this.opts.inflightMsgsMax,
+      this.opts.inflightBytesMax,
     );
     pr.recentActive = true; // a fresh peer gets one check-quorum period before it counts as absent
     this.progress.set(peer, pr);
@@ -709,12 +709,12 @@ export abstract class RaftNode<C> extends RaftState<C> implements Core<RaftTypes
     }
     const budget = Math.max(
       1,
-      Math.min(this.opts.maxBytesPerAppend, this.opts.maxInflightBytes - pr.inflights.bytes),
+      Math.min(this.opts.appendBytesMax, this.opts.inflightBytesMax - pr.inflights.bytes),
     );
     const entries = log.slice(
       pr.next,
       log.lastIndex,
-      this.opts.maxEntriesPerAppend,
+      this.opts.appendEntriesMax,
       budget,
       this.opts.sizeOf,
     );

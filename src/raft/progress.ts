@@ -18,10 +18,10 @@ export class Inflights {
   private totalBytes = 0;
 
   constructor(
-    private readonly maxMsgs: number,
-    private readonly maxBytes: number,
+    private readonly msgsMax: number,
+    private readonly bytesMax: number,
   ) {
-    assert(maxMsgs >= 1 && maxBytes >= 1, 'in-flight limits must be positive');
+    assert(msgsMax >= 1 && bytesMax >= 1, 'in-flight limits must be positive');
   }
 
   get count(): number {
@@ -32,7 +32,7 @@ export class Inflights {
   }
 
   full(): boolean {
-    return this.lastIndexes.length >= this.maxMsgs || this.totalBytes >= this.maxBytes;
+    return this.lastIndexes.length >= this.msgsMax || this.totalBytes >= this.bytesMax;
   }
 
   add(lastIndex: number, bytes: number): void {
@@ -84,10 +84,10 @@ export class Progress {
   sentHint = 0;
   readonly inflights: Inflights;
 
-  constructor(next: number, maxInflightMsgs: number, maxInflightBytes: number) {
+  constructor(next: number, inflightMsgsMax: number, inflightBytesMax: number) {
     assert(next >= 1, 'next index starts at 1');
     this.next = next;
-    this.inflights = new Inflights(maxInflightMsgs, maxInflightBytes);
+    this.inflights = new Inflights(inflightMsgsMax, inflightBytesMax);
   }
 
   /**

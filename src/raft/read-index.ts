@@ -36,10 +36,10 @@ export class ReadIndexTracker {
   private leaseEnd = Number.NEGATIVE_INFINITY;
 
   constructor(
-    private readonly maxPendingReads: number,
+    private readonly pendingReadsMax: number,
     private readonly leaseMs: number,
   ) {
-    assert(maxPendingReads >= 1, 'maxPendingReads must be positive');
+    assert(pendingReadsMax >= 1, 'pendingReadsMax must be positive');
   }
 
   get size(): number {
@@ -50,7 +50,7 @@ export class ReadIndexTracker {
   }
 
   full(): boolean {
-    return this.size >= this.maxPendingReads;
+    return this.size >= this.pendingReadsMax;
   }
 
   /** Whether the lease covers `now` (only meaningful while leader with check-quorum on). */

@@ -51,8 +51,8 @@ describe('ReadIndex (dissertation 6.4)', () => {
     expect(repliesOf(net, 1)).toContainEqual({ type: 'readReady', id: 9, index: 1 });
   });
 
-  it('bounds pending reads by maxPendingReads', () => {
-    const net = new Network<string>({ ids: [1, 2, 3], raft: { maxPendingReads: 2 } });
+  it('bounds pending reads by pendingReadsMax', () => {
+    const net = new Network<string>({ ids: [1, 2, 3], raft: { pendingReadsMax: 2 } });
     net.elect(1);
     net.isolate(1);
     net.request(1, { type: 'read', id: 1 });

@@ -47,10 +47,10 @@ describe('log replication (Raft paper section 5.3)', () => {
     expect(rejections).toBeLessThanOrEqual(2); // one hint skips the whole term-1 suffix
   });
 
-  it('batches proposals into one append per follower and pipelines up to maxInflightMsgs', () => {
+  it('batches proposals into one append per follower and pipelines up to inflightMsgsMax', () => {
     const net = new Network<string>({
       ids: [1, 2, 3],
-      raft: { maxEntriesPerAppend: 4, maxInflightMsgs: 2 },
+      raft: { appendEntriesMax: 4, inflightMsgsMax: 2 },
     });
     net.elect(1);
     for (let i = 0; i < 20; i++) net.request(1, { type: 'propose', id: i, data: `v${i}` });
@@ -63,7 +63,7 @@ describe('log replication (Raft paper section 5.3)', () => {
   });
 
   it('puts many entries into one append when they arrive between two batches', () => {
-    const net = new Network<string>({ ids: [1, 2, 3], raft: { maxEntriesPerAppend: 8 } });
+    const net = new Network<string>({ ids: [1, 2, 3], raft: { appendEntriesMax: 8 } });
     net.elect(1);
     const core = net.core(1);
     for (let i = 0; i < 20; i++)
@@ -75,14 +75,14 @@ describe('log replication (Raft paper section 5.3)', () => {
     expect(net.appliedData(3)).toHaveLength(20);
   });
 
-  it('bounds in-flight bytes per follower by maxInflightBytes', () => {
+  it('bounds in-flight bytes per follower by inflightBytesMax', () => {
     const net = new Network<string>({
       ids: [1, 2, 3],
       raft: {
         sizeOf: (s: string) => s.length,
-        maxInflightBytes: 100,
-        maxInflightMsgs: 100,
-        maxEntriesPerAppend: 1,
+        inflightBytesMax: 100,
+        inflightMsgsMax: 100,
+        appendEntriesMax: 1,
       },
     });
     net.elect(1);
@@ -99,7 +99,7 @@ describe('log replication (Raft paper section 5.3)', () => {
   it('recovers when a whole in-flight window of appends is lost (found by the sweep)', () => {
     const net = new Network<string>({
       ids: [1, 2, 3],
-      raft: { maxInflightMsgs: 2, maxEntriesPerAppend: 1 },
+      raft: { inflightMsgsMax: 2, appendEntriesMax: 1 },
     });
     net.elect(1);
     for (let i = 0; i < 5; i++) net.propose(1, `v${i}`);
@@ -112,8 +112,8 @@ describe('log replication (Raft paper section 5.3)', () => {
     expect(net.appliedData(2)).toEqual(['v0', 'v1', 'v2', 'v3', 'v4']);
   });
 
-  it('refuses proposals beyond maxUncommittedEntries instead of queueing them', () => {
-    const net = new Network<string>({ ids: [1, 2, 3], raft: { maxUncommittedEntries: 5 } });
+  it('refuses proposals beyond uncommittedEntriesMax instead of queueing them', () => {
+    const net = new Network<string>({ ids: [1, 2, 3], raft: { uncommittedEntriesMax: 5 } });
     net.elect(1);
     net.isolate(1);
     const replies = Array.from({ length: 8 }, (_, i) => net.propose(1, `v${i}`).type);
@@ -133,8 +133,8 @@ describe('log replication (Raft paper section 5.3)', () => {
     expect(net.propose(1, 'again').type).toBe('accepted');
   });
 
-  it('hands at most maxApplyBatch entries to the host per batch, asking for another tick', () => {
-    const net = new Network<string>({ ids: [1], raft: { maxApplyBatch: 3 } });
+  it('hands at most applyBatchEntriesMax entries to the host per batch, asking for another tick', () => {
+    const net = new Network<string>({ ids: [1], raft: { applyBatchEntriesMax: 3 } });
     net.elect(1);
     const core = net.core(1);
     for (let i = 0; i < 7; i++) core.request(net.now, 1, { type: 'propose', id: i, data: `v${i}` });

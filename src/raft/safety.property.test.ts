@@ -152,8 +152,8 @@ describe('Raft safety under random schedules (figure 3 properties)', () => {
                 preVote,
                 checkQuorum: preVote,
                 commitHints: hints ? 'all' : 'off',
-                maxInflightMsgs: 4,
-                maxEntriesPerAppend: 3,
+                inflightMsgsMax: 4,
+                appendEntriesMax: 3,
                 snapshotChunkBytes: 8,
               },
             });
@@ -201,8 +201,8 @@ describe('Raft safety with membership changes under random schedules (dissertati
               ids: [1, 2, 3],
               seed,
               raft: {
-                maxInflightMsgs: 4,
-                maxEntriesPerAppend: 3,
+                inflightMsgsMax: 4,
+                appendEntriesMax: 3,
                 snapshotChunkBytes: 8,
                 commitHints: 'all',
               },

@@ -16,7 +16,7 @@ export type ChunkOutcome =
 /**
  * Follower side of InstallSnapshot (paper section 7, figure 13): reassembles one snapshot at a
  * time from chunks that must arrive in offset order. Memory is one buffer of the snapshot's
- * size, never more than `maxSnapshotBytes`. A chunk of another snapshot at offset 0 restarts
+ * size, never more than `snapshotBytesMax`. A chunk of another snapshot at offset 0 restarts
  * the assembly; any other chunk is answered with the offset still expected.
  */
 export class SnapshotReceiver {
@@ -24,7 +24,7 @@ export class SnapshotReceiver {
   private buffer = new Uint8Array(0);
   private received = 0;
 
-  constructor(private readonly maxSnapshotBytes: number) {}
+  constructor(private readonly snapshotBytesMax: number) {}
 
   /** Bytes buffered for an incomplete snapshot (for tests and status). */
   get bufferedBytes(): number {
@@ -32,7 +32,7 @@ export class SnapshotReceiver {
   }
 
   accept(m: SnapshotChunkMsg): ChunkOutcome {
-    if (m.totalBytes > this.maxSnapshotBytes) return { kind: 'tooLarge' };
+    if (m.totalBytes > this.snapshotBytesMax) return { kind: 'tooLarge' };
     const same = this.meta?.index === m.meta.index && this.meta.term === m.meta.term;
     if (!same) {
       if (m.offset !== 0) return { kind: 'progress', nextOffset: 0 };

@@ -118,9 +118,9 @@ export abstract class RaftState<C> {
     this.opts = validateRaftOptions(opts);
     this.rng = rng;
     this.raftLog = new RaftLog(durable.snapshot, durable.entries, durable.hardState.commit);
-    this.receiver = new SnapshotReceiver(opts.maxSnapshotBytes);
+    this.receiver = new SnapshotReceiver(opts.snapshotBytesMax);
     this.reads = new ReadIndexTracker(
-      opts.maxPendingReads,
+      opts.pendingReadsMax,
       opts.electionTimeoutMinMs - opts.leaseDriftMarginMs,
     );
     this.term = durable.hardState.term;
@@ -259,7 +259,7 @@ export abstract class RaftState<C> {
     );
   }
 
-  /** Hand committed entries to the host in order, at most maxApplyBatch (or one snapshot) per batch. */
+  /** Hand committed entries to the host in order, at most applyBatchEntriesMax (or one snapshot) per batch. */
   protected queueDeliveries(): void {
     const snap = this.snapshotToDeliver;
     if (snap !== undefined) {
@@ -267,7 +267,7 @@ export abstract class RaftState<C> {
       this.out.deliver({ kind: 'snapshot', snapshot: snap });
       return;
     }
-    const upTo = Math.min(this.raftLog.commit, this.applied + this.opts.maxApplyBatch);
+    const upTo = Math.min(this.raftLog.commit, this.applied + this.opts.applyBatchEntriesMax);
     while (this.applied < upTo) {
       this.applied++;
       const entry = this.raftLog.entry(this.applied);

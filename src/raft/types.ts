@@ -208,14 +208,14 @@ export type RaftRequest<C> =
   | { readonly type: 'campaign'; readonly id: number };
 
 export type RejectReason =
-  /** Too many entries appended but not yet committed (`maxUncommittedEntries`). */
+  /** Too many entries appended but not yet committed (`uncommittedEntriesMax`). */
   | 'uncommitted-cap'
   | 'transfer-in-progress'
   /** Another membership change is not yet committed, or this term has committed nothing yet. */
   | 'change-in-progress'
   | 'invalid-change'
   | 'learner-not-caught-up'
-  /** Too many reads waiting for confirmation (`maxPendingReads`). */
+  /** Too many reads waiting for confirmation (`pendingReadsMax`). */
   | 'read-cap'
   | 'unknown-peer'
   | 'compact-out-of-range'

@@ -137,7 +137,7 @@ describe('options validation', () => {
     expect(() => validateRaftOptions({ ...ok, electionTimeoutMaxMs: 100 })).toThrow(
       /electionTimeoutMax/,
     );
-    expect(() => validateRaftOptions({ ...ok, maxInflightMsgs: 0 })).toThrow(/maxInflightMsgs/);
+    expect(() => validateRaftOptions({ ...ok, inflightMsgsMax: 0 })).toThrow(/inflightMsgsMax/);
     expect(() => validateRaftOptions({ ...ok, leaseReads: true, checkQuorum: false })).toThrow(
       /checkQuorum/,
     );

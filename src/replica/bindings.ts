@@ -1,13 +1,23 @@
+import { unreachable } from '../kernel/assert.ts';
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { kindSet } from '../kernel/kinds.ts';
 import type { KvCommand } from '../kv/machine.ts';
 import type { MultiMsg } from '../paxos/multi/types.ts';
 import { isMember } from '../raft/membership.ts';
-import type { RaftDeliver, RaftMsg } from '../raft/types.ts';
-import { idOfKey, MEMBER_PREFIX, REMOVED_PREFIX, reservedKeyRefusal } from './members.ts';
+import type { RaftConfig, RaftDeliver, RaftMsg } from '../raft/types.ts';
+import {
+  encodeMemberRecord,
+  idOfKey,
+  MEMBER_PREFIX,
+  memberKey,
+  REMOVED_PREFIX,
+  removedKey,
+  reservedKeyRefusal,
+} from './members.ts';
 import type { MultiKvSnapshot, MultiPaxosKvReplica, MultiPaxosKvTypes } from './multipaxos-kv.ts';
 import type { RaftKvReplica, RaftKvTypes } from './raft-kv.ts';
-import type { RemovalRules, RoutedReplica, RouterBinding } from './router.ts';
+import type { MembershipRules, RemovalRules, RoutedReplica, RouterBinding } from './router.ts';
+import type { MemberChange } from './router-msgs.ts';
 
 /**
  * What the call router needs to know of each replica (router.ts): its message kinds, how a
@@ -85,6 +95,82 @@ export const raftRemovalRules: RemovalRules<RaftKvReplica> = {
 };
 
 /**
+ * How a Raft leader changes its membership. A new learner's addresses are committed as its
+ * member record before the change, so every replica has applied them by the time it commits
+ * the change; a retired id (one with a tombstone) is never added again. A removal commits the
+ * member's tombstone first, then the change: no replica ever has the change without the
+ * tombstone, and a tombstone whose change failed harms nothing (a member still in the
+ * configuration is never told it was removed) while asking again completes it.
+ */
+export const raftMembershipRules: MembershipRules<RaftKvReplica, RaftKvTypes['request']> = {
+  plan(replica, change) {
+    const node = change.node;
+    switch (change.type) {
+      case 'addLearner': {
+        const record = encodeMemberRecord(change);
+        const retired = `node id ${node} was removed from this cluster and is retired; add the node under a new id`;
+        return {
+          type: 'steps',
+          steps: [
+            // Linearizable, so a tombstone this leader committed but has not applied counts.
+            {
+              type: 'refuseIfSet',
+              key: removedKey(node),
+              refusal: { type: 'conflict', reason: retired },
+            },
+            { type: 'write', cmd: { session: 0, seq: 0, op: put(memberKey(node), record) } },
+            { type: 'change' },
+          ],
+        };
+      }
+      case 'promote':
+        return { type: 'steps', steps: [{ type: 'change' }] };
+      case 'remove':
+        if (!isMember(replica.status().config, node)) {
+          // A retry of a removal that went through is done; anything else is a mistake.
+          if (listIds(replica, REMOVED_PREFIX).includes(node)) return { type: 'done' };
+          return {
+            type: 'refused',
+            refusal: { type: 'conflict', reason: `node ${node} is not a member` },
+          };
+        }
+        return {
+          type: 'steps',
+          steps: [
+            { type: 'write', cmd: { session: 0, seq: 0, op: put(removedKey(node), '') } },
+            { type: 'change' },
+          ],
+        };
+      default:
+        return unreachable(change, 'member change');
+    }
+  },
+  visible: (replica, change) => changeVisible(replica.status().config, change),
+  changeRequest: (id, change) => ({
+    type: 'changeMembership',
+    id,
+    change: { type: change.type, node: change.node },
+  }),
+};
+
+function put(key: string, value: string) {
+  return { f: 'put', key, value } as const;
+}
+
+function changeVisible(config: RaftConfig, change: MemberChange): boolean {
+  switch (change.type) {
+    case 'addLearner':
+      return isMember(config, change.node);
+    case 'promote':
+      return config.voters.includes(change.node);
+    case 'remove':
+      return !isMember(config, change.node);
+    default:
+      return unreachable(change, 'member change');
+  }
+}
+
+/**
  * Raft KV: forwarded writes carry their origin (commit hints go there) and are answered by
  * the follower's own apply too; member records are reserved keys; removal is for good.
  */
@@ -93,6 +179,7 @@ export function raftKvBinding<R extends RoutedReplica<RaftKvTypes>>(
 ): RouterBinding<RaftKvTypes, R> {
   const removal = raftRemovalRules;
   return {
+    name: 'Raft',
     msgKinds: raftMsgKinds,
     kvRequest: (id, cmd, origin) => ({
       type: 'kv',
@@ -113,6 +200,11 @@ export function raftKvBinding<R extends RoutedReplica<RaftKvTypes>>(
       orphaned: (r) => removal.orphaned(replicaOf(r)),
       peers: (r) => removal.peers(replicaOf(r)),
     },
+    membership: {
+      plan: (r, change) => raftMembershipRules.plan(replicaOf(r), change),
+      visible: (r, change) => raftMembershipRules.visible(replicaOf(r), change),
+      changeRequest: raftMembershipRules.changeRequest,
+    },
   };
 }
 
@@ -121,13 +213,14 @@ export function multiPaxosKvBinding<R extends RoutedReplica<MultiPaxosKvTypes>>(
   replicaOf: (r: R) => MultiPaxosKvReplica,
 ): RouterBinding<MultiPaxosKvTypes, R> {
   return {
+    name: 'Multi-Paxos',
     msgKinds: multiPaxosMsgKinds,
     kvRequest: (id, cmd) => ({ type: 'kv', id, session: cmd.session, seq: cmd.seq, op: cmd.op }),
     replyId: (reply) => reply.id,
     leader(r) {
       const paxos = replicaOf(r).paxos;
       if (paxos.isLeader()) return paxos.id;
-      return paxos.leaderHint() ?? NO_NODE;
+      return paxos.leaderHint();
     },
   };
 }

@@ -44,3 +44,23 @@ export function reservedKeyRefusal(op: KvOp): Refusal | undefined {
   if (op.f === 'get' || op.f === 'list' || !isReservedKey(op.key)) return undefined;
   return { type: 'invalid', reason: 'keys starting with "\\u0000quorate/" are reserved' };
 }
+
+/** A member's addresses as its record under `MEMBER_PREFIX` holds them. */
+export interface MemberRecord {
+  readonly peerAddress: string;
+  readonly clientUrl: string;
+}
+
+export function encodeMemberRecord(member: MemberRecord): string {
+  return JSON.stringify({ peerAddress: member.peerAddress, clientUrl: member.clientUrl });
+}
+
+export function decodeMemberRecord(value: string): MemberRecord | undefined {
+  try {
+    const raw = JSON.parse(value) as Partial<MemberRecord>;
+    if (typeof raw.peerAddress !== 'string' || typeof raw.clientUrl !== 'string') return undefined;
+    return { peerAddress: raw.peerAddress, clientUrl: raw.clientUrl };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,6 +1,6 @@
 import { assert, unreachable } from '../kernel/assert.ts';
 import { type Core, OutputBuffer, type Ready } from '../kernel/core.ts';
-import type { ClientId, NodeId } from '../kernel/ids.ts';
+import { type ClientId, NO_NODE, type NodeId } from '../kernel/ids.ts';
 import type { Rng } from '../kernel/rng.ts';
 import { type KvCommand, type KvOp, KvStateMachine } from '../kv/machine.ts';
 import { initialMultiDurable } from '../paxos/multi/durable.ts';
@@ -197,7 +197,7 @@ export class MultiPaxosKvReplica implements Core<MultiPaxosKvTypes> {
     if (isRead(op) && this.options.reads === 'lease') {
       const rid = this.nextCoreRequestId++;
       this.reads.set(rid, { client, id: req.id, since: now, req: { ...req, op }, readIndex: -1 });
-      this.paxos.request(now, client, { type: 'read', requestId: rid });
+      this.paxos.request(now, client, { type: 'read', id: rid });
       return;
     }
     this.propose(client, req);
@@ -235,7 +235,7 @@ export class MultiPaxosKvReplica implements Core<MultiPaxosKvTypes> {
     const rid = this.nextCoreRequestId++;
     this.commands.set(key, { client, id: req.id, since: this.now, key });
     this.proposing.set(rid, key);
-    this.paxos.request(this.now, client, { type: 'command', requestId: rid, command });
+    this.paxos.request(this.now, client, { type: 'command', id: rid, command });
   }
 
   private translate(rd: Ready<MultiTypes<KvCommand, MultiKvSnapshot>>): void {
@@ -286,7 +286,7 @@ export class MultiPaxosKvReplica implements Core<MultiPaxosKvTypes> {
   }
 
   private onCoreReply(reply: MultiReply): void {
-    const rid = reply.requestId;
+    const rid = reply.id;
     const read = this.reads.get(rid);
     if (read !== undefined) {
       this.onReadReply(rid, read, reply);
@@ -305,7 +305,7 @@ export class MultiPaxosKvReplica implements Core<MultiPaxosKvTypes> {
         this.out.reply(waiter.client, {
           type: 'notLeader',
           id: waiter.id,
-          leader: reply.leaderHint ?? 0,
+          leader: reply.leaderHint,
         });
         return;
       case 'unavailable':
@@ -329,7 +329,7 @@ export class MultiPaxosKvReplica implements Core<MultiPaxosKvTypes> {
         this.out.reply(read.client, {
           type: 'notLeader',
           id: read.id,
-          leader: reply.leaderHint ?? 0,
+          leader: reply.leaderHint,
         });
         return;
       case 'unavailable':
@@ -378,7 +378,7 @@ export class MultiPaxosKvReplica implements Core<MultiPaxosKvTypes> {
     for (const [rid, read] of this.reads) {
       if (read.since > cutoff) continue;
       this.reads.delete(rid);
-      this.out.reply(read.client, { type: 'notLeader', id: read.id, leader: 0 });
+      this.out.reply(read.client, { type: 'notLeader', id: read.id, leader: NO_NODE });
     }
     if (this.commands.size === 0) this.proposing.clear();
   }

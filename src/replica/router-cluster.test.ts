@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeId } from '../kernel/ids.ts';
-import { removedKey } from './members.ts';
+import { encodeMemberRecord, memberKey, removedKey } from './members.ts';
+import type { MemberChange } from './router-msgs.ts';
 import { call, RoutedRaftCluster } from './testing/routed.ts';
 
 /**
@@ -9,17 +10,23 @@ import { call, RoutedRaftCluster } from './testing/routed.ts';
  * peer-forward and removal tests did on real engines).
  */
 
-/** Commits `id`'s tombstone and then its removal, as RaftEngine.remove does, on `leader`. */
-function remove(c: RoutedRaftCluster, leader: NodeId, id: NodeId): void {
-  const tombstone = { f: 'put', key: removedKey(id), value: '' } as const;
-  c.request(leader, 900, call(900, tombstone, { forward: false, trusted: true }));
-  c.run(c.now + 300);
-  expect(c.answersTo(leader, 900)).toEqual([{ type: 'result', result: expect.anything() }]);
-  c.request(leader, 901, {
-    type: 'replica',
-    req: { type: 'changeMembership', id: 901, change: { type: 'remove', node: id } },
-  });
-  c.run(c.now + 500);
+/** Asks `at` (the leader unless given) to remove `id` for good, as `quorate member remove` does. */
+function remove(c: RoutedRaftCluster, leader: NodeId, id: NodeId, at: NodeId = leader): void {
+  c.request(at, 900, member(900, { type: 'remove', node: id }));
+  c.run(c.now + 800);
+  expect(memberOutcomes(c, at, 900)).toEqual([{ type: 'done' }]);
+}
+
+function member(id: number, change: MemberChange) {
+  return { type: 'member', id, change, timeoutMs: 2000, forward: true } as const;
+}
+
+/** How node `id`'s membership calls for client `client` ended. */
+function memberOutcomes(c: RoutedRaftCluster, id: NodeId, client: number) {
+  return c
+    .node(id)
+    .said.replies.filter((r) => r.client === client)
+    .flatMap((r) => (r.reply.type === 'member' ? [r.reply.outcome] : []));
 }
 
 function removedNotices(c: RoutedRaftCluster, id: NodeId) {
@@ -58,25 +65,75 @@ describe('a membership change asked while another is under way', () => {
       .map((r) => r.reply);
   }
 
-  it('is refused at once without a timeout, and waited out by the router with one', () => {
+  it('is refused at once when asked of the replica as it is, and waited out by the router as a member call', () => {
     const c = new RoutedRaftCluster([1, 2, 3]);
     const leader = c.leader();
-    const change = (id: number, node: NodeId, timeoutMs?: number) =>
+    const follower = [1, 2, 3].find((id) => id !== leader) as NodeId;
+    const change = (id: number, node: NodeId) =>
       c.request(leader, id, {
         type: 'replica',
         req: { type: 'changeMembership', id, change: { type: 'addLearner', node } },
-        ...(timeoutMs === undefined ? {} : { timeoutMs }),
       });
     change(1, 5);
     change(2, 6);
-    change(3, 7, 2000);
+    // Through a follower: forwarded to the leader, which records the addresses first.
+    const seven = { type: 'addLearner', node: 7, peerAddress: 'h:7', clientUrl: 'u7' } as const;
+    c.request(follower, 3, member(3, seven));
     c.run(c.now + 1000);
     expect(replies(c, leader, 1)).toEqual([{ type: 'replica', reply: { type: 'done', id: 1 } }]);
     expect(replies(c, leader, 2)).toEqual([
       { type: 'replica', reply: { type: 'rejected', id: 2, reason: 'change-in-progress' } },
     ]);
-    expect(replies(c, leader, 3)).toEqual([{ type: 'replica', reply: { type: 'done', id: 3 } }]);
+    expect(memberOutcomes(c, follower, 3)).toEqual([{ type: 'done' }]);
     expect(c.router(leader).replica.status().config.learners).toEqual([5, 7]);
+    const record = c.router(follower).replica.machine.read({ f: 'get', key: memberKey(7) });
+    expect(record).toMatchObject({ entry: { value: encodeMemberRecord(seven) } });
+  });
+});
+
+describe('raft: a removal asked of a follower', () => {
+  it('is forwarded to the leader, which commits the tombstone before the change', () => {
+    const c = new RoutedRaftCluster([1, 2, 3, 4]);
+    const leader = c.leader();
+    const [asked, gone] = [1, 2, 3, 4].filter((id) => id !== leader) as [NodeId, NodeId];
+    remove(c, leader, gone, asked);
+    const sent = c.node(asked).said.sent.filter((m) => m.msg.type === 'fwdCall');
+    expect(sent.map((m) => m.to)).toEqual([leader]);
+    const log = c.router(leader).replica.raft.log();
+    let tombstoneAt = 0;
+    let changeAt = 0;
+    for (let i = log.firstIndex; i <= log.lastIndex; i++) {
+      const e = log.entry(i);
+      if (e?.kind === 'normal' && e.data.op.f === 'put' && e.data.op.key === removedKey(gone)) {
+        tombstoneAt = i;
+      }
+      if (e?.kind === 'config' && !e.config.voters.includes(gone)) changeAt = i;
+    }
+    expect(tombstoneAt).toBeGreaterThan(0);
+    expect(changeAt).toBeGreaterThan(tombstoneAt);
+    // Asked again, it is done already; the retired id is never added back.
+    c.request(asked, 901, member(901, { type: 'remove', node: gone }));
+    const back = { type: 'addLearner', node: gone, peerAddress: 'h:1', clientUrl: 'u' } as const;
+    c.request(asked, 902, member(902, back));
+    c.run(c.now + 500);
+    expect(memberOutcomes(c, asked, 901)).toEqual([{ type: 'done' }]);
+    expect(memberOutcomes(c, asked, 902)).toEqual([
+      {
+        type: 'refused',
+        refusal: { type: 'conflict', reason: expect.stringContaining('retired') },
+      },
+    ]);
+  });
+
+  it('is refused as not-leader naming the leader while the link to it is down', () => {
+    const c = new RoutedRaftCluster([1, 2, 3, 4]);
+    const leader = c.leader();
+    const [asked, gone] = [1, 2, 3, 4].filter((id) => id !== leader) as [NodeId, NodeId];
+    c.router(asked).linkChanged(c.now, leader, false);
+    c.request(asked, 900, member(900, { type: 'remove', node: gone }));
+    expect(memberOutcomes(c, asked, 900)).toEqual([
+      { type: 'refused', refusal: { type: 'notLeader', leader } },
+    ]);
   });
 });
 

@@ -3,7 +3,7 @@ import type { NodeId } from '../kernel/ids.ts';
 import type { KvCommand, KvOp } from '../kv/machine.ts';
 import type { ReplicaReply } from './raft-kv.ts';
 import type { CallAnswer, Refusal } from './refusal.ts';
-import type { RouterMsg } from './router-msgs.ts';
+import type { CallOutcome, MemberChange, RouterMsg } from './router-msgs.ts';
 
 /**
  * The call router's inputs, outputs, options and per-protocol binding (router.ts is the
@@ -28,23 +28,36 @@ export interface CallRequest {
   readonly op: KvOp;
   readonly timeoutMs: number;
   readonly forward: boolean;
-  /** The node's own write (a member record): exempt from `admit`, never from a client. */
-  readonly trusted?: boolean;
+}
+
+/**
+ * A client's membership change: forwarded to the leader like a write, carried out there
+ * step by step as the binding's `MembershipRules` say, and answered `member`.
+ */
+export interface MemberRequest {
+  readonly type: 'member';
+  readonly id: number;
+  readonly change: MemberChange;
+  readonly timeoutMs: number;
+  readonly forward: boolean;
 }
 
 export type RouterRequest<R> =
   | CallRequest
-  /**
-   * Handed to the replica as it is (membership changes, campaigns) and answered `replica`.
-   * With `timeoutMs`, a passing refusal (another change or a transfer under way) is asked
-   * again after the pause until then, and no final answer by then is answered `undefined`.
-   */
-  | { readonly type: 'replica'; readonly req: R; readonly timeoutMs?: number };
+  | MemberRequest
+  /** Handed to the replica as it is (a campaign, a test's probe) and answered `replica`. */
+  | { readonly type: 'replica'; readonly req: R };
 
 export type RouterReply<RR> =
   | { readonly type: 'answer'; readonly id: number; readonly answer: CallAnswer }
-  /** The replica's answer to a `replica` request; undefined: none final in time. */
-  | { readonly type: 'replica'; readonly reply: RR | undefined };
+  /** How a membership change ended: `done`, or refused. */
+  | {
+      readonly type: 'member';
+      readonly id: number;
+      readonly outcome: Exclude<CallOutcome, { type: 'result' }>;
+    }
+  /** The replica's answer to a `replica` request. */
+  | { readonly type: 'replica'; readonly reply: RR };
 
 /** What the router tells its host and observers. */
 export type RouterNotice =
@@ -88,8 +101,39 @@ export interface RemovalRules<R> {
   peers(replica: R): readonly NodeId[];
 }
 
+/**
+ * One step of a membership change on the leader, in order:
+ * - `refuseIfSet`: a linearizable read of `key`; the change is refused as `refusal` if the
+ *   key holds a value (a retired id's tombstone).
+ * - `write`: a write to a reserved key, on this node only (a member record, a tombstone).
+ * - `change`: the configuration change itself.
+ * Every step may be run again (a retry re-plans from the start): each is idempotent.
+ */
+export type MemberStep =
+  | { readonly type: 'refuseIfSet'; readonly key: string; readonly refusal: Refusal }
+  | { readonly type: 'write'; readonly cmd: KvCommand }
+  | { readonly type: 'change' };
+
+/** What a leader does for a membership change, decided from its replica's state. */
+export type MemberPlan =
+  | { readonly type: 'refused'; readonly refusal: Refusal }
+  | { readonly type: 'done' }
+  | { readonly type: 'steps'; readonly steps: readonly MemberStep[] };
+
+/** Membership changes (Raft): what the router asks of the replica. */
+export interface MembershipRules<R, Req> {
+  /** The steps of `change` as this leader sees the cluster now. */
+  plan(replica: R, change: MemberChange): MemberPlan;
+  /** Whether the committed configuration shows `change` (an earlier attempt went through). */
+  visible(replica: R, change: MemberChange): boolean;
+  /** The replica request that proposes the configuration change. */
+  changeRequest(id: number, change: MemberChange): Req;
+}
+
 /** What differs per protocol; every function is pure. */
 export interface RouterBinding<T extends RoutedTypes, R extends RoutedReplica<T>> {
+  /** The protocol's name, for messages ("Raft", "Multi-Paxos"). */
+  readonly name: string;
   /** The `type` of every replica peer message (derived from its union: see kernel/kinds.ts). */
   readonly msgKinds: ReadonlySet<string>;
   /** The replica's request for a KV call; `origin` is the follower that forwarded it. */
@@ -103,6 +147,8 @@ export interface RouterBinding<T extends RoutedTypes, R extends RoutedReplica<T>
   /** The refusal this node's own clients would get for `op`, applied to forwarded calls too. */
   admit?(op: KvOp): Refusal | undefined;
   readonly removal?: RemovalRules<R>;
+  /** Without them, membership changes are refused as unsupported. */
+  readonly membership?: MembershipRules<R, T['request']>;
 }
 
 export interface RouterOptions {
@@ -117,7 +163,10 @@ export interface RouterOptions {
    * quorum made its leader step down) learns it in a moment, not at its deadline.
    */
   readonly leaderlessPatienceMs: number;
-  /** Re-proposals of a write whose outcome came back unknown (same session and seq). */
+  /**
+   * Attempts after the first of a write (same session and seq) or membership change whose
+   * outcome came back unknown.
+   */
   readonly unknownRetriesMax: number;
   /** Calls in flight at once, own and forwarded; more are refused as overloaded. */
   readonly callsMax: number;

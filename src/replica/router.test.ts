@@ -2,8 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
 import type { KvResult } from '../kv/machine.ts';
-import { raftKvBinding } from './bindings.ts';
+import { initialMultiDurable } from '../paxos/multi/durable.ts';
+import { MULTI_PAXOS_DEFAULTS } from '../paxos/multi/node.ts';
+import { multiPaxosKvBinding, raftKvBinding } from './bindings.ts';
 import { MEMBER_PREFIX } from './members.ts';
+import { defaultMultiKvReplicaOptions, MultiPaxosKvReplica } from './multipaxos-kv.ts';
 import { RaftKvReplica } from './raft-kv.ts';
 import type { CallAnswer, Refusal } from './refusal.ts';
 import { defaultRouterOptions, Router, type RouterOptions } from './router.ts';
@@ -74,8 +77,14 @@ function scripted(options: Partial<RouterOptions> = {}) {
     answers(client: number): CallAnswer[] {
       return said.answers.filter((a) => a.client === client).map((a) => a.answer);
     },
-    reply(peer: NodeId, id: number, outcome: CallAnswer) {
-      t.from(peer, { type: 'fwdReply', id, outcome } satisfies FwdReply);
+    /** A reply from `peer` to call `id`, to its latest forward unless `attempt` says. */
+    reply(peer: NodeId, id: number, outcome: CallAnswer, attempt?: number) {
+      const latest = t
+        .forwarded(peer)
+        .filter((m) => m.id === id)
+        .at(-1)?.attempt;
+      const msg: FwdReply = { type: 'fwdReply', id, attempt: attempt ?? latest ?? 1, outcome };
+      t.from(peer, msg);
     },
   };
   return t;
@@ -207,7 +216,7 @@ describe('a follower forwards a call to the leader it knows (one hop)', () => {
     u.lead(3, 1);
     u.ask(9, call(3, put, { session: 2, seq: 2 }));
     u.ask(10, call(4, get));
-    u.router.peerLost(10, 3);
+    u.router.linkChanged(10, 3, false);
     drain(u.router, undefined, u.said);
     expect(u.answers(9)).toEqual([refusal({ type: 'outcomeUnknown', reason: expect.any(String) })]);
     expect(u.answers(10)).toEqual([]); // a read is asked again after the pause
@@ -222,6 +231,37 @@ describe('a follower forwards a call to the leader it knows (one hop)', () => {
     t.router.unsent(t.now, 3, sent);
     drain(t.router, undefined, t.said);
     expect(t.answers(7)).toEqual([refusal({ type: 'notLeader', leader: 3 })]);
+  });
+
+  it('ends a call only with the reply to its attempt in flight, never a late one to an earlier', () => {
+    const t = scripted({ retryPauseMs: 25 });
+    t.lead(3, 1);
+    t.ask(7, call(1, get, { timeoutMs: 1000 }));
+    const first = t.forwarded(3)[0];
+    expect(first?.attempt).toBe(1);
+    // The leader is in a transfer: a passing refusal, asked again after the pause.
+    t.reply(3, first?.id ?? -1, refusal({ type: 'retry', reason: 'transfer-in-progress' }));
+    t.tick(t.now + 25);
+    expect(t.forwarded(3).map((m) => m.attempt)).toEqual([1, 2]);
+    // A copy of the first reply, delayed (or duplicated) by the network, arrives now: it
+    // says nothing of attempt 2, which may still be served.
+    t.reply(3, first?.id ?? -1, refusal({ type: 'overloaded', reason: 'late' }), 1);
+    expect(t.answers(7)).toEqual([]);
+    expect(t.router.pendingCalls()).toBe(1);
+    t.reply(3, first?.id ?? -1, { type: 'result', result: putResult }, 2);
+    expect(t.answers(7)).toEqual([{ type: 'result', result: putResult }]);
+  });
+
+  it('refuses at once, naming the leader, while its host reports the link to the leader down', () => {
+    const t = scripted();
+    t.lead(3, 1);
+    t.router.linkChanged(t.now, 3, false);
+    t.ask(7, call(1, put, { session: 1, seq: 1 }));
+    expect(t.forwarded(3)).toEqual([]);
+    expect(t.answers(7)).toEqual([refusal({ type: 'notLeader', leader: 3 })]);
+    t.router.linkChanged(t.now, 3, true);
+    t.ask(8, call(2, put, { session: 1, seq: 2 }));
+    expect(t.forwarded(3)).toHaveLength(1);
   });
 
   it('keeps a call while no leader is known, forwards it once one is, and refuses it at its deadline if none comes', () => {
@@ -258,10 +298,11 @@ describe('the leader serves a forwarded call here, never further', () => {
       session: 0,
       seq: 0,
       op: put,
+      attempt: 1,
       timeoutMs: 1000,
     };
     t.from(2, { ...good, op: { f: 'put', key: 3 } } as unknown as Msg);
-    t.from(2, { ...good, id: 6, kind: 'read' });
+    t.from(2, { ...good, id: 6, kind: 'read' } as Msg);
     t.from(2, { ...good, id: 7, op: { f: 'put', key: `${MEMBER_PREFIX}9`, value: '{}' } });
     const replies = t.said.sent.filter((m) => m.to === 2).map((m) => m.msg as FwdReply);
     expect(
@@ -284,6 +325,7 @@ describe('the leader serves a forwarded call here, never further', () => {
       session: 1,
       seq: 1,
       op: put,
+      attempt: 1,
       timeoutMs: 1000,
     });
     expect(t.forwarded(3)).toEqual([]);
@@ -291,6 +333,7 @@ describe('the leader serves a forwarded call here, never further', () => {
     expect(reply).toEqual({
       type: 'fwdReply',
       id: 5,
+      attempt: 1,
       outcome: refusal({ type: 'notLeader', leader: 3 }),
     });
   });
@@ -341,5 +384,46 @@ describe('a node that knows no leader waits leaderlessPatienceMs for one, then r
     expect(t.answers(9)).toEqual([]);
     t.tick(lostAt + 500);
     expect(t.answers(9)).toEqual([noLeader]);
+  });
+});
+
+describe('a membership change on a protocol without membership rules', () => {
+  it('is answered as a membership call, refused unsupported, and never forwarded', () => {
+    const replica = MultiPaxosKvReplica.restore(
+      { ...MULTI_PAXOS_DEFAULTS, id: 1, members: [1, 2, 3] },
+      Rng.fromSeed(1),
+      initialMultiDurable(),
+      defaultMultiKvReplicaOptions,
+    );
+    const router = new Router(
+      replica,
+      multiPaxosKvBinding<MultiPaxosKvReplica>((r) => r),
+    );
+    const change = { type: 'remove', node: 3 } as const;
+    router.request(0, 7, { type: 'member', id: 4, change, timeoutMs: 1000, forward: true });
+    const replies: unknown[] = [];
+    const sent: unknown[] = [];
+    for (let rd = router.ready(); rd !== undefined; rd = router.ready()) {
+      replies.push(...rd.earlyReplies, ...rd.replies);
+      sent.push(...rd.early, ...rd.messages.filter((m) => m.msg.type === 'fwdCall'));
+      router.advance();
+    }
+    expect(replies).toEqual([
+      {
+        client: 7,
+        reply: {
+          type: 'member',
+          id: 4,
+          outcome: {
+            type: 'refused',
+            refusal: {
+              type: 'unsupported',
+              reason: expect.stringContaining('not implemented for Multi-Paxos'),
+            },
+          },
+        },
+      },
+    ]);
+    expect(sent.filter((m) => (m as { msg: { type: string } }).msg.type === 'fwdCall')).toEqual([]);
   });
 });

@@ -1,17 +1,33 @@
 import { assert, unreachable } from '../kernel/assert.ts';
 import { type Core, OutputBuffer, type Ready } from '../kernel/core.ts';
 import { type ClientId, NO_NODE, type NodeId } from '../kernel/ids.ts';
-import type { KvCommand, KvOp, KvResult } from '../kv/machine.ts';
-import { type CallAnswer, classifyReplicaReply, type Refusal } from './refusal.ts';
+import { classifyReplicaReply, type Refusal } from './refusal.ts';
 import {
+  type Asker,
+  type Call,
+  type CallBody,
+  changes,
+  dueAt,
+  isNoLeader,
+  lastWord,
+  madeUpResult,
+  mayAskAgain,
+  refused,
+  unlessApplied,
+} from './router-calls.ts';
+import { memberStepOutcome, memberStepRequest } from './router-members.ts';
+import {
+  type CallOutcome,
   checkFwdCall,
   checkFwdReply,
   type FwdCall,
   type RouterMsg,
   routerMsgKinds,
 } from './router-msgs.ts';
+import { Removals } from './router-removal.ts';
 import {
   defaultRouterOptions,
+  type MemberStep,
   type RoutedReplica,
   type RoutedTypes,
   type RouterBinding,
@@ -27,20 +43,22 @@ import {
  * pure kernel `Core` so that the simulator runs exactly what a real node runs. It decides
  * everything a host used to decide on timers:
  *
- * - A client call (a KV write or linearizable read) on a follower is forwarded to the leader
- *   over the peer protocol (router-msgs.ts) and served there with forwarding off: one hop at
- *   most, so nodes that disagree about who leads cannot bounce a call between them. A
- *   forwarded write also asks the follower's own replica for its result once applied (Raft's
- *   commit hints make that a message earlier than the leader's answer).
+ * - A client call (a KV write, a linearizable read, a membership change) on a follower is
+ *   forwarded to the leader over the peer protocol (router-msgs.ts) and served there with
+ *   forwarding off: one hop at most, so nodes that disagree about who leads cannot bounce a
+ *   call between them. A forwarded write also asks the follower's own replica for its result
+ *   once applied (Raft's commit hints make that a message earlier than the leader's answer).
+ *   With no link to the leader (the host reports links going down and up), the call is
+ *   refused at once as not-leader, naming the leader, so the client goes there itself.
  * - A refusal that passes (no leader yet, a leadership transfer) is asked again after
- *   `retryPauseMs`; a write whose outcome came back unknown is re-proposed under its session
- *   (exactly-once); every call ends by its deadline. Pauses and deadlines are times compared
- *   with `now` and reported through `deadline()`, never timers.
+ *   `retryPauseMs`; a write whose outcome came back unknown is asked again under its session
+ *   (exactly-once), a membership change as it is (idempotent), at most `unknownRetriesMax`
+ *   times; every call ends by its deadline. Pauses and deadlines are times compared with
+ *   `now` and reported through `deadline()`, never timers.
+ * - A membership change is carried out on the leader in the steps the binding plans
+ *   (router-members.ts): for Raft, a removal's tombstone commits before the change.
  * - Refusals are one typed vocabulary (refusal.ts), crossing the peer protocol as data.
- * - With removal rules (Raft), a member whose removal committed is told so, once when it
- *   commits and at most once per `removalNoticeIntervalMs` whenever it speaks again; its
- *   messages are dropped unread; a learner without a leader probes its peers so that one
- *   which removed it answers; and the host hears which peers to forget.
+ * - With removal rules (Raft), removal bookkeeping (router-removal.ts).
  *
  * Batches: the replica's batch passes through (persist, messages, deliveries, events), and
  * the router's answers to results the replica gave in its `replies` go out in the same batch
@@ -50,6 +68,10 @@ import {
 
 export type {
   CallRequest,
+  MemberPlan,
+  MemberRequest,
+  MemberStep,
+  MembershipRules,
   RemovalRules,
   RoutedReplica,
   RoutedTypes,
@@ -64,54 +86,11 @@ export type {
 } from './router-types.ts';
 export { defaultRouterOptions } from './router-types.ts';
 
-/** Where a call stands. */
-type Stage =
-  | { readonly at: 'replica'; readonly client: ClientId }
-  | { readonly at: 'forwarded'; readonly to: NodeId; readonly applied: ClientId | undefined }
-  | { readonly at: 'paused'; readonly until: number; readonly why: Refusal };
-
-/** Who waits for a call's answer: a client of this node, or a peer that forwarded it. */
-type Asker =
-  | { readonly by: 'client'; readonly client: ClientId; readonly id: number }
-  | { readonly by: 'peer'; readonly peer: NodeId; readonly id: number };
-
-interface Call {
-  readonly key: number;
-  readonly kind: 'write' | 'read';
-  readonly cmd: KvCommand;
-  readonly deadline: number;
-  readonly forward: boolean;
-  readonly asker: Asker;
-  stage: Stage;
-  /** Re-proposals after an unknown outcome. */
-  unknowns: number;
-  /** Times this node has forwarded the call to a leader. */
-  forwards: number;
-  /** A write attempt reached a replica and may have applied. */
-  mayHaveApplied: boolean;
-  /** The attempt in flight may apply (its answer has not said otherwise). */
-  attemptMayApply: boolean;
-  proposed: boolean;
-}
-
-/** A `replica` request of the host, asked again while its refusal passes. */
-interface AdminCall<Req> {
-  readonly key: number;
-  readonly client: ClientId;
-  readonly req: Req;
-  readonly deadline: number;
-  /** The replica client id of the attempt in flight, or the time of the next one. */
-  stage:
-    | { readonly at: 'replica'; readonly client: ClientId }
-    | { readonly at: 'paused'; readonly until: number };
-}
-
 /** Who a replica client id (the router's own) answers to. */
 type Owner =
   | { readonly of: 'call'; readonly key: number }
   | { readonly of: 'applied'; readonly key: number }
-  | { readonly of: 'host'; readonly client: ClientId }
-  | { readonly of: 'admin'; readonly key: number };
+  | { readonly of: 'host'; readonly client: ClientId };
 
 export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   implements Core<RouterTypes<T>>
@@ -123,21 +102,14 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   private late = false;
   private now = Number.NEGATIVE_INFINITY;
   private readonly calls = new Map<number, Call>();
-  private readonly admins = new Map<number, AdminCall<T['request']>>();
   private readonly owners = new Map<ClientId, Owner>();
   private nextKey = 1;
   private nextClient: ClientId = 1;
-  /** Members removed for good (committed tombstone and configuration). */
-  private readonly removedPeers = new Set<NodeId>();
-  /** Tombstoned members still in the committed configuration (a removal under way). */
-  private readonly tombstoned = new Set<NodeId>();
-  private readonly toldAt = new Map<NodeId, number>();
-  private removed = false;
+  /** Peers whose link the host reported down (and not up since). */
+  private readonly linksDown = new Set<NodeId>();
+  private readonly removals: Removals<R> | undefined;
   /** Since when this node has known no leader (undefined while it knows one). */
   private leaderlessSince: number | undefined;
-  /** When the next probe check is due: -Infinity asks for a first tick to arm it. */
-  private nextProbeAt: number;
-  private wasOrphaned = false;
 
   constructor(
     readonly replica: R,
@@ -163,13 +135,21 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     for (const kind of routerMsgKinds) {
       assert(!binding.msgKinds.has(kind), `the replica's message kind '${kind}' is the router's`);
     }
-    const removal = binding.removal;
-    this.nextProbeAt = removal === undefined ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
-    if (removal !== undefined) {
-      for (const id of removal.tombstones(replica)) this.tombstoned.add(id);
-      // Known at start: told (again) only when it speaks, so a restart sends nothing.
-      this.settleTombstones(false);
-    }
+    this.removals =
+      binding.removal === undefined
+        ? undefined
+        : new Removals<R>(
+            {
+              id: this.id,
+              replica,
+              now: () => this.now,
+              leader: () => this.leader(),
+              sendEarly: (to, msg) => this.out.sendEarly(to, msg),
+              notice: (notice) => this.notice(notice),
+            },
+            binding.removal,
+            options,
+          );
   }
 
   /** Who leads, as this node knows it (NO_NODE when none). */
@@ -182,16 +162,9 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     return this.calls.size;
   }
 
-  /** The peers this node's calls are forwarded to right now (the host watches their links). */
-  forwardTargets(): NodeId[] {
-    const to = new Set<NodeId>();
-    for (const c of this.calls.values()) if (c.stage.at === 'forwarded') to.add(c.stage.to);
-    return [...to];
-  }
-
   /** Members whose removal this node has committed. */
   removedMembers(): ReadonlySet<NodeId> {
-    return this.removedPeers;
+    return this.removals?.members() ?? new Set();
   }
 
   // -------------------------------------------------------------------------------------
@@ -201,14 +174,10 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     this.at(now);
     this.replica.tick(now);
     for (const call of [...this.calls.values()]) {
-      if (call.deadline <= now) this.expire(call);
-      else if (call.stage.at === 'paused' && call.stage.until <= now) this.route(call);
+      if (call.deadlineAt <= now) this.expire(call);
+      else if (call.stage.at === 'paused' && call.stage.resumeAt <= now) this.route(call);
     }
-    for (const admin of [...this.admins.values()]) {
-      if (admin.deadline <= now) this.endAdmin(admin, undefined);
-      else if (admin.stage.at === 'paused' && admin.stage.until <= now) this.submitAdmin(admin);
-    }
-    this.maybeProbe();
+    this.removals?.maybeProbe();
     this.endInput();
   }
 
@@ -216,9 +185,9 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     this.at(now);
     const type = (msg as { type?: unknown } | null)?.type;
     if (type === 'removed') {
-      this.learnRemoved(from);
-    } else if (this.removedPeers.has(from)) {
-      this.tellRemoved(from);
+      this.removals?.learnRemoved(from);
+    } else if (this.removals?.isRemoved(from) === true) {
+      this.removals.tell(from);
     } else if (type === 'fwdCall') {
       this.serveForwarded(from, msg);
     } else if (type === 'fwdReply') {
@@ -237,28 +206,26 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     this.at(now);
     switch (req.type) {
       case 'replica': {
-        if (req.timeoutMs === undefined) {
-          const id = this.nextClient++;
-          this.owners.set(id, { of: 'host', client });
-          this.replica.request(now, id, req.req);
-        } else {
-          const admin: AdminCall<T['request']> = {
-            key: this.nextKey++,
-            client,
-            req: req.req,
-            deadline: now + Math.max(1, Math.min(req.timeoutMs, this.options.callTimeoutMs)),
-            stage: { at: 'paused', until: now },
-          };
-          this.admins.set(admin.key, admin);
-          this.submitAdmin(admin);
-        }
+        const id = this.nextClient++;
+        this.owners.set(id, { of: 'host', client });
+        this.replica.request(now, id, req.req);
         break;
       }
       case 'call': {
         const asker: Asker = { by: 'client', client, id: req.id };
-        const refusal = req.trusted === true ? undefined : this.binding.admit?.(req.op);
-        if (refusal === undefined) this.startCall(asker, req, req.timeoutMs, req.forward);
+        const refusal = this.binding.admit?.(req.op);
+        const body: CallBody = {
+          kind: req.kind,
+          cmd: { session: req.session, seq: req.seq, op: req.op },
+        };
+        if (refusal === undefined) this.startCall(asker, body, req.timeoutMs, req.forward);
         else this.answer(asker, { type: 'refused', refusal });
+        break;
+      }
+      case 'member': {
+        const asker: Asker = { by: 'client', client, id: req.id };
+        const body: CallBody = { kind: 'member', change: req.change };
+        this.startCall(asker, body, req.timeoutMs, req.forward);
         break;
       }
       default:
@@ -268,48 +235,48 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   }
 
   /**
-   * The host could not hand a forwarded call to `peer` (no connection to it): every call
-   * whose `fwdCall` just left for it is refused with `peer` as the leader hint, so the
-   * client (or the HTTP layer) can reach it another way. Nothing was sent, so nothing applied.
+   * The host's word on the link to `peer`: down, calls forwarded to it end now rather than at
+   * their deadline (so clients move on while a new leader is elected) and no call is
+   * forwarded to it until it is up again.
    */
-  unsent(now: number, peer: NodeId, msg: RouterMsg): void {
+  linkChanged(now: number, peer: NodeId, up: boolean): void {
     this.at(now);
-    if (msg.type !== 'fwdCall') return;
-    const call = this.calls.get(msg.id);
-    if (call === undefined || call.stage.at !== 'forwarded' || call.stage.to !== peer) return;
-    call.attemptMayApply = false;
-    this.finish(call, { type: 'refused', refusal: { type: 'notLeader', leader: peer } });
-    this.endInput();
-  }
-
-  /**
-   * The connection to `peer` broke: calls forwarded to it end now rather than at their
-   * deadline, so clients move on while a new leader is elected.
-   */
-  peerLost(now: number, peer: NodeId): void {
-    this.at(now);
-    for (const call of [...this.calls.values()]) {
-      if (call.stage.at !== 'forwarded' || call.stage.to !== peer) continue;
-      if (call.kind === 'write') {
-        this.finish(call, refused('outcomeUnknown', `lost the connection to leader ${peer}`));
-      } else {
-        this.pause(call, { type: 'retry', reason: `lost the connection to leader ${peer}` });
+    if (up) {
+      this.linksDown.delete(peer);
+    } else {
+      this.linksDown.add(peer);
+      for (const call of [...this.calls.values()]) {
+        if (call.stage.at !== 'forwarded' || call.stage.to !== peer) continue;
+        const reason = `lost the connection to leader ${peer}`;
+        if (changes(call)) this.finish(call, refused('outcomeUnknown', reason));
+        else this.pause(call, { type: 'retry', reason });
       }
     }
     this.endInput();
   }
 
+  /**
+   * The host could not hand a forwarded call to `peer` (no such peer, or the message is too
+   * large): the call whose `fwdCall` just left for it is refused with `peer` as the leader
+   * hint, so the client can reach it another way. Nothing was sent, so nothing applied.
+   */
+  unsent(now: number, peer: NodeId, msg: RouterMsg): void {
+    this.at(now);
+    if (msg.type !== 'fwdCall') return;
+    const call = this.calls.get(msg.id);
+    const stage = call?.stage;
+    if (call === undefined || stage?.at !== 'forwarded') return;
+    if (stage.to !== peer || stage.attempt !== msg.attempt) return;
+    call.attemptMayApply = false;
+    this.finish(call, unlessApplied(call, { type: 'refused', refusal: notLeader(peer) }));
+    this.endInput();
+  }
+
   deadline(): number {
     let due = this.replica.deadline();
-    if (this.nextProbeAt < due) due = this.nextProbeAt;
-    for (const c of this.calls.values()) {
-      const at = c.stage.at === 'paused' && c.stage.until < c.deadline ? c.stage.until : c.deadline;
-      if (at < due) due = at;
-    }
-    for (const a of this.admins.values()) {
-      const at = a.stage.at === 'paused' && a.stage.until < a.deadline ? a.stage.until : a.deadline;
-      if (at < due) due = at;
-    }
+    const probe = this.removals?.probeDueAt() ?? Number.POSITIVE_INFINITY;
+    if (probe < due) due = probe;
+    for (const c of this.calls.values()) due = Math.min(due, dueAt(c));
     return due;
   }
 
@@ -338,28 +305,29 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   // -------------------------------------------------------------------------------------
   // Calls
 
-  private startCall(
-    asker: Asker,
-    cmd: { kind: 'write' | 'read'; session: number; seq: number; op: KvOp },
-    timeoutMs: number,
-    forward: boolean,
-  ): void {
-    if (this.removed) {
-      this.answer(asker, refused('removed', `node ${this.id} was removed from the cluster`));
+  private startCall(asker: Asker, body: CallBody, timeoutMs: number, forward: boolean): void {
+    const refuse = (type: 'removed' | 'unsupported' | 'overloaded', reason: string) =>
+      this.answer(asker, refused(type, reason), body.kind === 'member');
+    if (this.removals?.removed === true) {
+      refuse('removed', `node ${this.id} was removed from the cluster`);
+      return;
+    }
+    if (body.kind === 'member' && this.binding.membership === undefined) {
+      const what = `membership changes are not implemented for ${this.binding.name}`;
+      refuse('unsupported', `${what}; the members are fixed at start`);
       return;
     }
     if (this.calls.size >= this.options.callsMax) {
-      this.answer(asker, refused('overloaded', `${this.calls.size} calls in flight`));
+      refuse('overloaded', `${this.calls.size} calls in flight`);
       return;
     }
     const call: Call = {
       key: this.nextKey++,
-      kind: cmd.kind,
-      cmd: { session: cmd.session, seq: cmd.seq, op: cmd.op },
-      deadline: this.now + Math.max(1, Math.min(timeoutMs, this.options.callTimeoutMs)),
+      body,
+      deadlineAt: this.now + Math.max(1, Math.min(timeoutMs, this.options.callTimeoutMs)),
       forward,
       asker,
-      stage: { at: 'paused', until: this.now, why: { type: 'retry', reason: 'not started' } },
+      stage: { at: 'paused', resumeAt: this.now, why: { type: 'retry', reason: 'not started' } },
       unknowns: 0,
       forwards: 0,
       mayHaveApplied: false,
@@ -370,50 +338,104 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     this.route(call);
   }
 
-  /** Forwards the call to the leader this node knows, or hands it to its own replica. */
+  /** Forwards the call to the leader this node knows, or serves it here. */
   private route(call: Call): void {
     const leader = this.leader();
-    if (call.forward && leader !== NO_NODE && leader !== this.id) this.forwardTo(call, leader);
-    else this.submit(call);
+    if (!call.forward || leader === NO_NODE || leader === this.id) this.submit(call);
+    else this.toLeader(call, leader);
+  }
+
+  /** Forwards the call to `leader`, or refuses it naming `leader` when no link reaches it. */
+  private toLeader(call: Call, leader: NodeId): void {
+    if (this.linksDown.has(leader)) {
+      call.attemptMayApply = false;
+      this.finish(call, unlessApplied(call, { type: 'refused', refusal: notLeader(leader) }));
+    } else {
+      this.forwardTo(call, leader);
+    }
   }
 
   private submit(call: Call): void {
+    this.dropStage(call);
+    if (call.body.kind === 'member') {
+      this.startMember(call);
+      return;
+    }
     const client = this.nextClient++;
     this.owners.set(client, { of: 'call', key: call.key });
     call.stage = { at: 'replica', client };
-    call.attemptMayApply = call.kind === 'write';
+    call.attemptMayApply = call.body.kind === 'write';
     const origin = call.asker.by === 'peer' ? call.asker.peer : undefined;
-    this.replica.request(this.now, client, this.binding.kvRequest(client, call.cmd, origin));
+    this.replica.request(this.now, client, this.binding.kvRequest(client, call.body.cmd, origin));
+  }
+
+  /** Plans a membership change here (a leader's work) and takes its first step. */
+  private startMember(call: Call): void {
+    const rules = this.binding.membership;
+    assert(rules !== undefined && call.body.kind === 'member', 'a member call without rules');
+    const leader = this.leader();
+    if (leader !== this.id) {
+      this.onAttemptAnswer(call, { type: 'refused', refusal: notLeader(leader) }, 'replica');
+      return;
+    }
+    const plan = rules.plan(this.replica, call.body.change);
+    if (plan.type === 'steps' && plan.steps.length > 0) this.memberStep(call, plan.steps, 0);
+    else if (plan.type === 'refused') this.onAttemptAnswer(call, plan, 'replica');
+    else this.finish(call, { type: 'done' });
+  }
+
+  private memberStep(call: Call, steps: readonly MemberStep[], step: number): void {
+    const rules = this.binding.membership;
+    const s = steps[step];
+    assert(rules !== undefined && call.body.kind === 'member' && s !== undefined, 'no step');
+    const client = this.nextClient++;
+    this.owners.set(client, { of: 'call', key: call.key });
+    call.stage = { at: 'member', client, steps, step };
+    call.attemptMayApply = s.type !== 'refuseIfSet';
+    this.replica.request(
+      this.now,
+      client,
+      memberStepRequest(this.binding, rules, client, s, call.body.change),
+    );
   }
 
   private forwardTo(call: Call, leader: NodeId): void {
     assert(call.forward && leader !== this.id && leader !== NO_NODE, 'forwarding a local call');
+    this.dropStage(call);
+    const body = call.body;
     const sessionless =
       this.options.unsafeTestingFaults?.reforwardWritesWithoutSession === true &&
-      call.kind === 'write' &&
+      body.kind === 'write' &&
       call.forwards > 0;
     call.forwards++;
-    const msg: FwdCall = {
+    const head = {
       type: 'fwdCall',
       id: call.key,
-      kind: call.kind,
-      session: sessionless ? 0 : call.cmd.session,
-      seq: sessionless ? 0 : call.cmd.seq,
-      op: call.cmd.op,
-      timeoutMs: Math.max(1, Math.ceil(call.deadline - this.now)),
-    };
+      attempt: call.forwards,
+      timeoutMs: Math.max(1, Math.ceil(call.deadlineAt - this.now)),
+    } as const;
+    const msg: FwdCall =
+      body.kind === 'member'
+        ? { ...head, kind: 'member', change: body.change }
+        : {
+            ...head,
+            kind: body.kind,
+            session: sessionless ? 0 : body.cmd.session,
+            seq: sessionless ? 0 : body.cmd.seq,
+            op: body.cmd.op,
+          };
     this.out.sendEarly(leader, msg);
-    call.attemptMayApply = call.kind === 'write';
+    call.attemptMayApply = changes(call);
     let applied: ClientId | undefined;
     const build = this.binding.appliedRequest;
-    if (call.kind === 'write' && call.cmd.session !== 0 && build !== undefined) {
+    if (body.kind === 'write' && body.cmd.session !== 0 && build !== undefined) {
       applied = this.nextClient++;
       this.owners.set(applied, { of: 'applied', key: call.key });
-      this.replica.request(this.now, applied, build(applied, call.cmd.session, call.cmd.seq));
+      this.replica.request(this.now, applied, build(applied, body.cmd.session, body.cmd.seq));
     }
-    call.stage = { at: 'forwarded', to: leader, applied };
-    if (this.options.unsafeTestingFaults?.answerForwardedWritesEarly && call.kind === 'write') {
-      this.finish(call, { type: 'result', result: madeUpResult(call.cmd.op) });
+    call.stage = { at: 'forwarded', to: leader, attempt: call.forwards, applied };
+    if (this.options.unsafeTestingFaults?.answerForwardedWritesEarly && body.kind === 'write') {
+      this.finish(call, { type: 'result', result: madeUpResult(body.cmd.op) });
     }
   }
 
@@ -426,19 +448,6 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       case 'host':
         this.emitReply(owner.client, { type: 'replica', reply });
         return;
-      case 'admin': {
-        const admin = this.admins.get(owner.key);
-        if (admin?.stage.at !== 'replica' || admin.stage.client !== client) return;
-        const answer = classifyReplicaReply(reply, 'write');
-        const passing = answer.type === 'refused' && answer.refusal.type === 'retry';
-        const until = this.now + this.options.retryPauseMs;
-        if (passing && reply.type === 'rejected' && until < admin.deadline) {
-          admin.stage = { at: 'paused', until };
-        } else {
-          this.endAdmin(admin, reply);
-        }
-        return;
-      }
       case 'applied': {
         const call = this.calls.get(owner.key);
         if (call?.stage.at !== 'forwarded' || call.stage.applied !== client) return;
@@ -447,8 +456,13 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       }
       case 'call': {
         const call = this.calls.get(owner.key);
-        if (call?.stage.at !== 'replica' || call.stage.client !== client) return;
-        this.onAttemptAnswer(call, classifyReplicaReply(reply, call.kind), 'replica');
+        const stage = call?.stage;
+        if (call === undefined || stage === undefined) return;
+        if (stage.at === 'replica' && stage.client === client && call.body.kind !== 'member') {
+          this.onAttemptAnswer(call, classifyReplicaReply(reply, call.body.kind), 'replica');
+        } else if (stage.at === 'member' && stage.client === client) {
+          this.onMemberStepReply(call, stage.steps, stage.step, reply);
+        }
         return;
       }
       default:
@@ -456,10 +470,25 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     }
   }
 
+  private onMemberStepReply(
+    call: Call,
+    steps: readonly MemberStep[],
+    step: number,
+    reply: T['reply'],
+  ): void {
+    const rules = this.binding.membership;
+    const s = steps[step];
+    assert(rules !== undefined && call.body.kind === 'member' && s !== undefined, 'no step');
+    const next = memberStepOutcome(rules, this.replica, s, call.body.change, reply);
+    if (next === 'next' && step + 1 < steps.length) this.memberStep(call, steps, step + 1);
+    else if (next === 'next') this.finish(call, { type: 'done' });
+    else this.onAttemptAnswer(call, next, 'replica');
+  }
+
   /** The answer to one attempt, from this node's replica or from the leader it forwarded to. */
-  private onAttemptAnswer(call: Call, answer: CallAnswer, from: 'replica' | 'leader'): void {
-    if (answer.type === 'result') {
-      if (from === 'replica' && call.kind === 'write') this.noteProposed(call);
+  private onAttemptAnswer(call: Call, answer: CallOutcome, from: 'replica' | 'leader'): void {
+    if (answer.type !== 'refused') {
+      if (from === 'replica' && call.body.kind === 'write') this.noteProposed(call);
       this.finish(call, answer);
       return;
     }
@@ -469,9 +498,8 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
         call.attemptMayApply = false;
         const hint = refusal.leader;
         const elsewhere = hint !== NO_NODE && hint !== this.id;
-        if (from === 'replica' && elsewhere && call.forward) this.forwardTo(call, hint);
-        else if (from === 'replica' && elsewhere)
-          this.finish(call, this.unlessApplied(call, answer));
+        if (from === 'replica' && elsewhere && call.forward) this.toLeader(call, hint);
+        else if (from === 'replica' && elsewhere) this.finish(call, unlessApplied(call, answer));
         else this.pause(call, refusal); // no leader yet, or the one asked stepped down
         return;
       }
@@ -482,10 +510,10 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       case 'outcomeUnknown':
         call.mayHaveApplied = true;
         call.attemptMayApply = false;
-        if (from === 'replica') this.noteProposed(call);
-        // Under its session a write may be asked again: here at once, through a leader
-        // after a pause (it may have stepped down; the pause lets this node learn who leads).
-        if (call.cmd.session !== 0 && ++call.unknowns <= this.options.unknownRetriesMax) {
+        if (from === 'replica' && call.body.kind === 'write') this.noteProposed(call);
+        // Asked again here at once, or through a leader after a pause (it may have stepped
+        // down; the pause lets this node learn who leads).
+        if (mayAskAgain(call) && ++call.unknowns <= this.options.unknownRetriesMax) {
           if (from === 'replica') this.submit(call);
           else this.pause(call, refusal);
           return;
@@ -517,12 +545,12 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
    */
   private pause(call: Call, why: Refusal): void {
     this.dropStage(call);
-    const until = this.now + this.options.retryPauseMs;
-    if (until >= call.deadline || (isNoLeader(why) && this.leaderlessTooLong())) {
-      this.finish(call, this.lastWord(call, why));
+    const resumeAt = this.now + this.options.retryPauseMs;
+    if (resumeAt >= call.deadlineAt || (isNoLeader(why) && this.leaderlessTooLong())) {
+      this.finish(call, lastWord(call, why));
       return;
     }
-    call.stage = { at: 'paused', until, why };
+    call.stage = { at: 'paused', resumeAt, why };
   }
 
   private expire(call: Call): void {
@@ -530,70 +558,40 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       call.stage.at === 'paused'
         ? call.stage.why
         : { type: 'retry', reason: `no answer within ${this.options.callTimeoutMs} ms` };
-    this.finish(call, this.lastWord(call, why));
-  }
-
-  /** What a call that runs out of time says: a write that may have applied says so. */
-  /**
-   * A refusal that says nothing applied, unless an earlier attempt may have: a leader that
-   * proposed a forwarded write, saw it come back unknown and then stepped down must not
-   * answer "not leader" (which promises nothing applied) for it.
-   */
-  private unlessApplied(call: Call, answer: CallAnswer): CallAnswer {
-    if (answer.type !== 'refused' || call.kind !== 'write' || !call.mayHaveApplied) return answer;
-    return refused(
-      'outcomeUnknown',
-      `an earlier attempt may have applied (${describeWhy(answer.refusal)})`,
-    );
-  }
-
-  private lastWord(call: Call, why: Refusal): CallAnswer {
-    if (call.kind === 'write' && (call.mayHaveApplied || call.attemptMayApply)) {
-      return refused('outcomeUnknown', `no outcome in time (${describeWhy(why)})`);
-    }
-    return { type: 'refused', refusal: why };
+    this.finish(call, lastWord(call, why));
   }
 
   private dropStage(call: Call): void {
     const stage = call.stage;
-    if (stage.at === 'replica') this.owners.delete(stage.client);
+    if (stage.at === 'replica' || stage.at === 'member') this.owners.delete(stage.client);
     else if (stage.at === 'forwarded' && stage.applied !== undefined) {
       this.owners.delete(stage.applied);
     }
   }
 
-  private finish(call: Call, answer: CallAnswer): void {
+  private finish(call: Call, answer: CallOutcome): void {
     this.dropStage(call);
     this.calls.delete(call.key);
-    this.answer(call.asker, answer);
+    this.answer(call.asker, answer, call.body.kind === 'member');
   }
 
-  private answer(asker: Asker, answer: CallAnswer): void {
-    if (asker.by === 'client') {
-      this.emitReply(asker.client, { type: 'answer', id: asker.id, answer });
-    } else if (this.late) {
-      this.out.send(asker.peer, { type: 'fwdReply', id: asker.id, outcome: answer });
+  private answer(asker: Asker, outcome: CallOutcome, member = false): void {
+    if (asker.by === 'peer') {
+      const msg = { type: 'fwdReply', id: asker.id, attempt: asker.attempt, outcome } as const;
+      if (this.late) this.out.send(asker.peer, msg);
+      else this.out.sendEarly(asker.peer, msg);
+    } else if (member) {
+      assert(outcome.type !== 'result', 'a membership change answered with a KV result');
+      this.emitReply(asker.client, { type: 'member', id: asker.id, outcome });
     } else {
-      this.out.sendEarly(asker.peer, { type: 'fwdReply', id: asker.id, outcome: answer });
+      assert(outcome.type !== 'done', "a KV call answered 'done'");
+      this.emitReply(asker.client, { type: 'answer', id: asker.id, answer: outcome });
     }
   }
 
   private emitReply(client: ClientId, reply: RouterReply<T['reply']>): void {
     if (this.late) this.out.reply(client, reply);
     else this.out.replyEarly(client, reply);
-  }
-
-  private submitAdmin(admin: AdminCall<T['request']>): void {
-    const id = this.nextClient++;
-    this.owners.set(id, { of: 'admin', key: admin.key });
-    admin.stage = { at: 'replica', client: id };
-    this.replica.request(this.now, id, admin.req);
-  }
-
-  private endAdmin(admin: AdminCall<T['request']>, reply: T['reply'] | undefined): void {
-    if (admin.stage.at === 'replica') this.owners.delete(admin.stage.client);
-    this.admins.delete(admin.key);
-    this.emitReply(admin.client, { type: 'replica', reply });
   }
 
   // -------------------------------------------------------------------------------------
@@ -604,20 +602,25 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     const checked = checkFwdCall(raw);
     if (!checked.ok) {
       this.notice({ type: 'dropped', from, why: `malformed forwarded call: ${checked.why}` });
-      const id = (raw as { id?: unknown }).id;
-      if (Number.isSafeInteger(id) && (id as number) >= 0) {
-        this.answer({ by: 'peer', peer: from, id: id as number }, refused('invalid', checked.why));
+      const { id, attempt } = raw as { id?: unknown; attempt?: unknown };
+      if (isCount(id) && isCount(attempt)) {
+        this.answer({ by: 'peer', peer: from, id, attempt }, refused('invalid', checked.why));
       }
       return;
     }
     const call = checked.value;
-    const asker: Asker = { by: 'peer', peer: from, id: call.id };
+    const asker: Asker = { by: 'peer', peer: from, id: call.id, attempt: call.attempt };
+    if (call.kind === 'member') {
+      this.startCall(asker, { kind: 'member', change: call.change }, call.timeoutMs, false);
+      return;
+    }
     const refusal = this.binding.admit?.(call.op);
     if (refusal !== undefined) {
       this.answer(asker, { type: 'refused', refusal });
       return;
     }
-    this.startCall(asker, call, call.timeoutMs, false);
+    const cmd = { session: call.session, seq: call.seq, op: call.op };
+    this.startCall(asker, { kind: call.kind, cmd }, call.timeoutMs, false);
   }
 
   private onForwardReply(from: NodeId, raw: unknown): void {
@@ -628,15 +631,19 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     }
     const reply = checked.value;
     const call = this.calls.get(reply.id);
-    // Only the peer a call went to may end it; a late or duplicated reply finds nothing.
-    if (call?.stage.at !== 'forwarded' || call.stage.to !== from) return;
+    const stage = call?.stage;
+    // Only the attempt in flight may end a call: a late or duplicated reply (to an earlier
+    // forward, or from another peer) finds nothing.
+    if (call === undefined || stage?.at !== 'forwarded') return;
+    if (stage.to !== from || stage.attempt !== reply.attempt) return;
     let outcome = reply.outcome;
-    if (
-      outcome.type === 'refused' &&
-      outcome.refusal.type === 'outcomeUnknown' &&
-      call.kind === 'read'
-    ) {
+    if (outcome.type === 'refused' && outcome.refusal.type === 'outcomeUnknown' && !changes(call)) {
       outcome = refused('retry', outcome.refusal.reason);
+    }
+    if (outcome.type === 'done' && call.body.kind !== 'member') {
+      outcome = refused('invalid', "the leader answered a KV call 'done'");
+    } else if (outcome.type === 'result' && call.body.kind === 'member') {
+      outcome = refused('invalid', 'the leader answered a membership change with a KV result');
     }
     this.onAttemptAnswer(call, outcome, 'leader');
   }
@@ -659,81 +666,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     } finally {
       this.late = false;
     }
-    if (rd.deliver.length > 0) this.afterDeliveries(rd.deliver);
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Removal
-
-  private afterDeliveries(deliver: readonly T['deliver'][]): void {
-    const removal = this.binding.removal;
-    if (removal === undefined) return;
-    const snapshot = deliver.some((d) => (d as { kind?: unknown }).kind === 'snapshot');
-    const ids = snapshot ? removal.tombstones(this.replica) : removal.tombstonesIn(deliver);
-    for (const id of ids) if (!this.removedPeers.has(id)) this.tombstoned.add(id);
-    this.settleTombstones(true);
-  }
-
-  /**
-   * Moves every tombstoned member whose configuration without it is committed to the
-   * removed set; `tell` tells each so (and the host to forget it) as it moves.
-   */
-  private settleTombstones(tell: boolean): void {
-    const removal = this.binding.removal;
-    if (removal === undefined || this.tombstoned.size === 0) return;
-    for (const id of [...this.tombstoned]) {
-      if (!removal.goneFromConfig(this.replica, id)) continue;
-      this.tombstoned.delete(id);
-      if (id === this.id) {
-        this.learnRemoved(this.id);
-        continue;
-      }
-      this.removedPeers.add(id);
-      // Only the leader that committed it tells the member at once: a node replaying its log
-      // after a restart must not dial a member long gone (it is told when it speaks instead).
-      const told = tell && this.leader() === this.id;
-      if (told) this.tellRemoved(id);
-      this.notice({ type: 'peerRemoved', id, told });
-    }
-  }
-
-  private tellRemoved(to: NodeId): void {
-    const last = this.toldAt.get(to);
-    if (last !== undefined && this.now - last < this.options.removalNoticeIntervalMs) return;
-    this.toldAt.set(to, this.now);
-    this.out.sendEarly(to, { type: 'removed' });
-  }
-
-  /**
-   * A peer's word is enough: it is authenticated by the cluster secret, and says so only once
-   * it has committed this node's tombstone and a configuration without it.
-   */
-  private learnRemoved(toldBy: NodeId): void {
-    if (this.removed) return;
-    this.removed = true;
-    this.notice({ type: 'removedFromCluster', toldBy });
-  }
-
-  /**
-   * A learner that has had no leader for two checks in a row probes every peer it knows of
-   * (its log may not even hold its own addition, if it stopped right after joining): if it
-   * was removed while it was down, a peer answers so. A voter needs no probe: it campaigns.
-   */
-  private maybeProbe(): void {
-    const removal = this.binding.removal;
-    if (removal === undefined) return;
-    if (this.nextProbeAt === Number.NEGATIVE_INFINITY) {
-      this.nextProbeAt = this.now + this.options.probeIntervalMs;
-      return;
-    }
-    if (this.now < this.nextProbeAt) return;
-    this.nextProbeAt = this.now + this.options.probeIntervalMs;
-    const orphaned = !this.removed && removal.orphaned(this.replica);
-    const probe = orphaned && this.wasOrphaned;
-    this.wasOrphaned = orphaned;
-    if (!probe) return;
-    const peers = new Set<NodeId>([...this.options.peers, ...removal.peers(this.replica)]);
-    for (const id of peers) if (id !== this.id) this.out.sendEarly(id, { type: 'probe' });
+    if (rd.deliver.length > 0) this.removals?.afterDeliveries(rd.deliver);
   }
 
   private notice(notice: RouterNotice): void {
@@ -765,51 +698,23 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   private invariants(): void {
     for (const call of this.calls.values()) {
       const stage = call.stage;
-      if (stage.at === 'replica') {
+      if (stage.at === 'replica' || stage.at === 'member') {
         const owner = this.owners.get(stage.client);
         assert(owner?.of === 'call' && owner.key === call.key, `call ${call.key} lost its owner`);
       } else if (stage.at === 'forwarded') {
         assert(call.forward, `call ${call.key} was forwarded though it came from a peer`);
         assert(stage.to !== this.id, `call ${call.key} forwarded to this node itself`);
+        assert(stage.attempt === call.forwards, `call ${call.key} waits on an old attempt`);
       }
     }
     assert(this.calls.size <= this.options.callsMax, 'more calls in flight than callsMax');
   }
 }
 
-function isNoLeader(refusal: Refusal): boolean {
-  return refusal.type === 'notLeader' && refusal.leader === NO_NODE;
+function notLeader(leader: NodeId): Refusal {
+  return { type: 'notLeader', leader };
 }
 
-function refused(
-  type: Exclude<Refusal['type'], 'notLeader'>,
-  reason: string,
-): { type: 'refused'; refusal: Refusal } {
-  return { type: 'refused', refusal: { type, reason } };
-}
-
-function describeWhy(why: Refusal): string {
-  return why.type === 'notLeader'
-    ? why.leader === NO_NODE
-      ? 'no leader'
-      : `node ${why.leader} leads`
-    : why.reason;
-}
-
-/** The broken variant's invented answer: what a write that applied cleanly returns. */
-function madeUpResult(op: KvOp): KvResult {
-  switch (op.f) {
-    case 'put':
-      return { f: 'put', revision: 0, version: 1 };
-    case 'delete':
-      return { f: 'delete', deleted: true, revision: 0 };
-    case 'cas':
-    case 'casVersion':
-      return { f: 'cas', ok: true, entry: null, revision: 0 };
-    case 'get':
-    case 'list':
-      return { f: 'list', entries: [], more: false, revision: 0 };
-    default:
-      return unreachable(op, 'kv op');
-  }
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
 }

@@ -12,8 +12,8 @@ export interface KvEngine {
   /**
    * Orders `cmd` through consensus and resolves with its result once it is applied (on a
    * follower, the engine hands it to the leader itself). Rejects with a `RefusedError`:
-   * `notLeader` when this node does not lead and could not forward it (the server then
-   * relays it over HTTP), `overloaded`, `retry` when nothing applied in time, and
+   * `notLeader` when this node does not lead and could not forward it (the server answers
+   * 421 naming the leader, and the client goes there), `overloaded`, `retry` when nothing applied in time, and
    * `outcomeUnknown` when a write may have been applied all the same.
    */
   write(cmd: KvCommand): Promise<KvResult>;

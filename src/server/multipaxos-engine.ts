@@ -14,9 +14,9 @@ import {
   type MultiPaxosKvTypes,
 } from '../replica/multipaxos-kv.ts';
 import type { RouterTypes } from '../replica/router.ts';
-import { type MemberAddress, RefusedError } from './engine.ts';
+import type { MemberAddress } from './engine.ts';
 import { MultiPaxosStorage } from './multipaxos-storage.ts';
-import { type Membership, NodeEngine, type ProtocolBinding } from './node-engine.ts';
+import { NodeEngine, type ProtocolBinding } from './node-engine.ts';
 import { parsePeerAddress } from './raft-members.ts';
 import {
   type HostTransport,
@@ -46,13 +46,6 @@ export interface MultiPaxosEngineOptions extends PeerSettings, ReplicaHostSettin
   readonly replica?: Partial<MultiKvReplicaOptions>;
 }
 
-function membershipUnsupported(): RefusedError {
-  return new RefusedError({
-    type: 'unsupported',
-    reason:
-      'membership changes are not implemented for Multi-Paxos; the members are fixed at start',
-  });
-}
 const multiBinding = multiPaxosKvBinding<MultiPaxosKvReplica>((r) => r);
 
 type Msg = RouterTypes<MultiPaxosKvTypes>['msg'];
@@ -67,11 +60,6 @@ class MultiPaxosProtocol implements ProtocolBinding<MultiPaxosKvTypes, MultiPaxo
   readonly router = multiBinding;
   // The first tick arms the election timer (a restarted node first sits out a lease).
   readonly tickOnStart = true;
-  readonly membership: Membership = {
-    addLearner: () => Promise.reject(membershipUnsupported()),
-    promote: () => Promise.reject(membershipUnsupported()),
-    remove: () => Promise.reject(membershipUnsupported()),
-  };
   private readonly id: NodeId;
   private host!: ReplicaHost<MultiPaxosKvTypes, MultiPaxosKvReplica>;
   private readonly clientUrls = new Map<NodeId, string>();

@@ -26,7 +26,7 @@ afterEach(async () => {
 
 const ballot = (round: number, node = 1): ProposalId => ({ round, node });
 const batch = (key: string): Batch<KvCommand> => [
-  { client: 1, requestId: 1, command: { session: 0, seq: 0, op: { f: 'put', key, value: key } } },
+  { client: 1, id: 1, command: { session: 0, seq: 0, op: { f: 'put', key, value: key } } },
 ];
 
 async function reopen(): Promise<MultiPaxosStorage> {

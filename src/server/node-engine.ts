@@ -20,7 +20,8 @@ import {
  * The one engine every real KV node runs, whatever its protocol: the key-value service
  * (replica-host.ts) on the node host, served to the HTTP API as a `KvEngine`. What differs
  * per protocol is a `ProtocolBinding`: its storage, the router binding (message kinds, who
- * leads), its events' meaning for metrics and status, and its membership changes, if any.
+ * leads, membership rules), and its events' meaning for metrics and status. Membership
+ * changes are router calls like any other (src/replica/router-members.ts).
  */
 export interface ProtocolBinding<T extends RoutedTypes, R extends HostedReplica<T>> {
   readonly protocol: EngineStatus['protocol'];
@@ -42,14 +43,6 @@ export interface ProtocolBinding<T extends RoutedTypes, R extends HostedReplica<
   status(leader: NodeId): Omit<EngineStatus, 'id' | 'protocol' | 'leader' | 'leaderClientUrl'>;
   /** A read's result as clients may see it (the Raft node hides its member records). */
   readResult?(result: KvResult): KvResult;
-  /** Membership changes; without them the calls are refused as unsupported. */
-  readonly membership: Membership;
-}
-
-export interface Membership {
-  addLearner(member: MemberAddress): Promise<void>;
-  promote(id: NodeId): Promise<void>;
-  remove(id: NodeId): Promise<void>;
 }
 
 export interface NodeEngineOptions extends ReplicaHostSettings {
@@ -141,14 +134,15 @@ export class NodeEngine<T extends RoutedTypes, R extends HostedReplica<T>> imple
   }
 
   addLearner(member: MemberAddress): Promise<void> {
-    return this.binding.membership.addLearner(member);
+    const { id, peerAddress, clientUrl } = member;
+    return this.host.memberCall({ type: 'addLearner', node: id, peerAddress, clientUrl });
   }
 
   promote(id: NodeId): Promise<void> {
-    return this.binding.membership.promote(id);
+    return this.host.memberCall({ type: 'promote', node: id });
   }
 
   remove(id: NodeId): Promise<void> {
-    return this.binding.membership.remove(id);
+    return this.host.memberCall({ type: 'remove', node: id });
   }
 }

@@ -4,21 +4,19 @@ import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
 import type { KvChange, KvCommand, KvResult } from '../kv/machine.ts';
 import { defaultRaftOptions, type RaftOptions } from '../raft/config.ts';
-import { isMember } from '../raft/membership.ts';
-import type { MembershipChange, RaftConfig, RaftEvent } from '../raft/types.ts';
+import type { RaftConfig, RaftEvent } from '../raft/types.ts';
 import { raftKvBinding } from '../replica/bindings.ts';
-import { isReservedKey, memberKey, removedKey } from '../replica/members.ts';
+import { isReservedKey } from '../replica/members.ts';
 import {
   defaultReplicaOptions,
   RaftKvReplica,
   type RaftKvTypes,
   type ReplicaOptions,
 } from '../replica/raft-kv.ts';
-import { classifyReplicaReply } from '../replica/refusal.ts';
 import type { RouterTypes } from '../replica/router.ts';
-import { type MemberAddress, RefusedError } from './engine.ts';
-import { type Membership, NodeEngine, type ProtocolBinding } from './node-engine.ts';
-import { encodeMemberRecord, MemberBook } from './raft-members.ts';
+import type { MemberAddress } from './engine.ts';
+import { NodeEngine, type ProtocolBinding } from './node-engine.ts';
+import { MemberBook } from './raft-members.ts';
 import { RaftStorage } from './raft-storage.ts';
 import {
   type HostTransport,
@@ -62,14 +60,14 @@ function commandBytes(cmd: KvCommand): number {
 
 /**
  * What is Raft's in a real node (node-engine.ts hosts it): the storage, the member address
- * book kept in reserved keys (hidden from clients and watchers), membership changes, and
+ * book kept in reserved keys (hidden from clients and watchers; the router's membership
+ * steps write them, src/replica/bindings.ts), and
  * status from the Raft core.
  */
 class RaftProtocol implements ProtocolBinding<RaftKvTypes, RaftKvReplica> {
   readonly protocol = 'raft';
   readonly router = raftBinding;
   readonly tickOnStart = false;
-  readonly membership: Membership;
   private readonly id: NodeId;
   private readonly members: MemberBook;
   private host!: ReplicaHost<RaftKvTypes, RaftKvReplica>;
@@ -89,11 +87,6 @@ class RaftProtocol implements ProtocolBinding<RaftKvTypes, RaftKvReplica> {
     assert(self !== undefined, `node ${options.id} is not in its own member list`);
     this.members = new MemberBook(self, options.members, (id, peer) => transport.addPeer(id, peer));
     this.committed = replica.status().commit;
-    this.membership = {
-      addLearner: (member) => this.addLearner(member),
-      promote: (id) => this.changeMembership({ type: 'promote', node: id }),
-      remove: (id) => this.remove(id),
-    };
   }
 
   persist(items: readonly RaftKvTypes['persist'][]): Promise<void> {
@@ -159,92 +152,6 @@ class RaftProtocol implements ProtocolBinding<RaftKvTypes, RaftKvReplica> {
   }
 
   /**
-   * Commits the member's addresses as a record in the replicated state, then the change:
-   * by the time any replica commits the change it has applied the addresses.
-   */
-  private async addLearner(member: MemberAddress): Promise<void> {
-    this.requireLeader();
-    // Linearizable, so a tombstone this leader has committed but not applied yet counts.
-    const tombstone = await this.host.read(
-      { f: 'get', key: removedKey(member.id) },
-      'linearizable',
-    );
-    if (tombstone.f === 'get' && tombstone.entry !== null) {
-      throw new RefusedError({
-        type: 'conflict',
-        reason: `node id ${member.id} was removed from this cluster and is retired; add the node under a new id`,
-      });
-    }
-    // A reserved key, written only here: never forwarded (a leader refuses it from a peer).
-    await this.host.write(
-      {
-        session: 0,
-        seq: 0,
-        op: { f: 'put', key: memberKey(member.id), value: encodeMemberRecord(member) },
-      },
-      { forward: false, trusted: true },
-    );
-    await this.changeMembership({ type: 'addLearner', node: member.id });
-  }
-
-  /**
-   * Commits the member's tombstone, then the change, then tells the member (it may be a
-   * learner, which sends nothing it could be refused for). The tombstone comes first so that
-   * no replica ever has the change without it; a tombstone whose change failed harms nothing
-   * (a member still in the configuration is never told it was removed) and a retry completes.
-   */
-  private async remove(id: NodeId): Promise<void> {
-    this.requireLeader();
-    if (!isMember(this.replica.status().config, id)) {
-      if (this.members.tombstoned(id)) return; // a retry of a removal that went through
-      throw new RefusedError({ type: 'conflict', reason: `node ${id} is not a member` });
-    }
-    await this.host.write(
-      { session: 0, seq: 0, op: { f: 'put', key: removedKey(id), value: '' } },
-      { forward: false, trusted: true },
-    );
-    // Once it commits, the router tells the member and every node forgets its address.
-    await this.changeMembership({ type: 'remove', node: id });
-  }
-
-  // -------------------------------------------------------------------------------------
-  // Calls into the replica
-
-  /**
-   * Carries out a membership change; it resolves once the change is committed here. Another
-   * change or a transfer under way is waited out by the router; any other refusal is final.
-   */
-  private async changeMembership(change: MembershipChange): Promise<void> {
-    let unknowns = 0;
-    for (;;) {
-      const answer = await this.host.replicaCall(
-        (id) => ({ type: 'changeMembership', id, change }),
-        this.host.settings.callTimeoutMs,
-      );
-      if (answer !== 'timeout' && answer.type === 'done') return;
-      // An earlier attempt of this very change may have gone through.
-      if (changeVisible(this.replica.status().config, change)) return;
-      if (answer === 'timeout') {
-        throw new RefusedError({
-          type: 'outcomeUnknown',
-          reason: 'the change did not commit in time',
-        });
-      }
-      // Its entry was lost to a leader change: proposing it again is safe (it is idempotent
-      // once visible, checked above).
-      if (answer.type === 'unknown' && ++unknowns <= this.host.settings.unknownRetriesMax) continue;
-      const refused = classifyReplicaReply(answer, 'write');
-      if (refused.type === 'result') return;
-      const refusal = refused.refusal;
-      throw this.host.refusedError(
-        refusal.type === 'conflict'
-          ? { type: 'conflict', reason: `membership change refused: ${refusal.reason}` }
-          : refusal,
-      );
-    }
-  }
-
-  /**
    * A peer's word is enough: it is authenticated by the cluster secret, and says so only once
    * it has applied this node's tombstone and committed a configuration without it.
    */
@@ -258,11 +165,6 @@ class RaftProtocol implements ProtocolBinding<RaftKvTypes, RaftKvReplica> {
         : 'a peer says this node was removed from the cluster',
     );
     this.options.onRemoved?.({ toldBy });
-  }
-
-  private requireLeader(): void {
-    const s = this.replica.status();
-    if (s.role !== 'leader') throw this.host.refusedError({ type: 'notLeader', leader: s.leader });
   }
 
   // -------------------------------------------------------------------------------------
@@ -350,19 +252,6 @@ function peerListenOf(address: string | undefined): { host: string; port: number
   const match = address === undefined ? null : /^(.*):(\d+)$/.exec(address);
   assert(match !== null, `this node's peer address '${address}' is not host:port`);
   return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port: Number(match[2]) };
-}
-
-function changeVisible(config: RaftConfig, change: MembershipChange): boolean {
-  switch (change.type) {
-    case 'addLearner':
-      return config.learners.includes(change.node) || config.voters.includes(change.node);
-    case 'promote':
-      return config.voters.includes(change.node);
-    case 'remove':
-      return !config.learners.includes(change.node) && !config.voters.includes(change.node);
-    default:
-      return unreachable(change, 'membership change');
-  }
 }
 
 function withoutReserved(result: KvResult): KvResult {

@@ -2,9 +2,12 @@ import type { NodeId } from '../kernel/ids.ts';
 import type { KvChange, KvStateMachine } from '../kv/machine.ts';
 import type { RaftConfig } from '../raft/types.ts';
 import {
+  decodeMemberRecord,
+  encodeMemberRecord,
   idOfKey,
   isReservedKey,
   MEMBER_PREFIX,
+  type MemberRecord,
   memberKey,
   REMOVED_PREFIX,
   removedKey,
@@ -20,26 +23,9 @@ import type { MemberAddress, MemberStatus } from './engine.ts';
  * the change, a node restored from a snapshot gets the records with the data, and a new
  * leader knows every member it must replicate to. Lists and watches leave them out.
  */
-export { isReservedKey, MEMBER_PREFIX, memberKey, REMOVED_PREFIX, removedKey };
+export { encodeMemberRecord, isReservedKey, MEMBER_PREFIX, memberKey, REMOVED_PREFIX, removedKey };
 
-interface Addresses {
-  readonly peerAddress: string;
-  readonly clientUrl: string;
-}
-
-export function encodeMemberRecord(member: MemberAddress): string {
-  return JSON.stringify({ peerAddress: member.peerAddress, clientUrl: member.clientUrl });
-}
-
-function decodeMemberRecord(value: string): Addresses | undefined {
-  try {
-    const raw = JSON.parse(value) as Partial<Addresses>;
-    if (typeof raw.peerAddress !== 'string' || typeof raw.clientUrl !== 'string') return undefined;
-    return { peerAddress: raw.peerAddress, clientUrl: raw.clientUrl };
-  } catch {
-    return undefined;
-  }
-}
+type Addresses = MemberRecord;
 
 /** "host:port" (or "[v6]:port") as a transport address; undefined when malformed. */
 export function parsePeerAddress(text: string): PeerAddress | undefined {
@@ -98,11 +84,6 @@ export class MemberBook {
   /** Every member this node has an address for, itself included, removed ones not. */
   known(): NodeId[] {
     return [...this.book.keys()].filter((id) => !this.forgotten.has(id));
-  }
-
-  /** Whether member `id` has a tombstone: it was (or is being) removed, for good. */
-  tombstoned(id: NodeId): boolean {
-    return this.tombstones.has(id);
   }
 
   /**

@@ -14,7 +14,7 @@ import {
   type RouterReply,
   type RouterTypes,
 } from '../replica/router.ts';
-import type { RouterMsg } from '../replica/router-msgs.ts';
+import type { MemberChange, RouterMsg } from '../replica/router-msgs.ts';
 import { TcpTransport, type TlsOptions } from '../runtime/transport/tcp-transport.ts';
 import type { PeerAddress, Transport } from '../runtime/transport/transport.ts';
 import { type ReadConsistency, RefusedError, type WatchHandle } from './engine.ts';
@@ -28,10 +28,10 @@ import { NodeHost } from './node-host.ts';
  * results or `RefusedError`s, tells watchers what was applied, and carries out what the
  * router's notices ask of the transport (forget a removed peer's address).
  *
- * Everything that decides (forwarding to the leader, retries, deadlines, refusals, removal
- * notices, probes) is the router's, so the simulator runs it too. The service only reports
- * what the node alone can see: a peer whose connection is down when a forwarded call would
- * go to it (`unsent`), or breaks while calls wait on it (`peerLost`).
+ * Everything that decides (forwarding to the leader, retries, deadlines, refusals, membership
+ * steps, removal notices, probes) is the router's, so the simulator runs it too. The service
+ * only reports what the node alone can see: the transport's word that a peer's link went down
+ * or came up (`linkChanged`), and a forwarded call the transport would not take (`unsent`).
  */
 
 /** A replica the host can serve KV calls from (its state machine read-only: stale reads, watch). */
@@ -98,7 +98,10 @@ export function peerTransport<M>(
 export interface ReplicaHostSettings {
   /** How long a client call may wait for its answer before it is refused. */
   readonly callTimeoutMs?: number;
-  /** Re-proposals of a write whose outcome came back unknown (same session and seq). */
+  /**
+   * Attempts again of a write (same session and seq) or a membership change whose outcome
+   * came back unknown.
+   */
   readonly unknownRetriesMax?: number;
   /** Client calls in flight at once, own and forwarded; more are refused as overloaded. */
   readonly callsMax?: number;
@@ -126,16 +129,14 @@ export interface ReplicaHostOptions<T extends RoutedTypes, R extends HostedRepli
 }
 
 const defaults = { callTimeoutMs: 5000, unknownRetriesMax: 3, callsMax: 10_000 } as const;
-/** How often calls forwarded to a leader check that its connection still stands. */
-export const FORWARD_CHECK_MS = 50;
 /** How long a removed peer's link may wait for the notice queued for it to leave. */
 const REMOVED_LINGER_MS = 2000;
+/** How often a lingering removed peer's queue is looked at. */
+const LINGER_CHECK_MS = 50;
 
 /** How a client call is served: `forward: false` keeps it on this node (one hop at most). */
 export interface CallOptions {
   readonly forward?: boolean;
-  /** The node's own write to a reserved key (a member record): not refused as a client's. */
-  readonly trusted?: boolean;
 }
 
 export const silentMetrics: EngineMetrics = {
@@ -169,7 +170,6 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
   private readonly waiting = new Map<ClientId, Waiting<T>>();
   private readonly watchers = new Set<Watcher>();
   private nextClient: ClientId = 1;
-  private forwardCheck: NodeJS.Timeout | undefined;
   private readonly lingering = new Map<NodeId, NodeJS.Timeout>();
   private notifiedRevision = 0;
 
@@ -221,6 +221,9 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
   /** Starts the peer listener and the timers. */
   async start(): Promise<void> {
     this.notifiedRevision = this.replica.machine.currentRevision;
+    this.transport.onLinkChange?.((peer, up) => {
+      if (this.node.accepting) this.node.input((now) => this.router.linkChanged(now, peer, up));
+    });
     await this.node.start();
   }
 
@@ -242,7 +245,7 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
 
   /** A write through the router: forwarded from a follower unless `options.forward` is false. */
   async write(cmd: KvCommand, options: CallOptions = {}): Promise<KvResult> {
-    return this.kvCall('write', cmd, options.forward ?? true, options.trusted ?? false);
+    return this.kvCall('write', cmd, options.forward ?? true);
   }
 
   async read(
@@ -251,7 +254,7 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
     options: CallOptions = {},
   ): Promise<KvResult> {
     if (consistency === 'stale') return this.replica.machine.read(op);
-    return this.kvCall('read', { session: 0, seq: 0, op }, options.forward ?? true, false);
+    return this.kvCall('read', { session: 0, seq: 0, op }, options.forward ?? true);
   }
 
   watch(fromRevision: number, onChange: (change: KvChange) => void): WatchHandle | 'compacted' {
@@ -267,22 +270,31 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
   }
 
   /**
-   * Hands `req` to the replica as it is (membership changes) and resolves with its answer;
-   * the router asks again while the refusal passes, and 'timeout' is no final answer within
-   * `timeoutMs`.
+   * A membership change through the router: forwarded to the leader and carried out there in
+   * the steps the protocol's rules say; resolves once done, rejects with its refusal.
    */
-  replicaCall(
-    build: (id: number) => T['request'],
-    timeoutMs: number,
-  ): Promise<T['reply'] | 'timeout'> {
+  memberCall(change: MemberChange): Promise<void> {
     return new Promise((resolve, reject) => {
       const client = this.admit(reject);
       if (client === undefined) return;
       this.waiting.set(client, (reply) => {
-        resolve(reply?.type === 'replica' && reply.reply !== undefined ? reply.reply : 'timeout');
+        if (reply?.type !== 'member') {
+          const reason = 'the node stopped before the change ended';
+          reject(this.refusedError({ type: 'outcomeUnknown', reason }));
+        } else if (reply.outcome.type === 'done') {
+          resolve();
+        } else {
+          reject(this.refusedError(reply.outcome.refusal));
+        }
       });
       this.node.input((now) =>
-        this.router.request(now, client, { type: 'replica', req: build(client), timeoutMs }),
+        this.router.request(now, client, {
+          type: 'member',
+          id: client,
+          change,
+          timeoutMs: this.settings.callTimeoutMs,
+          forward: true,
+        }),
       );
     });
   }
@@ -293,12 +305,7 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
     return new RefusedError(refusal, url);
   }
 
-  private kvCall(
-    kind: 'write' | 'read',
-    cmd: KvCommand,
-    forward: boolean,
-    trusted: boolean,
-  ): Promise<KvResult> {
+  private kvCall(kind: 'write' | 'read', cmd: KvCommand, forward: boolean): Promise<KvResult> {
     return new Promise((resolve, reject) => {
       const client = this.admit(reject);
       if (client === undefined) return;
@@ -326,10 +333,8 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
           op: cmd.op,
           timeoutMs: this.settings.callTimeoutMs,
           forward,
-          trusted,
         }),
       );
-      this.watchForwards();
     });
   }
 
@@ -363,10 +368,6 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
 
   private send(to: NodeId, msg: RouterTypes<T>['msg']): void {
     const routed = msg as RouterMsg;
-    if (routed.type === 'fwdCall' && this.transport.peerStats(to)?.connected !== true) {
-      this.router.unsent(this.clock(), to, routed);
-      return;
-    }
     if (routed.type === 'removed') this.relinkRemoved(to);
     const sent = this.transport.send(to, msg);
     if (sent !== 'queued' && sent !== 'queued-dropped-oldest' && routed.type === 'fwdCall') {
@@ -399,33 +400,12 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
       clearInterval(timer);
       this.lingering.delete(id);
       if (this.router.removedMembers().has(id)) this.transport.removePeer(id);
-    }, FORWARD_CHECK_MS);
+    }, LINGER_CHECK_MS);
     timer.unref();
     this.lingering.set(id, timer);
   }
 
-  /**
-   * A leader that dies takes its connection with it: the calls forwarded to it end then,
-   * not at their deadline, so clients move on while a new leader is elected.
-   */
-  private watchForwards(): void {
-    if (this.forwardCheck !== undefined) return;
-    this.forwardCheck = setInterval(() => {
-      if (!this.node.accepting || this.waiting.size === 0) {
-        clearInterval(this.forwardCheck);
-        this.forwardCheck = undefined;
-        return;
-      }
-      for (const peer of this.router.forwardTargets()) {
-        if (this.transport.peerStats(peer)?.connected === true) continue;
-        this.node.input((now) => this.router.peerLost(now, peer));
-      }
-    }, FORWARD_CHECK_MS);
-  }
-
   private clearTimers(): void {
-    clearInterval(this.forwardCheck);
-    this.forwardCheck = undefined;
     for (const timer of this.lingering.values()) clearInterval(timer);
     this.lingering.clear();
   }

@@ -12,11 +12,10 @@ import {
   SESSION_MAX,
   type StatusResponse,
 } from '../client/wire.ts';
-import { isNodeId, NO_NODE } from '../kernel/ids.ts';
+import { isNodeId } from '../kernel/ids.ts';
 import type { KvCommand, KvOp, KvResult } from '../kv/machine.ts';
-import { type EngineStatus, type KvEngine, type ReadConsistency, RefusedError } from './engine.ts';
+import type { EngineStatus, KvEngine, ReadConsistency } from './engine.ts';
 import { ApiError, type CallKind, engineError } from './errors.ts';
-import { type ForwardOptions, forwardToLeader } from './forward.ts';
 import type { ServerMetrics } from './metrics.ts';
 import { type SchemaLimits, schemas } from './schemas.ts';
 import type { WatchHub } from './watch.ts';
@@ -29,21 +28,21 @@ export interface RouteContext {
     readonly listLimitDefault: number;
     readonly listLimitMax: number;
   };
-  readonly forward: ForwardOptions;
+  /** Seconds a client should wait after no-leader, overloaded or unavailable. */
+  readonly retryAfterSeconds: number;
 }
 
 type KeyParams = { key: string };
 type Consistency = { consistency?: ReadConsistency };
 
 /**
- * Runs an engine call and answers with its result; a notLeader refusal that names the leader's
- * URL is relayed there over HTTP (what the engine did not forward itself: membership changes,
- * and calls whose leader is not reachable as a peer), any other rejection becomes its typed
- * error answer. `leaderCall` marks calls the engine may have served at the leader.
+ * Runs an engine call and answers with its result, or with its rejection as a typed error
+ * answer: the engine forwards calls to the leader over the peer protocol itself, and when it
+ * cannot reach one it refuses naming the leader's URL (421), so the client goes there.
+ * `leaderCall` marks calls the engine may have served at the leader.
  */
 async function respond(
   ctx: RouteContext,
-  req: FastifyRequest,
   reply: FastifyReply,
   kind: CallKind,
   call: () => Promise<unknown>,
@@ -55,15 +54,7 @@ async function respond(
     if (leaderUrl !== undefined) reply.header(HEADER.leader, leaderUrl);
     return answer;
   } catch (err) {
-    if (
-      err instanceof RefusedError &&
-      err.refusal.type === 'notLeader' &&
-      err.refusal.leader !== NO_NODE &&
-      err.leaderClientUrl !== undefined
-    ) {
-      return forwardToLeader(req, reply, err.leaderClientUrl, kind, ctx.forward);
-    }
-    throw engineError(err, kind, ctx.forward.retryAfterSeconds);
+    throw engineError(err, kind, ctx.retryAfterSeconds);
   }
 }
 
@@ -110,14 +101,14 @@ function registerKvWrites(app: FastifyInstance, ctx: RouteContext): void {
     '/v1/kv/:key',
     { schema: s.put },
     (req, reply) =>
-      respond(ctx, req, reply, 'write', async (): Promise<PutResponse> => {
+      respond(ctx, reply, 'write', async (): Promise<PutResponse> => {
         const op = { f: 'put', key: req.params.key, value: req.body.value } as const;
         const { f: _, ...r } = resultOf(await write(req, op), 'put');
         return r;
       }),
   );
   app.delete<{ Params: KeyParams }>('/v1/kv/:key', { schema: s.delete }, (req, reply) =>
-    respond(ctx, req, reply, 'write', async (): Promise<DeleteResponse> => {
+    respond(ctx, reply, 'write', async (): Promise<DeleteResponse> => {
       const { f: _, ...r } = resultOf(
         await write(req, { f: 'delete', key: req.params.key }),
         'delete',
@@ -129,7 +120,7 @@ function registerKvWrites(app: FastifyInstance, ctx: RouteContext): void {
     Params: KeyParams;
     Body: { expected?: string | null; expectedVersion?: number; value: string };
   }>('/v1/kv/:key/cas', { schema: s.cas }, (req, reply) =>
-    respond(ctx, req, reply, 'write', async (): Promise<CasResponse> => {
+    respond(ctx, reply, 'write', async (): Promise<CasResponse> => {
       const { f: _, ...r } = resultOf(await write(req, casOp(req.params.key, req.body)), 'cas');
       return r;
     }),
@@ -145,7 +136,6 @@ function registerKvReads(app: FastifyInstance, ctx: RouteContext): void {
       const consistency = req.query.consistency ?? 'linearizable';
       return respond(
         ctx,
-        req,
         reply,
         'read',
         async (): Promise<GetResponse> => {
@@ -164,7 +154,6 @@ function registerKvReads(app: FastifyInstance, ctx: RouteContext): void {
       const consistency = req.query.consistency ?? 'linearizable';
       return respond(
         ctx,
-        req,
         reply,
         'read',
         async (): Promise<ListResponse> => {
@@ -238,10 +227,9 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RouteContext): vo
     async (): Promise<MembersResponse> => ({ members: statusJson(ctx.engine.status()).members }),
   );
   // A membership change is a write the leader carries out; its answer names no leader.
-  const change = (req: FastifyRequest, reply: FastifyReply, act: () => Promise<void>) =>
+  const change = (reply: FastifyReply, act: () => Promise<void>) =>
     respond(
       ctx,
-      req,
       reply,
       'write',
       async () => {
@@ -253,15 +241,15 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RouteContext): vo
   app.post<{ Body: { id: number; peerAddress: string; clientUrl: string } }>(
     '/v1/members',
     { schema: s.addMember },
-    (req, reply) => change(req, reply, () => ctx.engine.addLearner(req.body)),
+    (req, reply) => change(reply, () => ctx.engine.addLearner(req.body)),
   );
   app.post<{ Params: { id: string } }>(
     '/v1/members/:id/promote',
     { schema: s.member },
-    (req, reply) => change(req, reply, () => ctx.engine.promote(memberId(req.params.id))),
+    (req, reply) => change(reply, () => ctx.engine.promote(memberId(req.params.id))),
   );
   app.delete<{ Params: { id: string } }>('/v1/members/:id', { schema: s.member }, (req, reply) =>
-    change(req, reply, () => ctx.engine.remove(memberId(req.params.id))),
+    change(reply, () => ctx.engine.remove(memberId(req.params.id))),
   );
   app.get('/healthz', async (): Promise<HealthResponse> => ({ ok: true, id: ctx.engine.id }));
   app.get('/metrics', async (_req, reply) => {

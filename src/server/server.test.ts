@@ -9,7 +9,7 @@ let url: string;
 beforeAll(async () => {
   node = await startNode(
     { id: 1 },
-    { bodyLimitBytes: 64 * 1024, valueLengthMax: 1000, keyLengthMax: 64 },
+    { bodyBytesMax: 64 * 1024, valueLengthMax: 1000, keyLengthMax: 64 },
   );
   url = node.url;
 });

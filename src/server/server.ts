@@ -1,5 +1,3 @@
-import { Agent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -18,11 +16,6 @@ import { WatchHub } from './watch.ts';
 export interface ServerTls {
   readonly key: string | Buffer;
   readonly cert: string | Buffer;
-  /**
-   * The CA that signed the other nodes' certificates: trusted when forwarding to an https
-   * leader. Without it, forwarding trusts the system's roots.
-   */
-  readonly ca?: string | Buffer;
 }
 
 export interface ServerOptions {
@@ -32,7 +25,7 @@ export interface ServerOptions {
   /** The node's metrics; pass the same object to the engine. A fresh one by default. */
   readonly metrics?: ServerMetrics;
   /** Largest request body; larger ones get 413. */
-  readonly bodyLimitBytes?: number;
+  readonly bodyBytesMax?: number;
   /** Longest key, in UTF-16 code units. */
   readonly keyLengthMax?: number;
   /** Longest value, in UTF-16 code units. */
@@ -40,9 +33,6 @@ export interface ServerOptions {
   /** `limit` of a list that gives none, and the largest one accepted. */
   readonly listLimitDefault?: number;
   readonly listLimitMax?: number;
-  /** Forwards a request may take to reach the leader (1: follower -> leader). */
-  readonly forwardHopsMax?: number;
-  readonly forwardTimeoutMs?: number;
   /** Seconds a client should wait after no-leader, overloaded or unavailable. */
   readonly retryAfterSeconds?: number;
   readonly watchersMax?: number;
@@ -55,13 +45,11 @@ export interface ServerOptions {
 }
 
 const defaults = {
-  bodyLimitBytes: 2 * 1024 * 1024,
+  bodyBytesMax: 2 * 1024 * 1024,
   keyLengthMax: 1024,
   valueLengthMax: 1024 * 1024,
   listLimitDefault: 100,
   listLimitMax: 1000,
-  forwardHopsMax: 1,
-  forwardTimeoutMs: 5000,
   retryAfterSeconds: 1,
   watchersMax: 1000,
   watchBacklogMax: 1000,
@@ -69,18 +57,14 @@ const defaults = {
   closeGraceMs: 5000,
 } as const;
 
-/** Open connections from this node to the leader for forwarded requests; more wait. */
-const FORWARD_SOCKETS_MAX = 256;
-
 type Settings = { -readonly [K in keyof typeof defaults]: number };
 
 function settingsOf(options: ServerOptions): Settings {
   const settings: Settings = { ...defaults };
   for (const name of Object.keys(defaults) as (keyof Settings)[]) {
     const value = options[name] ?? defaults[name];
-    const min = name === 'forwardHopsMax' ? 0 : 1;
-    if (!Number.isSafeInteger(value) || value < min) {
-      throw new RangeError(`${name} must be an integer >= ${min}, got ${value}`);
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`${name} must be an integer >= 1, got ${value}`);
     }
     settings[name] = value;
   }
@@ -113,7 +97,7 @@ export function createServer(options: ServerOptions): QuorateServer {
     loggerInstance: logger as FastifyBaseLogger,
     // One line per request at debug level comes from the onResponse hook instead.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: settings.bodyLimitBytes,
+    bodyLimit: settings.bodyBytesMax,
     // A key is percent-encoded: one UTF-16 unit may take up to 9 bytes (%XX%XX%XX).
     routerOptions: { maxParamLength: settings.keyLengthMax * 9 },
     forceCloseConnections: 'idle',
@@ -149,24 +133,12 @@ export function createServer(options: ServerOptions): QuorateServer {
     reply.code(api.status).send(api.body());
   });
   const inFlight = installHooks(app, metrics);
-  const forwardAgent = new Agent({ keepAlive: true, maxSockets: FORWARD_SOCKETS_MAX });
-  const forwardHttpsAgent = new HttpsAgent({
-    keepAlive: true,
-    maxSockets: FORWARD_SOCKETS_MAX,
-    ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
-  });
   const ctx = {
     engine: options.engine,
     metrics,
     hub,
     limits: settings,
-    forward: {
-      hopsMax: settings.forwardHopsMax,
-      timeoutMs: settings.forwardTimeoutMs,
-      retryAfterSeconds: settings.retryAfterSeconds,
-      agent: forwardAgent,
-      httpsAgent: forwardHttpsAgent,
-    },
+    retryAfterSeconds: settings.retryAfterSeconds,
   };
   registerKvRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
@@ -190,8 +162,6 @@ export function createServer(options: ServerOptions): QuorateServer {
       await inFlight.drained(settings.closeGraceMs);
       app.server.closeAllConnections();
       await closing;
-      forwardAgent.destroy();
-      forwardHttpsAgent.destroy();
     },
     get address() {
       return address;

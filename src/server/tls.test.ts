@@ -70,28 +70,14 @@ describe('the client API over HTTPS', () => {
     expect(outcome).toMatch(/^failed/);
   });
 
-  it('forwards from a follower to an https leader, trusting the same CA', async () => {
+  it('sends a client from a follower on to an https leader, trusting the same CA', async () => {
     const follower = await startNode({ id: 2 }, { tls: certs });
     started.push(follower);
     follower.engine.setMode({ kind: 'follower', leader: 1, leaderClientUrl: node.url });
-    const client = new QuorateClient({ endpoints: [follower.url], ca: certs.ca, retries: 0 });
+    // The follower names the leader (421); the client's retry goes there itself.
+    const client = new QuorateClient({ endpoints: [follower.url], ca: certs.ca, retries: 1 });
     await client.put('forwarded', 'yes');
     expect(node.engine.writes.some((w) => JSON.stringify(w).includes('forwarded'))).toBe(true);
     expect(client.target).toBe(node.url);
-  });
-
-  it('reports an https leader whose certificate it does not trust as unreachable', async () => {
-    const follower = await startNode({ id: 3 }, { tls: { ...certs, ca: stranger.ca } });
-    started.push(follower);
-    follower.engine.setMode({ kind: 'follower', leader: 1, leaderClientUrl: node.url });
-    const res = await new QuorateClient({ endpoints: [follower.url], ca: certs.ca, retries: 0 })
-      .get('greeting')
-      .catch((err: Error) => err);
-    expect(res).toMatchObject({ code: 'leader-unreachable' });
-    // Not 504 unknown-outcome: TLS refused the leader before the write left this node.
-    const put = await new QuorateClient({ endpoints: [follower.url], ca: certs.ca, retries: 0 })
-      .put('never', 'sent')
-      .catch((err: Error) => err);
-    expect(put).toMatchObject({ code: 'leader-unreachable' });
   });
 });

@@ -8,6 +8,7 @@ import { raftSim } from './raft/plugin.ts';
 import { primaryBackup } from './reference/plugin.ts';
 import { totemKvSim } from './totem/kv.ts';
 import { totemSim } from './totem/plugin.ts';
+import { brokenVariants } from './variants.ts';
 
 /** A registered protocol with its types erased, so different families share one table. */
 export type AnySimProtocol = SimProtocol<CoreTypes, unknown>;
@@ -28,6 +29,7 @@ export const protocols: ReadonlyMap<string, AnySimProtocol> = new Map<string, An
   [totemKvSim.name, totemKvSim as unknown as AnySimProtocol],
 ]);
 
+/** A registered protocol, or one of the broken variants (src/sim/variants.ts) by its name. */
 export function findProtocol(name: string): AnySimProtocol | undefined {
-  return protocols.get(name);
+  return protocols.get(name) ?? brokenVariants.get(name);
 }

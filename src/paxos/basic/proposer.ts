@@ -40,7 +40,7 @@ type Phase<V> =
       readonly value: V;
       readonly timeoutAt: number;
     }
-  | { readonly type: 'backoff'; readonly until: number }
+  | { readonly type: 'backoff'; readonly resumeAt: number }
   | { readonly type: 'done' };
 
 /** Read-only view for invariant checks and tests. */
@@ -87,7 +87,7 @@ export class BasicProposer<V> {
       case 'accepting':
         return this.phase.timeoutAt;
       case 'backoff':
-        return this.phase.until;
+        return this.phase.resumeAt;
       default:
         return Number.POSITIVE_INFINITY;
     }
@@ -166,8 +166,9 @@ export class BasicProposer<V> {
     const { backoffMinMs, backoffMaxMs } = this.timing;
     const ceiling = Math.min(backoffMaxMs, backoffMinMs * 2 ** Math.min(this.attempts, 30));
     this.attempts++;
-    const until = now + this.rng.range(backoffMinMs, Math.max(backoffMinMs, Math.floor(ceiling)));
-    this.phase = { type: 'backoff', until };
-    this.sink.emit({ type: 'backoff', untilMs: until });
+    const resumeAt =
+      now + this.rng.range(backoffMinMs, Math.max(backoffMinMs, Math.floor(ceiling)));
+    this.phase = { type: 'backoff', resumeAt };
+    this.sink.emit({ type: 'backoff', resumeAt });
   }
 }

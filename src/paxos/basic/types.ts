@@ -50,7 +50,7 @@ export type BasicEvent =
   | { readonly type: 'phase1'; readonly id: ProposalId }
   | { readonly type: 'phase2'; readonly id: ProposalId }
   | { readonly type: 'nacked'; readonly id: ProposalId; readonly promised: ProposalId }
-  | { readonly type: 'backoff'; readonly untilMs: number }
+  | { readonly type: 'backoff'; readonly resumeAt: number }
   | { readonly type: 'learned' }
   | { readonly type: 'dropped'; readonly from: NodeId; readonly reason: 'unknownPeer' };
 

@@ -28,7 +28,7 @@ export interface CoordinatorSettings {
 
 type Phase<V> =
   | { readonly type: 'idle' }
-  | { readonly type: 'waiting'; readonly until: number; readonly nextFast: boolean }
+  | { readonly type: 'waiting'; readonly resumeAt: number; readonly nextFast: boolean }
   | {
       readonly type: 'preparing';
       readonly round: FastRound;
@@ -72,7 +72,7 @@ export class FastCoordinator<V> {
   ) {
     this.highestSeen = lastUsed;
     this.phase = initialCoordinator
-      ? { type: 'waiting', until: Number.NEGATIVE_INFINITY, nextFast: true }
+      ? { type: 'waiting', resumeAt: Number.NEGATIVE_INFINITY, nextFast: true }
       : { type: 'idle' };
   }
 
@@ -82,7 +82,7 @@ export class FastCoordinator<V> {
 
   deadline(): number {
     const p = this.phase;
-    if (p.type === 'waiting') return p.until;
+    if (p.type === 'waiting') return p.resumeAt;
     if (p.type === 'preparing' || p.type === 'accepting') return p.timeoutAt;
     if (p.type === 'fast')
       return this.ownValue === null && p.votes.size === 0 ? Infinity : p.timeoutAt;
@@ -93,7 +93,11 @@ export class FastCoordinator<V> {
   noteClientValue(now: number, value: V): void {
     if (this.ownValue === null) this.ownValue = { value };
     if (this.phase.type === 'idle') {
-      this.phase = { type: 'waiting', until: now + this.settings.phaseTimeoutMs, nextFast: false };
+      this.phase = {
+        type: 'waiting',
+        resumeAt: now + this.settings.phaseTimeoutMs,
+        nextFast: false,
+      };
     }
   }
 
@@ -178,8 +182,9 @@ export class FastCoordinator<V> {
     const { backoffMinMs, backoffMaxMs } = this.settings;
     const ceiling = Math.min(backoffMaxMs, backoffMinMs * 2 ** Math.min(this.attempts, 30));
     this.attempts++;
-    const until = now + this.rng.range(backoffMinMs, Math.max(backoffMinMs, Math.floor(ceiling)));
-    this.phase = { type: 'waiting', until, nextFast: false };
-    this.sink.emit({ type: 'backoff', untilMs: until });
+    const resumeAt =
+      now + this.rng.range(backoffMinMs, Math.max(backoffMinMs, Math.floor(ceiling)));
+    this.phase = { type: 'waiting', resumeAt, nextFast: false };
+    this.sink.emit({ type: 'backoff', resumeAt });
   }
 }

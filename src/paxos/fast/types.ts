@@ -34,7 +34,7 @@ export type FastEvent =
       readonly round: FastRound;
       readonly recovery: 'coordinated' | 'uncoordinated';
     }
-  | { readonly type: 'backoff'; readonly untilMs: number }
+  | { readonly type: 'backoff'; readonly resumeAt: number }
   | { readonly type: 'learned'; readonly round: FastRound }
   | { readonly type: 'dropped'; readonly from: NodeId; readonly reason: 'unknownPeer' };
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeId } from '../../kernel/ids.ts';
+import { NO_NODE } from '../../kernel/ids.ts';
 import { Rng } from '../../kernel/rng.ts';
 import type { ProposalId } from '../ballot.ts';
 import { MULTI_PAXOS_DEFAULTS, MultiPaxosNode } from './node.ts';
@@ -63,16 +64,16 @@ describe('Multi-Paxos check-quorum (as Raft, dissertation 6.2)', () => {
     const steppedAt = runTimers(node, ballot, now, now + period, false);
     expect(node.isLeader()).toBe(false);
     expect(steppedAt).toBe(now + period);
-    expect(node.leaderHint()).toBeNull();
+    expect(node.leaderHint()).toBe(NO_NODE);
   });
 
   it('once stepped down it refuses a call at once instead of proposing it', () => {
     const { node, ballot, now } = electedLeader();
     const later = runTimers(node, ballot, now, now + period, false);
     drain(node);
-    node.request(later, 9, { type: 'command', requestId: 5, command: 'x' });
+    node.request(later, 9, { type: 'command', id: 5, command: 'x' });
     const out = drain(node);
-    expect(out.replies).toEqual([{ type: 'notLeader', requestId: 5, leaderHint: null }]);
+    expect(out.replies).toEqual([{ type: 'notLeader', id: 5, leaderHint: NO_NODE }]);
     expect(out.sent.filter((m) => m.msg.type === 'accept')).toEqual([]);
   });
 
@@ -80,13 +81,13 @@ describe('Multi-Paxos check-quorum (as Raft, dissertation 6.2)', () => {
     const { node, now } = electedLeader();
     // Fill the pipeline so that later commands wait in the queue, unproposed.
     for (let i = 0; i < MULTI_PAXOS_DEFAULTS.pipelineMax + 2; i++) {
-      node.request(now, 9, { type: 'command', requestId: i, command: `c${i}` });
+      node.request(now, 9, { type: 'command', id: i, command: `c${i}` });
     }
     drain(node);
     node.tick(now + period);
     const out = drain(node);
     expect(out.events).toContain('follower');
-    expect(out.replies.filter((r) => r.type === 'notLeader').map((r) => r.requestId)).toEqual([
+    expect(out.replies.filter((r) => r.type === 'notLeader').map((r) => r.id)).toEqual([
       MULTI_PAXOS_DEFAULTS.pipelineMax,
       MULTI_PAXOS_DEFAULTS.pipelineMax + 1,
     ]);

@@ -56,7 +56,7 @@ export class Leadership<C> {
   private readonly queue: LogCommand<C>[] = [];
   private readonly heartbeats = new Map<number, { sentAt: number; acks: Set<NodeId> }>();
   private heartbeatSeq = 0;
-  leaseUntil = Number.NEGATIVE_INFINITY;
+  leaseExpiresAt = Number.NEGATIVE_INFINITY;
   /** Members heard from (any message) since the last quorum check, this node included. */
   private readonly heardFrom = new Set<NodeId>();
 
@@ -154,10 +154,10 @@ export class Leadership<C> {
     hb.acks.add(from);
     if (!this.quorum.isQuorum(hb.acks)) return;
     const until = hb.sentAt + this.limits.leaseDurationMs - this.limits.clockDriftMarginMs;
-    this.leaseUntil = Math.max(this.leaseUntil, until);
+    this.leaseExpiresAt = Math.max(this.leaseExpiresAt, until);
   }
 
   holdsLease(now: number): boolean {
-    return now < this.leaseUntil;
+    return now < this.leaseExpiresAt;
   }
 }

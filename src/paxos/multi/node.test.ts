@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeId } from '../../kernel/ids.ts';
-import { nodeIds } from '../../kernel/ids.ts';
+import { NO_NODE, nodeIds } from '../../kernel/ids.ts';
 import { ThresholdQuorum } from '../../kernel/quorum.ts';
 import { Rng } from '../../kernel/rng.ts';
 import type { ProposalId } from '../ballot.ts';
@@ -70,13 +70,13 @@ function makeCluster(seed: number, options: Options) {
       );
     },
   });
-  let requestId = 0;
+  let id = 0;
   /** Sends a command to whichever node believes it leads; returns whether one accepted it. */
   const submit = (command: C): boolean => {
     const leader = ids.find((id) => cluster.node(id).isLeader());
     if (leader === undefined) return false;
     proposed.add(command);
-    cluster.request(leader, 7, { type: 'command', requestId: ++requestId, command });
+    cluster.request(leader, 7, { type: 'command', id: ++id, command });
     return true;
   };
   const leaderOf = () => ids.find((id) => cluster.node(id).isLeader());
@@ -99,7 +99,7 @@ const settle = (cluster: TestCluster<MultiTypes<C, S>, MultiDurable<C, S>, Node>
 describe('Multi-Paxos recovery rule (Paxos Made Simple, section 3)', () => {
   it('re-proposes the highest-ballot accepted value per instance and fills gaps with no-ops', () => {
     const b = (round: number, node: NodeId): ProposalId => ({ round, node });
-    const cmd = (command: C) => [{ client: 1, requestId: 1, command }];
+    const cmd = (command: C) => [{ client: 1, id: 1, command }];
     const recovered = recoverInstances<C>(
       5,
       [
@@ -143,21 +143,21 @@ describe('Multi-Paxos replication', () => {
     cluster.runUntil(() => leaderOf() !== undefined, 5_000);
     settle(cluster, 200);
     const leader = leaderOf() as NodeId;
-    cluster.request(leader, 9, { type: 'read', requestId: 1 });
-    expect(cluster.replies.at(-1)?.reply).toMatchObject({ type: 'readOk', requestId: 1 });
+    cluster.request(leader, 9, { type: 'read', id: 1 });
+    expect(cluster.replies.at(-1)?.reply).toMatchObject({ type: 'readOk', id: 1 });
     const follower = nodeIds(3).find((id) => id !== leader) as NodeId;
-    cluster.request(follower, 9, { type: 'read', requestId: 2 });
+    cluster.request(follower, 9, { type: 'read', id: 2 });
     expect(cluster.replies.at(-1)?.reply).toEqual({
       type: 'notLeader',
-      requestId: 2,
+      id: 2,
       leaderHint: leader,
     });
     cluster.isolated.add(leader);
     for (let i = 0; i < 30; i++) cluster.tickAll(10);
-    cluster.request(leader, 9, { type: 'read', requestId: 3 });
+    cluster.request(leader, 9, { type: 'read', id: 3 });
     expect(cluster.replies.at(-1)?.reply).toEqual({
       type: 'unavailable',
-      requestId: 3,
+      id: 3,
       reason: 'noLease',
     });
   });
@@ -203,14 +203,14 @@ describe('Multi-Paxos replication', () => {
     });
     expect(node.isLeader()).toBe(true);
     for (let i = 1; i <= 3; i++)
-      node.request(10_002, 5, { type: 'command', requestId: i, command: `c${i}` });
+      node.request(10_002, 5, { type: 'command', id: i, command: `c${i}` });
     drain();
     const rival = { round: prepare.ballot.round + 1, node: 3 };
     node.receive(20_000, 3, { type: 'prepare', ballot: rival, fromInstance: 1 });
     expect(node.isLeader()).toBe(false);
     expect(drain()?.replies).toEqual([
-      { client: 5, reply: { type: 'notLeader', requestId: 2, leaderHint: null } },
-      { client: 5, reply: { type: 'notLeader', requestId: 3, leaderHint: null } },
+      { client: 5, reply: { type: 'notLeader', id: 2, leaderHint: NO_NODE } },
+      { client: 5, reply: { type: 'notLeader', id: 3, leaderHint: NO_NODE } },
     ]);
   });
 

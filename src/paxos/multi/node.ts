@@ -1,7 +1,7 @@
 import { assert, unreachable } from '../../kernel/assert.ts';
 import { type Core, OutputBuffer, type Ready } from '../../kernel/core.ts';
 import type { ClientId, NodeId } from '../../kernel/ids.ts';
-import { assertNodeId } from '../../kernel/ids.ts';
+import { assertNodeId, NO_NODE } from '../../kernel/ids.ts';
 import { ThresholdQuorum } from '../../kernel/quorum.ts';
 import type { Rng } from '../../kernel/rng.ts';
 import {
@@ -86,13 +86,13 @@ function validate(c: MultiPaxosConfig): void {
 }
 
 type Role<C> =
-  | { readonly type: 'follower'; readonly leader: NodeId | null }
+  | { readonly type: 'follower'; readonly leader: NodeId }
   | {
       readonly type: 'candidate';
       readonly ballot: ProposalId;
       readonly fromInstance: number;
       readonly promises: Map<NodeId, readonly AcceptedInstance<C>[]>;
-      lagBehind: NodeId | null;
+      lagBehind: NodeId;
     }
   | { readonly type: 'leader'; readonly lead: Leadership<C> };
 
@@ -112,7 +112,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
   private readonly log: ReplicaLog<C, S>;
   private readonly quorum: ThresholdQuorum;
   private readonly faults: MultiUnsafeTestingFaults;
-  private role: Role<C> = { type: 'follower', leader: null };
+  private role: Role<C> = { type: 'follower', leader: NO_NODE };
   private lastProposalId: ProposalId;
   private highestSeen: ProposalId;
   /**
@@ -121,7 +121,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
    */
   private timers: { electionAt: number; quarantineUntil: number } | undefined;
   private heartbeatAt = Number.POSITIVE_INFINITY;
-  private grant: { ballot: ProposalId; until: number } | null = null;
+  private grant: { ballot: ProposalId; expiresAt: number } | null = null;
   private readonly restarted: boolean;
   private lastCatchUpAt = Number.NEGATIVE_INFINITY;
   private now = Number.NEGATIVE_INFINITY;
@@ -157,9 +157,9 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
     return this.log.frontier;
   }
 
-  leaderHint(): NodeId | null {
+  leaderHint(): NodeId {
     if (this.role.type === 'leader') return this.id;
-    return this.role.type === 'follower' ? this.role.leader : null;
+    return this.role.type === 'follower' ? this.role.leader : NO_NODE;
   }
 
   isLeader(): boolean {
@@ -188,7 +188,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
     if (this.role.type === 'leader') {
       const lead = this.role.lead;
       if (this.now >= lead.checkQuorumAt && !this.stillHasQuorum(lead)) {
-        this.becomeFollower(null);
+        this.becomeFollower(NO_NODE);
       } else if (this.now >= this.heartbeatAt) {
         this.sendHeartbeat(lead);
       }
@@ -220,7 +220,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
     if (role.type !== 'leader') {
       this.out.reply(client, {
         type: 'notLeader',
-        requestId: req.requestId,
+        id: req.id,
         leaderHint: this.leaderHint(),
       });
       return;
@@ -231,16 +231,16 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
       this.out.reply(
         client,
         ready
-          ? { type: 'readOk', requestId: req.requestId, readIndex: this.log.frontier }
-          : { type: 'unavailable', requestId: req.requestId, reason: 'noLease' },
+          ? { type: 'readOk', id: req.id, readIndex: this.log.frontier }
+          : { type: 'unavailable', id: req.id, reason: 'noLease' },
       );
       return;
     }
-    if (!lead.enqueue({ client, requestId: req.requestId, command: req.command })) {
-      this.out.reply(client, { type: 'unavailable', requestId: req.requestId, reason: 'busy' });
+    if (!lead.enqueue({ client, id: req.id, command: req.command })) {
+      this.out.reply(client, { type: 'unavailable', id: req.id, reason: 'busy' });
       return;
     }
-    this.out.reply(client, { type: 'proposed', requestId: req.requestId });
+    this.out.reply(client, { type: 'proposed', id: req.id });
     this.flush(lead);
   }
 
@@ -267,7 +267,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
       highestSeen: this.highestSeen,
       role: role.type,
       ownBallot: this.ownBallot(),
-      followed: role.type === 'follower' ? role.leader : null,
+      followed: role.type === 'follower' ? role.leader : NO_NODE,
       frontier: this.log.frontier,
       frontierChosen: this.log.chosenValue(this.log.frontier) !== undefined,
       snapshotUpTo: this.log.snapshotUpTo,
@@ -322,7 +322,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
     this.highestSeen = maxProposalId(this.highestSeen, ballot);
     const leased =
       this.grant !== null &&
-      this.now < this.grant.until &&
+      this.now < this.grant.expiresAt &&
       !proposalIdEquals(this.grant.ballot, ballot);
     const quarantined = this.now < this.started().quarantineUntil;
     if (leased || quarantined || !this.log.prepare(ballot)) {
@@ -342,10 +342,10 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
     // A promiser that compacted instances we have not learned could hide a chosen value.
     if (msg.snapshotUpTo >= role.fromInstance) role.lagBehind = from;
     if (!this.quorum.isQuorum(role.promises.keys())) return;
-    if (role.lagBehind !== null) {
+    if (role.lagBehind !== NO_NODE) {
       this.out.emit({ type: 'catchUpNeeded', fromInstance: this.log.frontier });
       this.send(role.lagBehind, { type: 'catchUp', fromInstance: this.log.frontier });
-      this.becomeFollower(null);
+      this.becomeFollower(NO_NODE);
       return;
     }
     this.becomeLeader(role.ballot, role.fromInstance, role.promises);
@@ -355,7 +355,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
     this.highestSeen = maxProposalId(this.highestSeen, promised);
     const own = this.ownBallot();
     if (own === null || !proposalIdEquals(own, ballot)) return;
-    if (compareProposalIds(promised, own) > 0) this.becomeFollower(null);
+    if (compareProposalIds(promised, own) > 0) this.becomeFollower(NO_NODE);
   }
 
   private handleAccept(from: NodeId, msg: Extract<MultiMsg<C, S>, { type: 'accept' }>): void {
@@ -392,7 +392,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
       return;
     }
     this.followLeader(msg.ballot);
-    this.grant = { ballot: msg.ballot, until: this.now + this.config.leaseDurationMs };
+    this.grant = { ballot: msg.ballot, expiresAt: this.now + this.config.leaseDurationMs };
     this.send(from, { type: 'heartbeatAck', ballot: msg.ballot, seq: msg.seq });
     this.learnCommitted(msg.ballot, msg.commitIndex);
   }
@@ -425,7 +425,13 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
     this.lastProposalId = ballot;
     this.highestSeen = ballot;
     const fromInstance = this.log.frontier;
-    this.role = { type: 'candidate', ballot, fromInstance, promises: new Map(), lagBehind: null };
+    this.role = {
+      type: 'candidate',
+      ballot,
+      fromInstance,
+      promises: new Map(),
+      lagBehind: NO_NODE,
+    };
     this.resetElectionTimer();
     this.out.persist({ type: 'proposalId', id: ballot });
     this.out.emit({ type: 'campaign', ballot, fromInstance });
@@ -463,11 +469,11 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
     this.flush(lead);
   }
 
-  private becomeFollower(leader: NodeId | null): void {
+  private becomeFollower(leader: NodeId): void {
     if (this.role.type === 'leader') {
       // Commands never proposed will not be: tell their clients to go to the new leader.
       for (const c of this.role.lead.drainQueue()) {
-        this.out.reply(c.client, { type: 'notLeader', requestId: c.requestId, leaderHint: leader });
+        this.out.reply(c.client, { type: 'notLeader', id: c.id, leaderHint: leader });
       }
     }
     const changed = this.role.type !== 'follower' || this.role.leader !== leader;
@@ -488,7 +494,7 @@ export class MultiPaxosNode<C, S> implements Core<MultiTypes<C, S>> {
 
   private stepDownIfBelow(ballot: ProposalId): void {
     const own = this.ownBallot();
-    if (own !== null && compareProposalIds(ballot, own) > 0) this.becomeFollower(null);
+    if (own !== null && compareProposalIds(ballot, own) > 0) this.becomeFollower(NO_NODE);
   }
 
   private ownBallot(): ProposalId | null {

@@ -1,10 +1,10 @@
 import type { ClientId, NodeId } from '../../kernel/ids.ts';
 import type { ProposalId } from '../ballot.ts';
 
-/** One client command inside a log instance; (client, requestId) lets the service dedupe. */
+/** One client command inside a log instance; (client, id) lets the service dedupe. */
 export interface LogCommand<C> {
   readonly client: ClientId;
-  readonly requestId: number;
+  readonly id: number;
   readonly command: C;
 }
 
@@ -57,19 +57,19 @@ export type MultiMsg<C, S> =
   | { readonly type: 'snapshot'; readonly upTo: number; readonly data: S };
 
 export type MultiRequest<C> =
-  | { readonly type: 'command'; readonly requestId: number; readonly command: C }
+  | { readonly type: 'command'; readonly id: number; readonly command: C }
   /** A linearizable read served locally by a leader holding its lease. */
-  | { readonly type: 'read'; readonly requestId: number };
+  | { readonly type: 'read'; readonly id: number };
 
 export type MultiReply =
   /** The command is in the leader's pipeline; its outcome arrives as a delivery. */
-  | { readonly type: 'proposed'; readonly requestId: number }
-  | { readonly type: 'notLeader'; readonly requestId: number; readonly leaderHint: NodeId | null }
+  | { readonly type: 'proposed'; readonly id: number }
+  | { readonly type: 'notLeader'; readonly id: number; readonly leaderHint: NodeId }
   /** Serve the read from state that has applied every instance below `readIndex`. */
-  | { readonly type: 'readOk'; readonly requestId: number; readonly readIndex: number }
+  | { readonly type: 'readOk'; readonly id: number; readonly readIndex: number }
   | {
       readonly type: 'unavailable';
-      readonly requestId: number;
+      readonly id: number;
       readonly reason: 'busy' | 'noLease';
     };
 
@@ -81,7 +81,7 @@ export type MultiDelivery<C, S> =
 export type MultiEvent =
   | { readonly type: 'campaign'; readonly ballot: ProposalId; readonly fromInstance: number }
   | { readonly type: 'leader'; readonly ballot: ProposalId; readonly recovered: number }
-  | { readonly type: 'follower'; readonly leader: NodeId | null }
+  | { readonly type: 'follower'; readonly leader: NodeId }
   | { readonly type: 'catchUpNeeded'; readonly fromInstance: number }
   | { readonly type: 'dropped'; readonly from: NodeId; readonly reason: 'unknownPeer' };
 

@@ -194,9 +194,9 @@ export class RoutedRaftCluster {
   }
 
   /** Moves time to `until` in `stepMs` steps, ticking every live node and delivering. */
-  run(untilMs: number, stepMs = 5): void {
-    while (this.now < untilMs) {
-      this.now = Math.min(untilMs, this.now + stepMs);
+  run(untilAt: number, stepMs = 5): void {
+    while (this.now < untilAt) {
+      this.now = Math.min(untilAt, this.now + stepMs);
       for (const [id, n] of this.nodes) {
         if (n.router === undefined || n.router.deadline() > this.now) continue;
         n.router.tick(this.now);

@@ -42,6 +42,8 @@ export interface LinkSettings {
   readonly tls: TlsOptions | undefined;
   readonly log: (level: 'info' | 'warn', message: string) => void;
   readonly onBytesSent: ((peer: NodeId, bytes: number) => void) | undefined;
+  /** Told when the link comes up or goes down (each change once). */
+  readonly onLink: (peer: NodeId, up: boolean) => void;
 }
 
 export class PeerLink {
@@ -56,6 +58,8 @@ export class PeerLink {
   private flushScheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** What the link last reported: undefined before its first dial ends. */
+  private reported: boolean | undefined;
 
   constructor(
     private readonly settings: LinkSettings,
@@ -86,6 +90,18 @@ export class PeerLink {
   /** Writes what is queued now, instead of at the end of this event-loop turn. */
   flushNow(): void {
     this.flush();
+  }
+
+  /**
+   * The peer just dialled this node and proved who it is, so it is up: a redial waiting out
+   * its backoff goes now. Without it, a node that restarts is not heard by a peer that backed
+   * off to `reconnectMaxMs` while it was down (a leader's heartbeats wait that long).
+   */
+  peerIsBack(): void {
+    if (this.closed || this.socket !== undefined) return;
+    clearTimeout(this.timer);
+    this.attempts = 0;
+    this.dial();
   }
 
   setAddress(address: PeerAddress): void {
@@ -192,7 +208,14 @@ export class PeerLink {
     this.ready = true;
     this.attempts = 0;
     this.settings.log('info', `connected to node ${this.peerId}`);
+    this.report(true);
     this.flush();
+  }
+
+  private report(up: boolean): void {
+    if (this.reported === up) return;
+    this.reported = up;
+    this.settings.onLink(this.peerId, up);
   }
 
   private drop(socket: Socket, why: string): void {
@@ -221,6 +244,7 @@ export class PeerLink {
     this.ready = false;
     this.blocked = false;
     if (this.closed) return;
+    this.report(false);
     this.timer = setTimeout(() => this.dial(), this.backoffMs());
   }
 

@@ -129,6 +129,48 @@ describe('TcpTransport flushing', () => {
   });
 });
 
+describe('TcpTransport link changes', () => {
+  it('reports a link up once it is authenticated and down once it breaks, each change once', async () => {
+    const a = await node(1);
+    const b = await node(2);
+    const seen: [NodeId, boolean][] = [];
+    a.t.onLinkChange((peer, up) => seen.push([peer, up]));
+    a.t.addPeer(2, b.address);
+    await eventually(() => seen.length === 1);
+    expect(seen).toEqual([[2, true]]);
+    await b.t.stop();
+    running.splice(running.indexOf(b.t), 1);
+    await eventually(() => seen.length === 2);
+    // Redials keep failing while it is down: no further reports.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen).toEqual([
+      [2, true],
+      [2, false],
+    ]);
+  });
+});
+
+describe('TcpTransport redials', () => {
+  it('redials a peer at once when it dials in, instead of waiting out the backoff', async () => {
+    const slow = { reconnectBaseMs: 4000, reconnectMaxMs: 4000 };
+    const a = await node(1, slow);
+    const b = await node(2);
+    const seen: [NodeId, boolean][] = [];
+    a.t.onLinkChange((peer, up) => seen.push([peer, up]));
+    a.t.addPeer(2, b.address);
+    await eventually(() => seen.length === 1);
+    await b.t.stop();
+    running.splice(running.indexOf(b.t), 1);
+    await eventually(() => seen.length === 2); // down: a now waits 2-4 s before redialing
+    const back = await node(2, { listen: { host: b.address.host, port: b.address.port } });
+    back.t.addPeer(1, a.address);
+    const since = Date.now();
+    await eventually(() => seen.length === 3, 1500);
+    expect(seen[2]).toEqual([2, true]);
+    expect(Date.now() - since).toBeLessThan(1500);
+  });
+});
+
 describe('TcpTransport security', () => {
   it('rejects a node with the wrong secret: it neither joins nor injects a message', async () => {
     const b = await node(2);

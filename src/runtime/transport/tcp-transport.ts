@@ -29,7 +29,14 @@ import {
 } from './handshake.ts';
 import type { LinkSettings, TlsOptions } from './peer-link.ts';
 import { HANDSHAKE_FRAME_BYTES_MAX, PeerLink } from './peer-link.ts';
-import type { MessageHandler, PeerAddress, PeerStats, SendResult, Transport } from './transport.ts';
+import type {
+  LinkHandler,
+  MessageHandler,
+  PeerAddress,
+  PeerStats,
+  SendResult,
+  Transport,
+} from './transport.ts';
 import { validateQueueLimits } from './transport.ts';
 
 export type { TlsOptions } from './peer-link.ts';
@@ -74,6 +81,7 @@ export class TcpTransport<M> implements Transport<M> {
   private readonly addresses = new Map<NodeId, PeerAddress>();
   private readonly inbound = new Set<Socket>();
   private handler: MessageHandler<M> = () => {};
+  private linkHandler: LinkHandler = () => {};
   private server: Server | undefined;
   /** Inbound connections closed for a protocol or authentication failure. */
   rejectedConnections = 0;
@@ -107,6 +115,7 @@ export class TcpTransport<M> implements Transport<M> {
       tls: options.tls,
       log,
       onBytesSent: options.onBytesSent,
+      onLink: (peer, up) => this.linkHandler(peer, up),
     };
     validate(this.settings, this.frameBytesMax, this.inboundMax);
   }
@@ -184,6 +193,10 @@ export class TcpTransport<M> implements Transport<M> {
     this.handler = handler;
   }
 
+  onLinkChange(handler: LinkHandler): void {
+    this.linkHandler = handler;
+  }
+
   peerStats(id: NodeId): PeerStats | undefined {
     return this.links.get(id)?.stats();
   }
@@ -214,6 +227,7 @@ export class TcpTransport<M> implements Transport<M> {
         peer = this.authenticate(socket, challenge, frame, remote);
         if (peer === undefined) return;
         clearTimeout(timer);
+        this.links.get(peer)?.peerIsBack();
         if (result.frames.length > 1 || !decoder.idle()) {
           return this.reject(socket, `node ${peer} sent messages before the handshake finished`);
         }

@@ -27,6 +27,9 @@ export type SendResult =
 
 export type MessageHandler<M> = (from: NodeId, msg: M) => void;
 
+/** A link to `peer` came up (`true`) or went down (`false`). */
+export type LinkHandler = (peer: NodeId, up: boolean) => void;
+
 export interface PeerStats {
   readonly connected: boolean;
   readonly queuedMessages: number;
@@ -57,6 +60,12 @@ export interface Transport<M> {
   flush(): void;
   /** The one receiver of incoming messages; set it before `start`. */
   onMessage(handler: MessageHandler<M>): void;
+  /**
+   * The one receiver of link changes, for transports with connections: told when the link to
+   * a peer comes up and when it goes down (a failed dial included), so a node can stop
+   * waiting on a peer it cannot reach. A link never reported is taken to be up.
+   */
+  onLinkChange?(handler: LinkHandler): void;
   peerStats(id: NodeId): PeerStats | undefined;
 }
 

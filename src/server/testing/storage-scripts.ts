@@ -202,7 +202,7 @@ class MultiWriter {
     const count = this.rng.range(0, 2);
     return Array.from({ length: count }, (_, i) => ({
       client: this.rng.range(1, 4),
-      requestId: this.rng.int(100),
+      id: this.rng.int(100),
       command: command(this.rng, `i${instance}c${i}`),
     }));
   }

@@ -1,21 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { defaultReplicaOptions } from '../../replica/raft-kv.ts';
+import { main } from '../../cli/main.ts';
+import { captureOutput } from '../../cli/testing/capture-output.ts';
 import { parseFaults } from '../nemesis.ts';
+import type { AnySimProtocol } from '../protocols.ts';
 import { type RunResult, runSimulation } from '../run.ts';
 import { parseReplay } from '../testing/replay.ts';
-import { raftSimProtocol } from './plugin.ts';
+import { brokenVariant } from '../variants.ts';
+
+const output = captureOutput();
 
 // Proof that the sweep's checks bite: the same sweep as `quorate sim raft --faults all`, on
 // a Raft that grants votes without the log up-to-date check (the election restriction of
 // section 5.4.1), must report a violation, and running its seed again must reproduce it.
 // The figure-8 variant (committing earlier terms by counting) needs a schedule too precise
 // for random faults to find often; src/raft/hard-cases.test.ts drives it into the checker.
-const broken = raftSimProtocol({
-  name: 'raft-vote-ignoring-logs',
-  description: 'test fixture: Raft that votes without comparing logs',
-  raft: { unsafeTestingFaults: { voteIgnoringLogs: true } },
-  replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
-});
+const broken = brokenVariant('raft-vote-ignoring-logs');
 
 const SEEDS_MAX = 300;
 
@@ -26,7 +25,7 @@ function allFaults() {
 }
 
 /** The first seed of `quorate sim <protocol> --nodes N --faults all` that reports a violation. */
-function firstViolation(protocol: typeof broken, nodes: number): RunResult {
+function firstViolation(protocol: AnySimProtocol, nodes: number): RunResult {
   const faults = allFaults();
   for (let seed = 1; seed <= SEEDS_MAX; seed++) {
     const r = runSimulation(protocol, { seed, nodes, faults });
@@ -49,16 +48,7 @@ describe('a Raft that votes without comparing logs', () => {
 // possibly before the leader knows the write committed; the leader's reads must wait for
 // what it hinted. Without that, a client that wrote through a follower sees a later read
 // miss its acknowledged write.
-const readsIgnoringHints = raftSimProtocol({
-  name: 'raft-reads-ignoring-hints',
-  description: 'test fixture: Raft whose reads ignore the indexes it hinted',
-  raft: {
-    commitNoticeDelayMs: 10,
-    commitHints: 'origin',
-    unsafeTestingFaults: { readsIgnoringHints: true },
-  },
-  replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
-});
+const readsIgnoringHints = brokenVariant('raft-reads-ignoring-hints');
 
 describe('a Raft whose reads ignore its commit hints', () => {
   it('is caught by the 3-node all-faults sweep', () => {
@@ -71,13 +61,7 @@ describe('a Raft whose reads ignore its commit hints', () => {
 // The call router's own check: a follower that answers a forwarded write the moment it hands
 // it to the leader, before its apply or the leader's answer, acknowledges writes that a lost
 // message or a crashed leader never applied; a later read misses them.
-const earlyForwardAnswers = raftSimProtocol({
-  name: 'raft-router-answers-forwarded-writes-early',
-  description: 'test fixture: a router that answers forwarded writes before they apply',
-  raft: { commitNoticeDelayMs: 10, commitHints: 'origin' },
-  replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
-  router: { answerForwardedWritesEarly: true },
-});
+const earlyForwardAnswers = brokenVariant('raft-router-answers-forwarded-writes-early');
 
 describe('a call router that answers forwarded writes before they apply', () => {
   it('is caught by the 5-node all-faults sweep, reproducibly', () => {
@@ -100,20 +84,19 @@ describe('a call router that answers forwarded writes before they apply', () => 
 // unknown) and which then stepped down answers "not leader" while the entry may still commit.
 // The sessionless copy then applies a second time, and a read sees the write's value come
 // back after a later write replaced it.
-const sessionlessReforwards = raftSimProtocol({
-  name: 'raft-router-reforwards-writes-without-session',
-  description: 'test fixture: a router that re-forwards writes without their session',
-  raft: { commitNoticeDelayMs: 10, commitHints: 'origin' },
-  replica: { ...defaultReplicaOptions, snapshotEveryEntries: 200 },
-  router: { reforwardWritesWithoutSession: true },
-});
+const sessionlessReforwards = brokenVariant('raft-router-reforwards-writes-without-session');
 
 describe('a call router that re-forwards writes without their session', () => {
-  it('is caught by the 5-node all-faults sweep, and its replay reproduces it', () => {
+  it('is caught by the 5-node all-faults sweep, and its printed replay command reproduces it', async () => {
     const caught = firstViolation(sessionlessReforwards, 5);
     expect(caught.message).toContain('not linearizable');
     const again = runSimulation(sessionlessReforwards, parseReplay(caught.replay));
     expect([again.verdict, again.message]).toEqual(['violation', caught.message]);
-    console.log(`router-reforwards-writes-without-session caught: ${caught.replay}`);
+    // The command as printed, run by the CLI: it names the variant, which the CLI knows.
+    const command = /^npx quorate (.*)$/.exec(caught.replay)?.[1];
+    expect(command).toMatch(/^sim raft-router-reforwards-writes-without-session /);
+    expect(await main(['node', 'quorate', ...(command ?? '').split(' ')])).toBe(1);
+    expect(output.text()).toContain(caught.message);
+    expect(output.text()).toContain(caught.replay);
   }, 600_000);
 });

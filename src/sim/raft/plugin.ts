@@ -141,10 +141,12 @@ function raftMonitor(
 
 /**
  * Membership churn for the nemesis: remove a voter, re-add it as a learner, promote it. Half
- * the removals are for good, as real nodes remove (src/server/raft-engine.ts): the member's
- * tombstone is committed first, then the change, and the id is never added back; the router
- * then tells the member, forgets it and answers its messages with `removed`, whether it is
- * up or down at the time.
+ * the removals are for good, and those and the additions go through the router as a client
+ * asks them of a real node (src/replica/router-members.ts), at any member: the tombstone (or
+ * the learner's record) is committed first, then the change, and a removed id is never added
+ * back; the router then tells the member, forgets it and answers its messages with
+ * `removed`, whether it is up or down at the time. The other removals and promotions are
+ * plain configuration changes at the leader, so that removed members come back.
  */
 const membershipFault: ProtocolFault<RaftNodeTypes, RaftDurable> = {
   name: 'membership',
@@ -166,23 +168,29 @@ const membershipFault: ProtocolFault<RaftNodeTypes, RaftDurable> = {
     else if (voters.length > 3) change = { type: 'remove', node: rng.pick(voters) };
     if (change === undefined) return undefined;
     const forGood = change.type === 'remove' && rng.int(2) === 0;
-    if (forGood) {
-      control.request(leader.id, {
-        type: 'call',
+    if (forGood || change.type === 'addLearner') {
+      // As a client asks it, of any member that is up: a follower forwards it to the leader,
+      // which commits the tombstone (or the learner's record) before the change.
+      const up = control.view.members.filter(
+        (id) => replicaOf(control.view.core(id)) !== undefined,
+      );
+      const at = rng.pick(up);
+      const member =
+        change.type === 'addLearner'
+          ? { ...change, peerAddress: '', clientUrl: '' }
+          : { type: change.type, node: change.node };
+      control.request(at, {
+        type: 'member',
         id: 0,
-        kind: 'write',
-        session: 0,
-        seq: 0,
-        op: { f: 'put', key: removedKey(change.node), value: '' },
+        change: member,
         timeoutMs: SIM_CALL_TIMEOUT_MS,
-        forward: false,
-        trusted: true,
+        forward: true,
       });
+      return { at, ...change, ...(forGood ? { forGood } : {}) } as Json;
     }
     control.request(leader.id, {
       type: 'replica',
       req: { type: 'changeMembership', id: 0, change },
-      timeoutMs: SIM_CALL_TIMEOUT_MS,
     });
     return { leader: leader.id, ...change, ...(forGood ? { forGood } : {}) } as Json;
   },

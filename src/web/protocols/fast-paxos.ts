@@ -177,7 +177,7 @@ export const fastPaxosPlayground: PlaygroundProtocol<Types, FastDurable<V>> = {
       case 'collision':
         return `sees a collision in ${formatRound(event.round)}: no value can reach a fast quorum; recovers with a classic round`;
       case 'backoff':
-        return `backs off until ${event.untilMs.toFixed(0)} ms, then tries a classic round`;
+        return `backs off until ${event.resumeAt.toFixed(0)} ms, then tries a classic round`;
       case 'learned':
         return `learned the chosen value in round ${formatRound(event.round)}`;
       case 'dropped':

@@ -1,4 +1,5 @@
 import type { Core } from '../../kernel/core.ts';
+import { NO_NODE } from '../../kernel/ids.ts';
 import { majority } from '../../kernel/quorum.ts';
 import { formatProposalId, isZeroProposalId, type ProposalId } from '../../paxos/ballot.ts';
 import { applyMultiPersist, initialMultiDurable } from '../../paxos/multi/durable.ts';
@@ -61,7 +62,7 @@ function cellsOf(
  */
 function roleOf(node: Node): string {
   if (node.isLeader()) return 'leader';
-  return node.leaderHint() === null ? 'seeking' : 'follower';
+  return node.leaderHint() === NO_NODE ? 'seeking' : 'follower';
 }
 
 function liveView(node: Node): NodeView {
@@ -152,11 +153,11 @@ export const multiPaxosPlayground: PlaygroundProtocol<Types, MultiDurable<C, S>>
   },
 
   clientRequest(requestId, value) {
-    return { type: 'command', requestId, command: value };
+    return { type: 'command', id: requestId, command: value };
   },
 
   requestIdOf(reply) {
-    return reply.requestId;
+    return reply.id;
   },
 
   onReply(reply) {
@@ -187,7 +188,7 @@ export const multiPaxosPlayground: PlaygroundProtocol<Types, MultiDurable<C, S>>
           ? `won a majority of promises: leader with ballot ${formatProposalId(event.ballot)}`
           : `won a majority of promises: leader with ballot ${formatProposalId(event.ballot)}; re-proposes ${event.recovered} half-done instance(s) (gaps as no-ops)`;
       case 'follower':
-        return event.leader === null ? undefined : `follows leader n${event.leader}`;
+        return event.leader === NO_NODE ? undefined : `follows leader n${event.leader}`;
       case 'catchUpNeeded':
         return `must catch up from #${event.fromInstance} before leading`;
       case 'dropped':
