@@ -89,10 +89,11 @@ export interface RequestOp {
 }
 
 export interface ResponseOp {
-  readonly response?: 'response_range' | 'response_put' | 'response_delete_range';
+  readonly response?: 'response_range' | 'response_put' | 'response_delete_range' | 'response_txn';
   readonly response_range?: RangeResponse;
   readonly response_put?: PutResponse;
   readonly response_delete_range?: DeleteRangeResponse;
+  readonly response_txn?: TxnResponse;
 }
 
 export interface Compare {
@@ -292,6 +293,7 @@ export const messageFields = {
     response_range: 'RangeResponse',
     response_put: 'PutResponse',
     response_delete_range: 'DeleteRangeResponse',
+    response_txn: 'TxnResponse',
   } satisfies FieldsOf<ResponseOp>,
   'etcdserverpb.Compare': {
     result: 'CompareResult',
