@@ -29,6 +29,7 @@ export async function startEtcdTestCluster(
   nodes: number,
   nodeArgs: readonly string[],
   nodesMax = nodes,
+  options: { readonly tls?: boolean } = {},
 ): Promise<EtcdTestCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'quorate-etcd-'));
   const portBase = await freePortRange(3 * nodesMax);
@@ -39,6 +40,7 @@ export async function startEtcdTestCluster(
     grpcPortBase: portBase + 2 * nodesMax,
     nodeArgs: [...testNodeArgs, '--log-level', 'info', ...nodeArgs],
     readyTimeoutMs: 60_000,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
   const grpcHost = (id: number) => {
     const node = cluster.nodes.find((n) => n.id === id);

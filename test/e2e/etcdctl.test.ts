@@ -246,3 +246,43 @@ describe.skipIf(bin === undefined).each(protocols)(
     });
   },
 );
+
+describe.skipIf(bin === undefined)('etcdctl over TLS', () => {
+  let t: EtcdTestCluster;
+  beforeAll(async () => {
+    t = await startEtcdTestCluster(1, [], 1, { tls: true });
+    const ca = t.cluster.tls?.ca as string;
+    await waitUntil('a leader', async () => {
+      const run = await etcdctl(bin as string, t.endpoints, [
+        `--cacert=${ca}`,
+        'endpoint',
+        'status',
+        '-w',
+        'json',
+      ]);
+      return run.code === 0 && JSON.parse(run.stdout)[0]?.Status.leader > 0 ? true : undefined;
+    });
+  }, 90_000);
+  afterAll(async () => {
+    await t?.cleanup();
+  });
+
+  it("serves etcd's API over TLS with the node's certificate, trusted through the cluster CA", async () => {
+    const ca = t.cluster.tls?.ca as string;
+    const secure = (args: readonly string[]) =>
+      etcdctl(bin as string, t.endpoints, [`--cacert=${ca}`, ...args]);
+    expect(ok(await secure(['put', 'tls', 'yes']))).toBe('OK\n');
+    expect(ok(await secure(['get', 'tls', '--print-value-only']))).toBe('yes\n');
+    const members = JSON.parse(ok(await secure(['member', 'list', '-w', 'json'])));
+    expect(members.members[0].clientURLs).toEqual([`https://${t.grpcHost(1)}`]);
+    // Without the CA the server's certificate is not trusted: no plaintext fallback.
+    const untrusted = await etcdctl(
+      bin as string,
+      t.endpoints,
+      ['--insecure-transport=false', 'get', 'tls'],
+      undefined,
+      8000,
+    );
+    expect(untrusted.code).not.toBe(0);
+  });
+});
