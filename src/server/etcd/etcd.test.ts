@@ -333,6 +333,43 @@ describe('etcd Watch over the change feed', () => {
     stream.end();
   });
 
+  it('gives events exact versions and prev_kv on a watch from now; after a delete on one from a revision', async () => {
+    await start();
+    await put({ key: b('v/a'), value: b('1') });
+    await put({ key: b('v/a'), value: b('2') });
+    const stream = client.bidi<WatchRequest, WatchResponse>('Watch', 'Watch');
+    const got = collect(stream);
+    stream.write({
+      create_request: { key: b('v/'), range_end: b('v0'), prev_kv: true, watch_id: 1 },
+    });
+    stream.write({
+      create_request: { key: b('v/'), range_end: b('v0'), start_revision: 1, watch_id: 2 },
+    });
+    await until('both created', () =>
+      got.filter((r) => r.created).length === 2 ? true : undefined,
+    );
+    await put({ key: b('v/a'), value: b('3') });
+    await del({ key: b('v/a') });
+    await put({ key: b('v/a'), value: b('4') });
+    const eventsOf = (id: number) => got.filter((r) => r.watch_id === id).flatMap((r) => r.events);
+    await until('events', () =>
+      eventsOf(1).length === 3 && eventsOf(2).length === 5 ? true : undefined,
+    );
+    const now = eventsOf(1).map((e) => [
+      e.kv.version,
+      e.kv.create_revision,
+      e.prev_kv?.value.toString() ?? null,
+    ]);
+    expect(now).toEqual([
+      [3, 0, '2'], // written since its creation: create_revision is not kept yet
+      [0, 0, '3'],
+      [1, 5, null],
+    ]);
+    // From revision 1 the first versions are unknown (0); after the delete they are exact.
+    expect(eventsOf(2).map((e) => e.kv.version)).toEqual([0, 0, 0, 0, 1]);
+    stream.end();
+  });
+
   it('cancels a watch from a compacted revision with compact_revision set', async () => {
     await start({ changesMax: 2 });
     for (let i = 0; i < 6; i++) await put({ key: b('c'), value: b(String(i)) });

@@ -79,6 +79,7 @@ const defaults = {
   watchesPerStreamMax: 1000,
   backlogMax: 1000,
   progressNotifyMs: 600_000,
+  trackedKeysMax: 10_000,
 } as const;
 
 function positive(name: string, value: number): number {
@@ -145,6 +146,10 @@ export function createEtcdServer(options: EtcdServerOptions): EtcdServer {
     progressNotifyMs: positive(
       'progressNotifyMs',
       options.watch?.progressNotifyMs ?? defaults.progressNotifyMs,
+    ),
+    trackedKeysMax: positive(
+      'trackedKeysMax',
+      options.watch?.trackedKeysMax ?? defaults.trackedKeysMax,
     ),
   };
   let address: string | undefined;

@@ -1,11 +1,13 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import type { KvChange } from '../../kv/machine.ts';
+import type { KvChange, KvEntry } from '../../kv/machine.ts';
 import type { WatchHandle } from '../engine.ts';
 import { type EtcdContext, headerOf } from './context.ts';
 import { EtcdError, toEtcdError } from './errors.ts';
 import { bytesOf, inSpan, type Span, spanOf } from './keys.ts';
+import { readSpan } from './kv.ts';
 import {
   EventType,
+  type KeyValue,
   type WatchCreateRequest,
   type WatchEvent,
   WatchFilter,
@@ -23,6 +25,16 @@ export interface WatchLimits {
   readonly backlogMax: number;
   /** How often a watch created with progress_notify hears the revision when idle. */
   readonly progressNotifyMs: number;
+  /** Keys whose version a watch tracks (for exact versions and prev_kv); past it, it stops. */
+  readonly trackedKeysMax: number;
+}
+
+/** What a watch knows of a key between events; createRevision 0 when it does not know it. */
+interface Known {
+  readonly value: string;
+  readonly version: number;
+  readonly modRevision: number;
+  readonly createRevision: number;
 }
 
 /** clientv3's InvalidWatchID: the id of a progress answer meant for the whole stream. */
@@ -42,6 +54,14 @@ interface Watcher {
   backlog: number;
   /** Whether events were sent since the last progress notice. */
   active: boolean;
+  readonly prevKv: boolean;
+  /**
+   * The keys of the span as this watch knows them. With `tracksAll` (a watch from now, whose
+   * span was read when it began) a key missing here is absent; without it, missing is
+   * unknown and null is known absent (learnt from a delete), after which versions are exact.
+   */
+  readonly known: Map<string, Known | null>;
+  tracksAll: boolean;
 }
 
 type Call = ServerDuplexStream<WatchRequest, WatchResponse>;
@@ -101,8 +121,6 @@ export class WatchSession {
       return;
     }
     const span = checked;
-    const from =
-      req.start_revision > 0 ? req.start_revision - 1 : this.ctx.engine.status().revision;
     const watcher: Watcher = {
       id,
       span,
@@ -110,12 +128,41 @@ export class WatchSession {
       noDelete: req.filters.includes(WatchFilter.noDelete),
       progressNotify: req.progress_notify,
       handle: undefined,
-      seen: from,
+      seen: 0,
       pending: [],
       backlog: 0,
       active: false,
+      prevKv: req.prev_kv,
+      known: new Map(),
+      tracksAll: false,
     };
     this.watchers.set(id, watcher);
+    if (req.start_revision > 0) {
+      this.begin(watcher, req.start_revision - 1);
+      return;
+    }
+    // From now: read the span first, so that events carry exact versions (and prev_kv).
+    readSpan(this.ctx, span, 'stale').then(
+      (read) => {
+        if (this.closed || this.watchers.get(id) !== watcher) return;
+        for (const e of read.entries) watcher.known.set(e.key, knownOf(e));
+        watcher.tracksAll = true;
+        this.begin(watcher, read.revision);
+      },
+      (err: unknown) => {
+        if (this.closed || this.watchers.get(id) !== watcher) return;
+        if (!watcher.prevKv) return this.begin(watcher, this.ctx.engine.status().revision);
+        this.watchers.delete(id);
+        const reason = err instanceof EtcdError ? err.message : String(err);
+        this.send({ watch_id: id, created: true, canceled: true, cancel_reason: reason });
+      },
+    );
+  }
+
+  /** Starts the watch's feed after revision `from` and says it is created. */
+  private begin(watcher: Watcher, from: number): void {
+    const id = watcher.id;
+    watcher.seen = from;
     this.send({ watch_id: id, created: true, revision: this.ctx.engine.status().revision });
     const handle = this.ctx.engine.watch(from, (change) => this.onChange(watcher, change));
     if (handle === 'compacted') {
@@ -138,7 +185,9 @@ export class WatchSession {
     if (this.watchers.size >= this.limits.watchesPerStreamMax) {
       return `quorate: a stream holds at most ${this.limits.watchesPerStreamMax} watches`;
     }
-    if (req.prev_kv) return 'quorate: prev_kv on watch events is not implemented yet';
+    if (req.prev_kv && req.start_revision > 0) {
+      return 'quorate: prev_kv on a watch from a past revision is not implemented yet (MVCC history)';
+    }
     try {
       return spanOf(req.key, req.range_end);
     } catch (err) {
@@ -171,9 +220,12 @@ export class WatchSession {
     if (this.closed || this.watchers.get(w.id) !== w) return;
     w.seen = change.revision;
     if (!inSpan(w.span, change.key)) return;
+    // What the watch knows changes with every event of its span, filtered out or not.
+    const event = this.eventOf(w, change);
+    if (event === undefined) return;
     const isPut = change.value !== null;
     if ((isPut && w.noPut) || (!isPut && w.noDelete)) return;
-    w.pending.push(eventOf(change));
+    w.pending.push(event);
     if (this.congested) w.backlog++;
     if (w.backlog > this.limits.backlogMax) {
       w.pending = [];
@@ -188,6 +240,51 @@ export class WatchSession {
       this.flushQueued = true;
       queueMicrotask(() => this.flush());
     }
+  }
+
+  /**
+   * The event for `change`, with the key's version and create_revision when the watch knows
+   * them (0 otherwise), and its prev_kv when asked; updates what the watch knows. Undefined
+   * when the watch was cancelled because it could no longer keep track.
+   */
+  private eventOf(w: Watcher, change: KvChange): WatchEvent | undefined {
+    const before = w.known.has(change.key)
+      ? w.known.get(change.key)
+      : w.tracksAll
+        ? null
+        : undefined;
+    let after: Known | null | undefined = null;
+    if (change.value !== null) {
+      after =
+        before === undefined
+          ? undefined
+          : {
+              value: change.value,
+              version: (before?.version ?? 0) + 1,
+              modRevision: change.revision,
+              createRevision: before === null ? change.revision : before.createRevision,
+            };
+    }
+    if (after === undefined || (after === null && w.tracksAll)) w.known.delete(change.key);
+    else w.known.set(change.key, after);
+    if (w.known.size > this.limits.trackedKeysMax) {
+      if (w.prevKv) {
+        this.cancel(
+          w.id,
+          `quorate: a prev_kv watch tracks at most ${this.limits.trackedKeysMax} keys`,
+        );
+        return undefined;
+      }
+      w.known.clear();
+      w.tracksAll = false;
+    }
+    const base = eventOf(change);
+    const kv = after === undefined || after === null ? base.kv : keyValueOfKnown(change.key, after);
+    const prev =
+      w.prevKv && before !== undefined && before !== null
+        ? keyValueOfKnown(change.key, before)
+        : undefined;
+    return { ...base, kv, ...(prev === undefined ? {} : { prev_kv: prev }) };
   }
 
   private flush(): void {
@@ -261,6 +358,26 @@ export class WatchSession {
     this.watchers.clear();
     if (graceful) this.call.end();
   }
+}
+
+function knownOf(e: KvEntry): Known {
+  return {
+    value: e.value,
+    version: e.version,
+    modRevision: e.modRevision,
+    createRevision: e.version === 1 ? e.modRevision : 0,
+  };
+}
+
+function keyValueOfKnown(key: string, k: Known): KeyValue {
+  return {
+    key: bytesOf(key),
+    create_revision: k.createRevision,
+    mod_revision: k.modRevision,
+    version: k.version,
+    value: bytesOf(k.value),
+    lease: 0,
+  };
 }
 
 function eventOf(change: KvChange): WatchEvent {
