@@ -34,9 +34,8 @@ export async function txn(ctx: EtcdContext, req: TxnRequest): Promise<TxnRespons
     throw etcdErrors.tooManyOps();
   }
   for (const op of [...req.success, ...req.failure]) checkOp(op);
-  if (req.compare.length === 0 && req.failure.length === 0 && req.success.length <= 1) {
-    return single(ctx, req.success[0]);
-  }
+  // No compare: the success branch runs (etcd's rule), so the failure branch never does.
+  if (req.compare.length === 0 && req.success.length <= 1) return single(ctx, req.success[0]);
   const key = compareKey(req.compare);
   const ops = [...req.success, ...req.failure];
   if (ops.every((op) => readsOnly(op, key))) return readOnlyTxn(ctx, req, key);
