@@ -21,13 +21,23 @@ export const protoLoadOptions: Options = {
   oneofs: true,
 };
 
-/** proto/ from src/server/etcd (sources) or dist/server/etcd (the built package). */
+/** Parent folders searched for proto/: sources, dist/ and the CLI bundle sit 2-3 deep. */
+const PROTO_SEARCH_DEPTH_MAX = 5;
+
+/**
+ * The package's proto/ folder, the first one found going up from this module: it is
+ * src/server/etcd in a clone, dist/server/etcd in the library, dist/cli-bundle in the CLI.
+ */
 export function protoDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const dir = join(here, '..', '..', '..', 'proto');
-  if (!existsSync(join(dir, 'rpc.proto')))
-    throw new Error(`etcd's .proto files not found in ${dir}`);
-  return dir;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let up = 0; up <= PROTO_SEARCH_DEPTH_MAX; up++) {
+    const candidate = join(dir, 'proto');
+    if (existsSync(join(candidate, 'rpc.proto'))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error(
+    `etcd's .proto files (proto/rpc.proto) not found above ${fileURLToPath(import.meta.url)}`,
+  );
 }
 
 let loaded: PackageDefinition | undefined;
