@@ -5,7 +5,7 @@ import { isNodeId, NO_NODE, type NodeId } from '../../kernel/ids.ts';
 import { type EngineStatus, type MemberStatus, RefusedError } from '../engine.ts';
 import { parsePeerAddress } from '../raft-members.ts';
 import { type EtcdContext, headerOf } from './context.ts';
-import { etcdErrors, invalidArgument, unimplemented } from './errors.ts';
+import { etcdErrors, unimplemented } from './errors.ts';
 import {
   AlarmAction,
   type AlarmRequest,
@@ -255,9 +255,4 @@ export async function maintenanceStatus(ctx: ClusterContext): Promise<StatusResp
 export function alarm(ctx: ClusterContext, req: AlarmRequest): AlarmResponse {
   if (req.action !== AlarmAction.get) throw unimplemented('raising or clearing alarms');
   return { header: headerOf(ctx, ctx.engine.status().revision), alarms: [] };
-}
-
-export function checkMemberIdArg(id: number): NodeId {
-  if (!isNodeId(id)) throw invalidArgument(`member id must be 1..2^32-1, got ${id}`);
-  return id;
 }
