@@ -214,8 +214,8 @@ describe.skipIf(bin === undefined).each(protocols)(
 
     it('serves the etcd3 npm client: CRUD, prefix ranges, a txn and a watch', async () => {
       // After the member changes above a new election may be under way: start on a leader.
-    await waitForLeader(t.cluster);
-    const hosts = t.endpoints.split(',').map((h) => `http://${h}`);
+      await waitForLeader(t.cluster);
+      const hosts = t.endpoints.split(',').map((h) => `http://${h}`);
       const client = new Etcd3({ hosts });
       try {
         await client.put('e3/a').value('1');
