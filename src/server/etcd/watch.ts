@@ -141,8 +141,10 @@ export class WatchSession {
       this.begin(watcher, req.start_revision - 1);
       return;
     }
-    // From now: read the span first, so that events carry exact versions (and prev_kv).
-    readSpan(this.ctx, span, 'stale').then(
+    // From now: read the span first, so that events carry exact versions (and prev_kv). The
+    // read is linearizable, so "now" is no earlier than any write already acknowledged
+    // anywhere (a lagging member would otherwise replay those as new).
+    readSpan(this.ctx, span, 'linearizable').then(
       (read) => {
         if (this.closed || this.watchers.get(id) !== watcher) return;
         for (const e of read.entries) watcher.known.set(e.key, knownOf(e));
