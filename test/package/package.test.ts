@@ -51,7 +51,7 @@ const versionOf = (name: string): string =>
 
 beforeAll(async () => {
   mkdirSync(copy);
-  for (const entry of ['src', 'bin', 'scripts'])
+  for (const entry of ['src', 'bin', 'scripts', 'proto'])
     cpSync(join(repo, entry), join(copy, entry), { recursive: true });
   for (const file of [
     'package.json',
@@ -111,6 +111,7 @@ describe('the tarball', () => {
       'dist/raft/index.d.ts',
       'dist/cli/main.js',
       'dist/web/index.html',
+      'proto/rpc.proto',
     ]) {
       expect(paths).toContain(needed);
     }

@@ -1,4 +1,5 @@
 import { WalCorruptionError } from '../../runtime/storage/wal.ts';
+import type { EtcdServer } from '../../server/etcd/server.ts';
 import { createLogger } from '../../server/logger.ts';
 import { ServerMetrics } from '../../server/metrics.ts';
 import { MultiPaxosEngine } from '../../server/multipaxos-engine.ts';
@@ -49,21 +50,30 @@ export async function runNode(config: NodeConfig): Promise<number> {
     logger,
     ...(config.tls === undefined ? {} : { tls: config.tls }),
   });
+  const grpc =
+    config.grpcListen === undefined ? undefined : await etcdServerOf(config, engine, logger);
   let clientUrl: string;
+  let grpcUrl: string | undefined;
   try {
     await engine.start();
     clientUrl = await server.listen(listen.host, listen.port);
+    const grpcListen =
+      config.grpcListen === undefined ? undefined : parsePeerAddress(config.grpcListen);
+    if (grpc !== undefined && grpcListen !== undefined) {
+      grpcUrl = await grpc.listen(grpcListen.host, grpcListen.port);
+    }
   } catch (err) {
     const why = listenFailure(err);
     if (why === undefined) throw err;
     process.stderr.write(`quorate node ${config.id}: ${why}\n`);
+    await grpc?.close();
     await server.close();
     await engine.stop();
     return EXIT.usage;
   }
   const self = config.peers.find((p) => p.id === config.id);
   process.stdout.write(
-    `quorate node ${config.id} ready: client ${clientUrl} peer ${config.peerListen ?? self?.peerAddress}\n`,
+    `quorate node ${config.id} ready: client ${clientUrl} peer ${config.peerListen ?? self?.peerAddress}${grpcUrl === undefined ? '' : ` grpc ${grpcUrl}`}\n`,
   );
   process.once('SIGTERM', () => stopFor('SIGTERM'));
   process.once('SIGINT', () => stopFor('SIGINT'));
@@ -75,10 +85,29 @@ export async function runNode(config: NodeConfig): Promise<number> {
     );
   }
   logger.info({ why }, 'shutting down');
+  await grpc?.close();
   await server.close();
   await engine.stop();
   logger.info('stopped');
   return EXIT.ok;
+}
+
+/** etcd's v3 gRPC API beside the HTTP one; its packages load only for a node that serves it. */
+async function etcdServerOf(
+  config: NodeConfig,
+  engine: RaftEngine | MultiPaxosEngine,
+  logger: ReturnType<typeof createLogger>,
+): Promise<EtcdServer> {
+  const { createEtcdServer } = await import('../../server/etcd/server.ts');
+  return createEtcdServer({
+    engine,
+    clusterSecret: config.secret,
+    version: packageVersion(),
+    dataDir: config.data,
+    logger,
+    ...(config.tls === undefined ? {} : { tls: config.tls }),
+    ...(config.grpcPeers === undefined ? {} : { grpcUrls: config.grpcPeers }),
+  });
 }
 
 /** A clear line for a socket that could not listen (port taken, not allowed, no such address). */

@@ -35,6 +35,10 @@ export interface NodeConfig {
   readonly commitHints: CommitHints;
   readonly logLevel: string;
   readonly logFormat: LogFormat;
+  /** host:port of etcd's v3 gRPC API (src/server/etcd); none: not served. */
+  readonly grpcListen?: string;
+  /** Other members' gRPC URLs, listed by MemberList (etcdctl member list). */
+  readonly grpcPeers?: ReadonlyMap<number, string>;
   /** PEM contents; when set, both peer traffic (mutual TLS) and the client API use TLS. */
   readonly tls?: { readonly key: string; readonly cert: string; readonly ca: string };
 }
@@ -59,6 +63,8 @@ interface NodeFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  grpcListen?: string;
+  grpcPeers?: string;
 }
 
 /** "1=host:port@http://host:port,2=..." as member addresses. */
@@ -171,6 +177,12 @@ export function resolveConfig(flags: NodeFlags): NodeConfig {
     // The leader's read lease must fit strictly between the two.
     throw new UsageError('with multipaxos, --election-timeout-ms must exceed --heartbeat-ms by 2+');
   }
+  const grpcListen = pick('grpcListen');
+  if (grpcListen !== undefined && parsePeerAddress(grpcListen) === undefined) {
+    throw new UsageError(`--grpc-listen '${grpcListen}' is not host:port`);
+  }
+  const grpcPeersText = pick('grpcPeers');
+  const grpcPeers = grpcPeersText === undefined ? undefined : parseGrpcPeers(grpcPeersText);
   const commitHints = pick('commitHints') ?? 'origin';
   if (commitHints !== 'origin' && commitHints !== 'all' && commitHints !== 'off') {
     throw new UsageError(`--commit-hints must be origin, all or off, got '${commitHints}'`);
@@ -191,7 +203,26 @@ export function resolveConfig(flags: NodeFlags): NodeConfig {
     logLevel: logLevelOf(pick('logLevel') ?? 'info'),
     logFormat: logFormatOf(pick('logFormat') ?? 'json'),
     ...(tls === undefined ? {} : { tls }),
+    ...(grpcListen === undefined ? {} : { grpcListen }),
+    ...(grpcPeers === undefined ? {} : { grpcPeers }),
   };
+}
+
+/** "1=http://host:port,2=..." as each member's gRPC URL. */
+export function parseGrpcPeers(text: string): Map<number, string> {
+  const urls = new Map<number, string>();
+  for (const item of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
+    const match = /^(\d+)=(https?:\/\/[^/\s]+)\/?$/.exec(item);
+    const id = Number(match?.[1]);
+    if (match === null || !Number.isSafeInteger(id) || id < 1) {
+      throw new UsageError(`--grpc-peers entry '${item}' is not id=http://host:port`);
+    }
+    urls.set(id, match[2] as string);
+  }
+  return urls;
 }
 
 /** LogFormat's values, here so `quorate --help` does not load the logger (and pino). */
@@ -255,6 +286,8 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
     )
     .option('--log-level <level>', 'pino level: debug, info, warn, error')
     .option('--log-format <format>', 'json (one object a line, the default) or text (for people)')
+    .option('--grpc-listen <host:port>', "etcd v3 gRPC API listen address (etcdctl's endpoint)")
+    .option('--grpc-peers <list>', "members' gRPC URLs for member list: id=http://host:port,...")
     .option('--tls-cert <file>', 'PEM certificate: TLS for peer traffic and the client API')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--tls-ca <file>', "PEM CA that signed every node's certificate")

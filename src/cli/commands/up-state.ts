@@ -17,6 +17,8 @@ import type { LocalCluster, LocalNode } from './up.ts';
 export interface UpState extends ClusterFile {
   readonly retired: readonly NodeId[];
   readonly dashboard?: string;
+  /** The running members' etcd v3 gRPC URLs. */
+  readonly grpcEndpoints?: readonly string[];
 }
 
 export const clusterFileName = 'cluster.json';
@@ -68,6 +70,9 @@ export function upStateOf(
   const live = cluster.nodes.filter((n) => !retired.has(n.id));
   return {
     endpoints: live.map((n) => n.clientUrl),
+    ...(live.some((n) => n.grpcUrl !== undefined)
+      ? { grpcEndpoints: live.flatMap((n) => (n.grpcUrl === undefined ? [] : [n.grpcUrl])) }
+      : {}),
     ...(cluster.tls === undefined ? {} : { ca: cluster.tls.ca }),
     retired: [...retired].sort((a, b) => a - b),
     ...(dashboard === undefined ? {} : { dashboard }),

@@ -35,6 +35,8 @@ export interface LocalClusterOptions {
    * and kept in <dataDir>/tls (see certificates.ts); client URLs are then https.
    */
   readonly tls?: boolean;
+  /** Node i serves etcd's gRPC API on grpcPortBase + i - 1; none: no gRPC API. */
+  readonly grpcPortBase?: number;
   /** Members the cluster removed (their ids are retired): laid out, never started. */
   readonly retired?: readonly NodeId[];
 }
@@ -43,6 +45,8 @@ export interface LocalNode {
   readonly id: NodeId;
   readonly clientUrl: string;
   readonly peerAddress: string;
+  /** etcd v3 gRPC endpoint (http(s)://host:port), when the cluster serves it. */
+  readonly grpcUrl?: string;
   readonly dataDir: string;
   readonly logFile: string;
 }
@@ -90,12 +94,16 @@ export function localNode(
   portBase: number,
   id: NodeId,
   scheme: 'http' | 'https' = 'http',
+  grpcPortBase?: number,
 ): LocalNode {
   const clientPort = portBase + 2 * (id - 1);
   return {
     id,
     clientUrl: `${scheme}://${host}:${clientPort}`,
     peerAddress: `${host}:${clientPort + 1}`,
+    ...(grpcPortBase === undefined
+      ? {}
+      : { grpcUrl: `${scheme}://${host}:${grpcPortBase + id - 1}` }),
     dataDir: join(dataDir, `node-${id}`),
     logFile: join(dataDir, `node-${id}.log`),
   };
@@ -129,7 +137,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       : undefined;
   const scheme = tls === undefined ? 'http' : 'https';
   const nodes = Array.from({ length: options.nodes }, (_, i) =>
-    localNode(dataDir, host, options.portBase, i + 1, scheme),
+    localNode(dataDir, host, options.portBase, i + 1, scheme, options.grpcPortBase),
   );
   const peers = nodes.map((n) => `${n.id}=${n.peerAddress}@${n.clientUrl}`).join(',');
   const cluster = new ProcessCluster(nodes, peers, secretFile, tls, options);
@@ -166,7 +174,14 @@ class ProcessCluster implements LocalCluster {
     const portBase = Number(new URL(first.clientUrl).port);
     const host = new URL(first.clientUrl).hostname;
     const scheme = this.tls === undefined ? 'http' : 'https';
-    const node = localNode(resolve(first.dataDir, '..'), host, portBase, id, scheme);
+    const node = localNode(
+      resolve(first.dataDir, '..'),
+      host,
+      portBase,
+      id,
+      scheme,
+      this.options.grpcPortBase,
+    );
     this.nodes.push(node);
     return node;
   }
@@ -195,6 +210,7 @@ class ProcessCluster implements LocalCluster {
       ...(this.tls === undefined
         ? []
         : ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key, '--tls-ca', this.tls.ca]),
+      ...grpcArgs(node, this.nodes),
       ...(this.options.nodeArgs ?? []),
       ...extraArgs,
     ];
@@ -241,6 +257,13 @@ class ProcessCluster implements LocalCluster {
     if (node === undefined) throw new Error(`no node ${id} in this cluster`);
     return node;
   }
+}
+
+/** A node's gRPC listener and every member's gRPC URL (for etcdctl member list). */
+function grpcArgs(node: LocalNode, nodes: readonly LocalNode[]): string[] {
+  if (node.grpcUrl === undefined) return [];
+  const peers = nodes.flatMap((n) => (n.grpcUrl === undefined ? [] : [`${n.id}=${n.grpcUrl}`]));
+  return ['--grpc-listen', new URL(node.grpcUrl).host, '--grpc-peers', peers.join(',')];
 }
 
 function exitOf(child: ChildProcess): Promise<number | null> {
@@ -296,6 +319,7 @@ interface UpFlags {
   dashboard: boolean;
   dashboardPort?: number;
   tls: boolean;
+  grpcPortBase?: number;
   json?: true;
   logLevel?: string;
   logFormat?: string;
@@ -331,6 +355,11 @@ export const upCommand: CommandModule = (program, setExitCode) => {
       'dashboard port (default: after the nodes)',
       intOption('--dashboard-port', 0, 65_535),
     )
+    .option(
+      '--grpc-port-base <p>',
+      "first etcd v3 gRPC port, one per node (default: --port-base + 200; etcdctl's endpoints)",
+      intOption('--grpc-port-base', 1, 65_000),
+    )
     .option('--json', 'print the endpoints as one JSON line once the cluster is up')
     .option('--log-level <level>', "the nodes' log level: debug, info (default), warn, error")
     .option('--log-format <format>', "the nodes' log files: json (default) or text, for people")
@@ -359,6 +388,8 @@ async function runUp(flags: UpFlags): Promise<number> {
   const dataDir = resolve(flags.data);
   const retired = new Set(await state.recordedRetired(dataDir));
   const dashboardPort = flags.dashboardPort ?? flags.portBase + 2 * flags.nodes;
+  const grpcPortBase = flags.grpcPortBase ?? flags.portBase + 200;
+  if (grpcPortBase + flags.nodes > 65_535) throw new UsageError('gRPC ports run past 65535');
   await state.assertPortsFree(host, [
     ...Array.from({ length: flags.nodes }, (_, i) => i + 1)
       .filter((id) => !retired.has(id))
@@ -367,6 +398,7 @@ async function runUp(flags: UpFlags): Promise<number> {
         return [
           { port, what: `node ${id}'s client port` },
           { port: port + 1, what: `node ${id}'s peer port` },
+          { port: grpcPortBase + id - 1, what: `node ${id}'s gRPC port` },
         ];
       }),
     ...(flags.dashboard && dashboardPort !== 0
@@ -384,6 +416,7 @@ async function runUp(flags: UpFlags): Promise<number> {
       ...(flags.logFormat === undefined ? [] : ['--log-format', flags.logFormat]),
     ],
     tls: flags.tls,
+    grpcPortBase,
     retired: [...retired],
     onExit: (node, code, signal) => {
       const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
@@ -461,7 +494,7 @@ function printCluster(cluster: LocalCluster, retired: ReadonlySet<NodeId>): void
   for (const n of cluster.nodes) {
     if (retired.has(n.id)) continue;
     process.stdout.write(
-      `node ${n.id}: client ${n.clientUrl}  peer ${n.peerAddress}  log ${n.logFile}\n`,
+      `node ${n.id}: client ${n.clientUrl}  peer ${n.peerAddress}${n.grpcUrl === undefined ? '' : `  grpc ${n.grpcUrl}`}  log ${n.logFile}\n`,
     );
   }
   if (cluster.tls !== undefined) {
@@ -471,4 +504,9 @@ function printCluster(cluster: LocalCluster, retired: ReadonlySet<NodeId>): void
   }
   const live = cluster.endpoints().filter((e) => !retired.has(e.id));
   process.stdout.write(`endpoints: ${live.map((e) => e.clientUrl).join(',')}\n`);
+  const grpc = cluster.nodes.filter((n) => !retired.has(n.id) && n.grpcUrl !== undefined);
+  if (grpc.length > 0) {
+    const hosts = grpc.map((n) => new URL(n.grpcUrl as string).host).join(',');
+    process.stdout.write(`etcd gRPC endpoints: ${hosts} (etcdctl --endpoints=${hosts})\n`);
+  }
 }

@@ -1,0 +1,415 @@
+import { type ClientDuplexStream, type ServiceError, status } from '@grpc/grpc-js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { KvCommand, KvResult } from '../../kv/machine.ts';
+import { MemoryEngine } from '../testing/memory-engine.ts';
+import { EtcdGrpcClient, type Sent } from './grpc-client.ts';
+import { entryBefore } from './kv.ts';
+import { clusterIdOf, createEtcdServer, type EtcdServer } from './server.ts';
+import type {
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  StatusResponse,
+  TxnRequest,
+  TxnResponse,
+  WatchRequest,
+  WatchResponse,
+} from './types.ts';
+
+/** A MemoryEngine that lets one other write land just before the next one (a racing client). */
+class RacingEngine extends MemoryEngine {
+  private racer: KvCommand | undefined;
+  raceNextWrite(cmd: KvCommand): void {
+    this.racer = cmd;
+  }
+  override async write(cmd: KvCommand): Promise<KvResult> {
+    const racer = this.racer;
+    this.racer = undefined;
+    if (racer !== undefined) await super.write(racer);
+    return super.write(cmd);
+  }
+}
+
+const b = (s: string) => Buffer.from(s);
+const SECRET = 'a cluster secret of some length';
+
+let engine: RacingEngine;
+let server: EtcdServer;
+let client: EtcdGrpcClient;
+
+async function start(limits?: { changesMax: number }, backlogMax = 1000): Promise<void> {
+  engine = new RacingEngine({
+    id: 7,
+    ...(limits === undefined ? {} : { limits: { sessionsMax: 10, listMax: 1000, ...limits } }),
+  });
+  server = createEtcdServer({
+    engine,
+    clusterSecret: SECRET,
+    version: '0.0.0-test',
+    watch: { backlogMax },
+  });
+  client = new EtcdGrpcClient(await server.listen('127.0.0.1', 0));
+}
+
+async function stop(): Promise<void> {
+  client.close();
+  await server.close();
+}
+
+const range = (r: Sent<RangeRequest>) =>
+  client.unary<RangeRequest, RangeResponse>('KV', 'Range', r);
+const put = (r: Sent<PutRequest>) => client.unary<PutRequest, PutResponse>('KV', 'Put', r);
+const del = (r: Sent<DeleteRangeRequest>) =>
+  client.unary<DeleteRangeRequest, DeleteRangeResponse>('KV', 'DeleteRange', r);
+const txn = (r: Sent<TxnRequest>) => client.unary<TxnRequest, TxnResponse>('KV', 'Txn', r);
+
+async function failure(call: Promise<unknown>): Promise<{ code: number; details: string }> {
+  try {
+    await call;
+  } catch (err) {
+    const e = err as ServiceError;
+    return { code: e.code, details: e.details };
+  }
+  throw new Error('the call succeeded');
+}
+
+const texts = (r: RangeResponse) => r.kvs.map((kv) => `${kv.key}=${kv.value}`);
+
+describe('etcd KV over the engine', () => {
+  beforeAll(() => start());
+  afterAll(() => stop());
+
+  it('puts and ranges one key, a prefix, with limit, keys_only, count_only and sort', async () => {
+    const first = await put({ key: b('app/b'), value: b('2') });
+    expect(first.header).toMatchObject({
+      member_id: 7,
+      revision: 1,
+      cluster_id: clusterIdOf(SECRET),
+    });
+    await put({ key: b('app/a'), value: b('1') });
+    await put({ key: b('apple'), value: b('x') });
+    const one = await range({ key: b('app/a') });
+    expect(one.kvs).toMatchObject([{ version: 1, mod_revision: 2, create_revision: 2 }]);
+    expect(one).toMatchObject({ count: 1, more: false, header: { revision: 3 } });
+    const prefix = await range({ key: b('app/'), range_end: b('app0') });
+    expect(texts(prefix)).toEqual(['app/a=1', 'app/b=2']);
+    const limited = await range({ key: b('app/'), range_end: b('app0'), limit: 1 });
+    expect(limited).toMatchObject({ count: 2, more: true });
+    expect(texts(limited)).toEqual(['app/a=1']);
+    const keysOnly = await range({ key: b('app/'), range_end: b('app0'), keys_only: true });
+    expect(keysOnly.kvs.map((kv) => kv.value.length)).toEqual([0, 0]);
+    const counted = await range({ key: b('app/'), range_end: b('app0'), count_only: true });
+    expect(counted).toMatchObject({ count: 2, kvs: [] });
+    const all = await range({ key: b('\0'), range_end: b('\0'), sort_order: 2, sort_target: 0 });
+    expect(texts(all)).toEqual(['apple=x', 'app/b=2', 'app/a=1']);
+    const byMod = await range({ key: b('\0'), range_end: b('\0'), sort_order: 1, sort_target: 3 });
+    expect(texts(byMod)).toEqual(['app/b=2', 'app/a=1', 'apple=x']);
+    const serializable = await range({ key: b('apple'), serializable: true });
+    expect(texts(serializable)).toEqual(['apple=x']);
+  });
+
+  it('refuses what it cannot answer exactly, naming it, with etcd codes for etcd errors', async () => {
+    expect(await failure(range({}))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: 'etcdserver: key is not provided',
+    });
+    const arbitrary = await failure(range({ key: b('a'), range_end: b('c') }));
+    expect(arbitrary.code).toBe(status.UNIMPLEMENTED);
+    expect(arbitrary.details).toMatch(/range other than one key or one prefix/);
+    const past = await failure(range({ key: b('app/a'), revision: 1 }));
+    expect(past).toMatchObject({
+      code: status.UNIMPLEMENTED,
+      details: expect.stringMatching(/past revision/),
+    });
+    expect(await failure(range({ key: b('app/a'), revision: 1000 }))).toEqual({
+      code: status.OUT_OF_RANGE,
+      details: 'etcdserver: mvcc: required revision is a future revision',
+    });
+    const bytes = await failure(put({ key: Buffer.from([0xff, 0xfe]), value: b('v') }));
+    expect(bytes).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringMatching(/UTF-8/),
+    });
+    expect(await failure(put({ key: b('k'), value: b('v'), lease: 5 }))).toEqual({
+      code: status.NOT_FOUND,
+      details: 'etcdserver: requested lease not found',
+    });
+  });
+
+  it('gives the exact prev_kv of a put even when another write raced in before it', async () => {
+    await put({ key: b('p'), value: b('one') });
+    const plain = await put({ key: b('p'), value: b('two'), prev_kv: true });
+    expect(plain.prev_kv).toMatchObject({ value: b('one'), version: 1 });
+    // Between this put's read and its write another client writes 'raced': that is the prev.
+    engine.raceNextWrite({ session: 0, seq: 0, op: { f: 'put', key: 'p', value: 'raced' } });
+    const raced = await put({ key: b('p'), value: b('three'), prev_kv: true });
+    expect(raced.prev_kv).toMatchObject({ value: b('raced'), version: 3 });
+    expect(raced.prev_kv?.mod_revision).toBe((raced.header.revision as number) - 1);
+  });
+
+  it('deletes one key or a prefix, with prev_kv', async () => {
+    await put({ key: b('d/1'), value: b('a') });
+    await put({ key: b('d/2'), value: b('b') });
+    const one = await del({ key: b('d/1'), prev_kv: true });
+    expect(one).toMatchObject({ deleted: 1, prev_kvs: [{ value: b('a') }] });
+    const none = await del({ key: b('d/1'), prev_kv: true });
+    expect(none).toMatchObject({ deleted: 0, prev_kvs: [] });
+    await put({ key: b('d/3'), value: b('c') });
+    const prefix = await del({ key: b('d/'), range_end: b('d0'), prev_kv: true });
+    expect(prefix.deleted).toBe(2);
+    expect(prefix.prev_kvs.map((kv) => kv.value.toString())).toEqual(['b', 'c']);
+    expect((await range({ key: b('d/'), range_end: b('d0') })).count).toBe(0);
+  });
+
+  it('runs a txn guarding a put with a compare (cas), and answers the failure branch', async () => {
+    await put({ key: b('t'), value: b('v1') });
+    const compare = [{ key: b('t'), target: 3, result: 0, value: b('v1') }];
+    const ok = await txn({
+      compare,
+      success: [{ request_put: { key: b('t'), value: b('v2') } }],
+      failure: [{ request_range: { key: b('t') } }],
+    });
+    expect(ok.succeeded).toBe(true);
+    const failed = await txn({
+      compare,
+      success: [{ request_put: { key: b('t'), value: b('v3') } }],
+      failure: [{ request_range: { key: b('t') } }],
+    });
+    expect(failed.succeeded).toBe(false);
+    expect(failed.responses[0]?.response_range?.kvs[0]?.value.toString()).toBe('v2');
+    const created = await txn({
+      compare: [{ key: b('fresh'), target: 1, result: 0, create_revision: 0 }],
+      success: [{ request_put: { key: b('fresh'), value: b('x') } }],
+    });
+    expect(created.succeeded).toBe(true);
+    const readOnly = await txn({
+      compare: [{ key: b('t'), target: 0, result: 1, version: 1 }],
+      success: [{ request_range: { key: b('t') } }],
+      failure: [],
+    });
+    expect(readOnly).toMatchObject({
+      succeeded: true,
+      responses: [{ response_range: { count: 1 } }],
+    });
+    const multi = await failure(
+      txn({
+        compare,
+        success: [
+          { request_put: { key: b('t'), value: b('a') } },
+          { request_put: { key: b('u'), value: b('b') } },
+        ],
+      }),
+    );
+    expect(multi).toMatchObject({
+      code: status.UNIMPLEMENTED,
+      details: expect.stringMatching(/multi-key/),
+    });
+  });
+
+  it('maps refusals to etcd errors: no leader, too many requests, timed out', async () => {
+    engine.setMode({ kind: 'follower', leader: 0 });
+    expect(await failure(put({ key: b('k'), value: b('v') }))).toEqual({
+      code: status.UNAVAILABLE,
+      details: 'etcdserver: no leader',
+    });
+    engine.setMode({ kind: 'overloaded' });
+    expect(await failure(range({ key: b('k') }))).toEqual({
+      code: status.RESOURCE_EXHAUSTED,
+      details: 'etcdserver: too many requests',
+    });
+    engine.setMode({ kind: 'unavailable' });
+    expect(await failure(put({ key: b('k'), value: b('v') }))).toEqual({
+      code: status.UNAVAILABLE,
+      details: 'etcdserver: request timed out',
+    });
+    engine.setMode({ kind: 'leader' });
+  });
+
+  it('serves Status, MemberList and the truthful parts of Lease and Auth; refuses the rest', async () => {
+    const s = await client.unary<object, StatusResponse>('Maintenance', 'Status', {});
+    expect(s).toMatchObject({ leader: 7, raftTerm: 1, version: '3.5.0-quorate.0.0.0-test' });
+    const members = await client.unary<object, { members: { ID: number }[] }>(
+      'Cluster',
+      'MemberList',
+      {},
+    );
+    expect(members.members.map((m) => m.ID)).toEqual([7]);
+    expect(await failure(client.unary('Lease', 'LeaseGrant', { TTL: 5 }))).toMatchObject({
+      code: status.UNIMPLEMENTED,
+      details: expect.stringMatching(/leases/),
+    });
+    expect(await failure(client.unary('Lease', 'LeaseRevoke', { ID: 5 }))).toEqual({
+      code: status.NOT_FOUND,
+      details: 'etcdserver: requested lease not found',
+    });
+    expect(await client.unary('Auth', 'AuthStatus', {})).toMatchObject({ enabled: false });
+    expect(await failure(client.unary('Cluster', 'MemberRemove', { ID: 99 }))).toEqual({
+      code: status.NOT_FOUND,
+      details: 'etcdserver: member not found',
+    });
+    expect(await failure(client.unary('KV', 'Compact', { revision: 1 }))).toMatchObject({
+      code: status.UNIMPLEMENTED,
+    });
+  });
+});
+
+describe('entryBefore', () => {
+  it('replays the changes between a read and a write onto the entry read', () => {
+    const start = { key: 'k', value: 'a', version: 2, modRevision: 3 };
+    const changes = [
+      { revision: 5, key: 'k', value: null },
+      { revision: 6, key: 'k', value: 'b' },
+      { revision: 8, key: 'k', value: 'mine' },
+    ];
+    expect(entryBefore(start, changes, 8)).toEqual({
+      key: 'k',
+      value: 'b',
+      version: 1,
+      modRevision: 6,
+    });
+    expect(entryBefore(start, changes.slice(0, 1), 6)).toBeNull();
+    expect(entryBefore(start, [], 4)).toEqual(start);
+  });
+});
+
+type WatchStream = ClientDuplexStream<Sent<WatchRequest>, WatchResponse>;
+
+function collect(stream: WatchStream): WatchResponse[] {
+  const got: WatchResponse[] = [];
+  stream.on('data', (r: WatchResponse) => got.push(r));
+  stream.on('error', () => {});
+  return got;
+}
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('etcd Watch over the change feed', () => {
+  afterEach(() => stop());
+
+  it('serves many watches on one stream, from a revision, in order, until cancelled', async () => {
+    await start();
+    await put({ key: b('w/a'), value: b('1') });
+    const stream = client.bidi<WatchRequest, WatchResponse>('Watch', 'Watch');
+    const got = collect(stream);
+    stream.write({
+      create_request: { key: b('w/'), range_end: b('w0'), start_revision: 1, watch_id: 1 },
+    });
+    stream.write({ create_request: { key: b('w/b'), watch_id: 2, filters: [1] } });
+    await until('two created', () =>
+      got.filter((r) => r.created).length === 2 ? true : undefined,
+    );
+    await put({ key: b('w/b'), value: b('2') });
+    await del({ key: b('w/b') });
+    await put({ key: b('other'), value: b('x') });
+    await until('three events on watch 1', () =>
+      got.filter((r) => r.watch_id === 1).flatMap((r) => r.events).length === 3 ? true : undefined,
+    );
+    const w1 = got.filter((r) => r.watch_id === 1).flatMap((r) => r.events);
+    expect(w1.map((e) => [e.type, e.kv.key.toString(), e.kv.mod_revision])).toEqual([
+      [0, 'w/a', 1],
+      [0, 'w/b', 2],
+      [1, 'w/b', 3],
+    ]);
+    // Watch 2 filters deletes out.
+    const w2 = got.filter((r) => r.watch_id === 2).flatMap((r) => r.events);
+    expect(w2.map((e) => e.type)).toEqual([0]);
+    stream.write({ cancel_request: { watch_id: 1 } });
+    await until('cancelled', () => got.find((r) => r.watch_id === 1 && r.canceled));
+    await put({ key: b('w/c'), value: b('3') });
+    await until('w/c on watch 2? no: only watch 2 is left and it watches w/b', () =>
+      engine.watcherCount === 1 ? true : undefined,
+    );
+    stream.end();
+  });
+
+  it('gives events exact versions and prev_kv on a watch from now; after a delete on one from a revision', async () => {
+    await start();
+    await put({ key: b('v/a'), value: b('1') });
+    await put({ key: b('v/a'), value: b('2') });
+    const stream = client.bidi<WatchRequest, WatchResponse>('Watch', 'Watch');
+    const got = collect(stream);
+    stream.write({
+      create_request: { key: b('v/'), range_end: b('v0'), prev_kv: true, watch_id: 1 },
+    });
+    stream.write({
+      create_request: { key: b('v/'), range_end: b('v0'), start_revision: 1, watch_id: 2 },
+    });
+    await until('both created', () =>
+      got.filter((r) => r.created).length === 2 ? true : undefined,
+    );
+    await put({ key: b('v/a'), value: b('3') });
+    await del({ key: b('v/a') });
+    await put({ key: b('v/a'), value: b('4') });
+    const eventsOf = (id: number) => got.filter((r) => r.watch_id === id).flatMap((r) => r.events);
+    await until('events', () =>
+      eventsOf(1).length === 3 && eventsOf(2).length === 5 ? true : undefined,
+    );
+    const now = eventsOf(1).map((e) => [
+      e.kv.version,
+      e.kv.create_revision,
+      e.prev_kv?.value.toString() ?? null,
+    ]);
+    expect(now).toEqual([
+      [3, 0, '2'], // written since its creation: create_revision is not kept yet
+      [0, 0, '3'],
+      [1, 5, null],
+    ]);
+    // From revision 1 the first versions are unknown (0); after the delete they are exact.
+    expect(eventsOf(2).map((e) => e.kv.version)).toEqual([0, 0, 0, 0, 1]);
+    stream.end();
+  });
+
+  it('cancels a watch from a compacted revision with compact_revision set', async () => {
+    await start({ changesMax: 2 });
+    for (let i = 0; i < 6; i++) await put({ key: b('c'), value: b(String(i)) });
+    const stream = client.bidi<WatchRequest, WatchResponse>('Watch', 'Watch');
+    const got = collect(stream);
+    stream.write({ create_request: { key: b('c'), start_revision: 1 } });
+    const cancelled = await until('compaction cancel', () => got.find((r) => r.canceled));
+    expect(cancelled.cancel_reason).toBe('etcdserver: mvcc: required revision has been compacted');
+    // compact_revision is the oldest start still served: watching from it works.
+    const from = cancelled.compact_revision;
+    expect(from).toBeGreaterThan(1);
+    stream.write({ create_request: { key: b('c'), start_revision: from, watch_id: 5 } });
+    const events = await until('events from compact_revision', () => {
+      const e = got.filter((r) => r.watch_id === 5).flatMap((r) => r.events);
+      return e.length > 0 && e.at(-1)?.kv.mod_revision === 6 ? e : undefined;
+    });
+    expect(events[0]?.kv.mod_revision).toBe(from);
+    stream.end();
+  });
+
+  it('cancels a watcher that falls too far behind, with a reason and where to resume', async () => {
+    await start(undefined, 4);
+    const stream = client.bidi<WatchRequest, WatchResponse>('Watch', 'Watch');
+    const got = collect(stream);
+    stream.write({ create_request: { key: b('slow') } });
+    await until('created', () => got.find((r) => r.created));
+    stream.pause(); // the client stops reading: flow control fills the server's buffers
+    const big = b('x'.repeat(64 * 1024));
+    for (let i = 0; i < 200 && !got.some((r) => r.canceled); i++) {
+      await put({ key: b('slow'), value: big });
+    }
+    stream.resume();
+    const cancelled = await until('slow-watcher cancel', () => got.find((r) => r.canceled));
+    expect(cancelled.cancel_reason).toMatch(
+      /fell more than 4 events behind; watch again from revision \d+/,
+    );
+    const resumeAt = Number(/revision (\d+)/.exec(cancelled.cancel_reason)?.[1]);
+    const delivered = got.flatMap((r) => r.events).map((e) => e.kv.mod_revision);
+    // No gap: every event before the resume point was delivered, in order.
+    expect(delivered).toEqual(Array.from({ length: resumeAt - 1 }, (_, i) => i + 1));
+    stream.end();
+  });
+});

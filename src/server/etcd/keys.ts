@@ -1,0 +1,82 @@
+import type { KvEntry } from '../../kv/machine.ts';
+import { etcdErrors, invalidArgument, unimplemented } from './errors.ts';
+import type { KeyValue } from './types.ts';
+
+/**
+ * Between etcd's byte keys and the state machine's text keys, until it stores bytes: a key
+ * or value must be UTF-8 that decodes and encodes back to the same bytes, or the request is
+ * refused naming the field. For such keys, string prefixes are byte prefixes, so a prefix
+ * range maps onto `list` exactly.
+ */
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+export function textOf(bytes: Buffer, field: string): string {
+  let text: string;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw invalidArgument(`${field} is not UTF-8 text; byte keys and values need MVCC storage`);
+  }
+  return text;
+}
+
+export function bytesOf(text: string): Buffer {
+  return Buffer.from(text, 'utf8');
+}
+
+/** What a key and range_end select, in terms today's reads can serve. */
+export type Span =
+  | { readonly kind: 'key'; readonly key: string }
+  | { readonly kind: 'prefix'; readonly prefix: string };
+
+/** The first key after every key that starts with `prefix` (etcd's GetPrefixRangeEnd). */
+export function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if ((end[i] as number) < 0xff) {
+      end[i] = (end[i] as number) + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+const ZERO = Buffer.from([0]);
+
+export function spanOf(key: Buffer, rangeEnd: Buffer): Span {
+  if (key.length === 0 && rangeEnd.length === 0) throw etcdErrors.emptyKey();
+  if (rangeEnd.length === 0) return { kind: 'key', key: textOf(key, 'key') };
+  // key "\0" with range_end "\0" is every key (clientv3's WithPrefix of "" and WithFromKey).
+  if (rangeEnd.equals(ZERO) && (key.length === 0 || key.equals(ZERO))) {
+    return { kind: 'prefix', prefix: '' };
+  }
+  if (rangeEnd.equals(prefixEnd(key))) return { kind: 'prefix', prefix: textOf(key, 'key') };
+  throw unimplemented(
+    'a range other than one key or one prefix (range_end = the prefix with its last byte plus one)',
+  );
+}
+
+/** Whether `key` lies in `span`. */
+export function inSpan(span: Span, key: string): boolean {
+  return span.kind === 'key' ? key === span.key : key.startsWith(span.prefix);
+}
+
+/**
+ * An entry as etcd's KeyValue. create_revision is known only while the key's last write
+ * created it (version 1); otherwise the state machine does not keep it yet and it is 0.
+ */
+export function keyValueOf(entry: KvEntry, keysOnly = false): KeyValue {
+  return {
+    key: bytesOf(entry.key),
+    create_revision: entry.version === 1 ? entry.modRevision : 0,
+    mod_revision: entry.modRevision,
+    version: entry.version,
+    value: keysOnly ? Buffer.alloc(0) : bytesOf(entry.value),
+    lease: 0,
+  };
+}
+
+/** Byte order of keys, etcd's order (JS string order differs above U+FFFF). */
+export function compareKeys(a: KvEntry, b: KvEntry): number {
+  return Buffer.compare(bytesOf(a.key), bytesOf(b.key));
+}

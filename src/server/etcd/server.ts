@@ -1,0 +1,303 @@
+import { createHash } from 'node:crypto';
+import {
+  type handleBidiStreamingCall,
+  type handleUnaryCall,
+  type MethodDefinition,
+  Server,
+  ServerCredentials,
+  type ServerDuplexStream,
+  type UntypedHandleCall,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import type { NodeId } from '../../kernel/ids.ts';
+import type { KvEngine } from '../engine.ts';
+import type { Logger } from '../logger.ts';
+import {
+  alarm,
+  type ClusterContext,
+  maintenanceStatus,
+  memberAdd,
+  memberList,
+  memberPromote,
+  memberRemove,
+} from './cluster.ts';
+import { headerOf } from './context.ts';
+import { type EtcdError, etcdErrors, toEtcdError, unimplemented } from './errors.ts';
+import { deleteRange, put, range } from './kv.ts';
+import { type EtcdServiceName, etcdService } from './proto.ts';
+import { txn } from './txn.ts';
+import type { ResponseHeader, WatchRequest, WatchResponse } from './types.ts';
+import { type WatchLimits, WatchSession } from './watch.ts';
+
+/** The etcd API version whose .proto files (proto/) this front end serves. */
+export const ETCD_API_VERSION = '3.5.0';
+
+export interface EtcdServerOptions {
+  readonly engine: KvEngine;
+  /** The cluster's shared secret: its hash is the cluster_id every member reports. */
+  readonly clusterSecret: string;
+  /** quorate's version, reported by Status after the etcd API version. */
+  readonly version: string;
+  readonly dataDir?: string;
+  readonly tls?: {
+    readonly key: string | Buffer;
+    readonly cert: string | Buffer;
+    readonly ca?: string | Buffer;
+  };
+  readonly grpcUrls?: ReadonlyMap<NodeId, string>;
+  readonly logger?: Logger;
+  readonly rangeKeysMax?: number;
+  readonly keyLengthMax?: number;
+  readonly valueLengthMax?: number;
+  readonly watch?: Partial<WatchLimits>;
+  readonly prevKvTimeoutMs?: number;
+  readonly relayTimeoutMs?: number;
+  /** On close, how long calls in flight may take before they are cut. */
+  readonly closeGraceMs?: number;
+}
+
+export interface EtcdServer {
+  /** Starts listening; resolves with the URL clients dial (port 0 picks a free one). */
+  listen(host: string, port: number): Promise<string>;
+  close(): Promise<void>;
+  readonly address: string | undefined;
+}
+
+/** A stable 48-bit id for the cluster, the same on every member, revealing nothing of the secret. */
+export function clusterIdOf(secret: string): number {
+  const digest = createHash('sha256').update(`quorate cluster id\0${secret}`).digest();
+  return digest.readUIntBE(0, 6);
+}
+
+const defaults = {
+  rangeKeysMax: 1000,
+  keyLengthMax: 1024,
+  valueLengthMax: 1024 * 1024,
+  prevKvTimeoutMs: 5000,
+  relayTimeoutMs: 5000,
+  closeGraceMs: 2000,
+  watchesPerStreamMax: 1000,
+  backlogMax: 1000,
+  progressNotifyMs: 600_000,
+  trackedKeysMax: 10_000,
+} as const;
+
+function positive(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be an integer >= 1, got ${value}`);
+  }
+  return value;
+}
+
+type Kind = 'read' | 'write';
+
+/** A unary handler over an async function; rejections become etcd's statuses. */
+function unary<Req, Res>(
+  kind: Kind,
+  fn: (req: Req) => Promise<Res> | Res,
+): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => fn(call.request))
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => callback(toEtcdError(err, kind).toStatus()),
+      );
+  };
+}
+
+/** Every method of `service` that `impl` lacks answers Unimplemented, naming it. */
+function complete(
+  name: EtcdServiceName,
+  impl: Record<string, UntypedHandleCall>,
+  missing: (method: string) => EtcdError,
+): UntypedServiceImplementation {
+  const out: UntypedServiceImplementation = { ...impl };
+  const service = etcdService(name);
+  for (const [method, def] of Object.entries(service)) {
+    if (method in out) continue;
+    out[method] = refuser(def, missing(method));
+  }
+  return out;
+}
+
+function refuser(def: MethodDefinition<object, object>, err: EtcdError): UntypedHandleCall {
+  const status = () => Object.assign(new Error(err.message), err.toStatus());
+  if (def.requestStream && def.responseStream) {
+    return ((call: ServerDuplexStream<object, object>) =>
+      call.emit('error', status())) as UntypedHandleCall;
+  }
+  if (def.responseStream) {
+    return ((call: { emit(e: 'error', v: Error): void }) =>
+      call.emit('error', status())) as UntypedHandleCall;
+  }
+  return ((_call: unknown, callback: (e: Error) => void) =>
+    callback(status())) as UntypedHandleCall;
+}
+
+/** etcd's v3 gRPC API over one engine. No globals: several may share a process. */
+export function createEtcdServer(options: EtcdServerOptions): EtcdServer {
+  const watchLimits: WatchLimits = {
+    watchesPerStreamMax: positive(
+      'watchesPerStreamMax',
+      options.watch?.watchesPerStreamMax ?? defaults.watchesPerStreamMax,
+    ),
+    backlogMax: positive('backlogMax', options.watch?.backlogMax ?? defaults.backlogMax),
+    progressNotifyMs: positive(
+      'progressNotifyMs',
+      options.watch?.progressNotifyMs ?? defaults.progressNotifyMs,
+    ),
+    trackedKeysMax: positive(
+      'trackedKeysMax',
+      options.watch?.trackedKeysMax ?? defaults.trackedKeysMax,
+    ),
+  };
+  let address: string | undefined;
+  const ctx: ClusterContext = {
+    engine: options.engine,
+    clusterId: clusterIdOf(options.clusterSecret),
+    rangeKeysMax: positive('rangeKeysMax', options.rangeKeysMax ?? defaults.rangeKeysMax),
+    keyLengthMax: positive('keyLengthMax', options.keyLengthMax ?? defaults.keyLengthMax),
+    valueLengthMax: positive('valueLengthMax', options.valueLengthMax ?? defaults.valueLengthMax),
+    prevKvTimeoutMs: positive(
+      'prevKvTimeoutMs',
+      options.prevKvTimeoutMs ?? defaults.prevKvTimeoutMs,
+    ),
+    relayTimeoutMs: positive('relayTimeoutMs', options.relayTimeoutMs ?? defaults.relayTimeoutMs),
+    selfGrpcUrl: () => address,
+    grpcUrls: options.grpcUrls ?? new Map(),
+    tls: options.tls !== undefined,
+    dataDir: options.dataDir,
+    version: `${ETCD_API_VERSION}-quorate.${options.version}`,
+    ca: options.tls?.ca === undefined ? undefined : String(options.tls.ca),
+  };
+  const sessions = new Set<WatchSession>();
+  const header = (): ResponseHeader => headerOf(ctx, ctx.engine.status().revision);
+  const server = new Server();
+  server.addService(
+    etcdService('KV'),
+    complete(
+      'KV',
+      {
+        Range: unary('read', (req: Parameters<typeof range>[1]) => range(ctx, req)),
+        Put: unary('write', (req: Parameters<typeof put>[1]) => put(ctx, req)),
+        DeleteRange: unary('write', (req: Parameters<typeof deleteRange>[1]) =>
+          deleteRange(ctx, req),
+        ),
+        Txn: unary('write', (req: Parameters<typeof txn>[1]) => txn(ctx, req)),
+      },
+      () => unimplemented('Compact (MVCC history)'),
+    ),
+  );
+  const watch: handleBidiStreamingCall<WatchRequest, WatchResponse> = (call) => {
+    const session = new WatchSession(ctx, call, watchLimits);
+    sessions.add(session);
+    call.on('close', () => sessions.delete(session));
+  };
+  server.addService(
+    etcdService('Watch'),
+    complete('Watch', { Watch: watch }, (m) => unimplemented(m)),
+  );
+  server.addService(
+    etcdService('Cluster'),
+    complete(
+      'Cluster',
+      {
+        MemberList: unary('read', () => memberList(ctx)),
+        MemberAdd: unary('write', (req: Parameters<typeof memberAdd>[1]) => memberAdd(ctx, req)),
+        MemberRemove: unary('write', (req: Parameters<typeof memberRemove>[1]) =>
+          memberRemove(ctx, req),
+        ),
+        MemberPromote: unary('write', (req: Parameters<typeof memberPromote>[1]) =>
+          memberPromote(ctx, req),
+        ),
+      },
+      (m) => unimplemented(`Cluster.${m}`),
+    ),
+  );
+  server.addService(
+    etcdService('Maintenance'),
+    complete(
+      'Maintenance',
+      {
+        Status: unary('read', () => maintenanceStatus(ctx)),
+        Alarm: unary('read', (req: Parameters<typeof alarm>[1]) => alarm(ctx, req)),
+      },
+      (m) => unimplemented(`Maintenance.${m}`),
+    ),
+  );
+  // No lease exists (leases are not implemented), so the calls about one lease say so
+  // exactly as etcd would; granting one is what is missing.
+  server.addService(
+    etcdService('Lease'),
+    complete(
+      'Lease',
+      {
+        LeaseRevoke: unary('write', () => Promise.reject(etcdErrors.leaseNotFound())),
+        LeaseTimeToLive: unary('read', (req: { ID: number }) => ({
+          header: header(),
+          ID: req.ID,
+          TTL: -1,
+          grantedTTL: 0,
+          keys: [],
+        })),
+        LeaseLeases: unary('read', () => ({ header: header(), leases: [] })),
+      },
+      (m) => unimplemented(`leases (${m})`),
+    ),
+  );
+  // Auth is off, as etcd's is by default; enabling it is what is missing.
+  server.addService(
+    etcdService('Auth'),
+    complete(
+      'Auth',
+      {
+        AuthStatus: unary('read', () => ({ header: header(), enabled: false, authRevision: 0 })),
+        Authenticate: unary('read', () => Promise.reject(etcdErrors.authNotEnabled())),
+      },
+      (m) => unimplemented(`authentication (${m})`),
+    ),
+  );
+  const credentials =
+    options.tls === undefined
+      ? ServerCredentials.createInsecure()
+      : ServerCredentials.createSsl(
+          null,
+          [
+            {
+              private_key: Buffer.from(options.tls.key),
+              cert_chain: Buffer.from(options.tls.cert),
+            },
+          ],
+          false,
+        );
+  return {
+    listen(host, port) {
+      const h = host.includes(':') ? `[${host}]` : host;
+      return new Promise((resolve, reject) => {
+        server.bindAsync(`${h}:${port}`, credentials, (err, bound) => {
+          if (err !== null) return reject(err);
+          address = `${options.tls === undefined ? 'http' : 'https'}://${h}:${bound}`;
+          options.logger?.info({ address }, 'etcd gRPC API listening');
+          resolve(address);
+        });
+      });
+    },
+    close() {
+      for (const s of sessions) s.close(true);
+      return new Promise((resolve) => {
+        const timer = setTimeout(
+          () => server.forceShutdown(),
+          options.closeGraceMs ?? defaults.closeGraceMs,
+        );
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+    get address() {
+      return address;
+    },
+  };
+}
