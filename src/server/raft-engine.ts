@@ -3,6 +3,7 @@ import { assert, unreachable } from '../kernel/assert.ts';
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
 import type { KvChange, KvCommand, KvResult } from '../kv/machine.ts';
+import { opSizeBytes } from '../kv/validate.ts';
 import { defaultRaftOptions, type RaftOptions } from '../raft/config.ts';
 import { isMember } from '../raft/membership.ts';
 import type { MembershipChange, RaftConfig, RaftEvent } from '../raft/types.ts';
@@ -54,10 +55,7 @@ const raftBinding = raftKvBinding<RaftKvReplica>((r) => r);
 
 /** A KV command's byte size for Raft's flow control: close enough, stable, positive. */
 function commandBytes(cmd: KvCommand): number {
-  const op = cmd.op;
-  const key = 'key' in op ? op.key.length : op.prefix.length;
-  const value = 'value' in op ? op.value.length : 0;
-  return 32 + 2 * (key + value);
+  return 2 * opSizeBytes(cmd.op);
 }
 
 /**
