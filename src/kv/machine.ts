@@ -111,9 +111,14 @@ export interface KvLimits extends Partial<EtcdLimits> {
   readonly changesMax: number;
   /** Largest `limit` a list may ask for. */
   readonly listMax: number;
+  /** Deliberate bugs, for the broken-variant tests only. */
+  readonly unsafeTestingFaults?: {
+    /** A range at a past revision answers from the newest state instead. */
+    readonly pastReadsNewest?: boolean;
+  };
 }
 
-export const defaultKvLimits: Required<KvLimits> = {
+export const defaultKvLimits: Required<Omit<KvLimits, 'unsafeTestingFaults'>> = {
   sessionsMax: 10_000,
   changesMax: 10_000,
   listMax: 1_000,
@@ -152,7 +157,7 @@ export class KvStateMachine {
   private store = new MvccStore();
   private readonly sessions = new Map<number, Session>();
   private applied = 0;
-  private readonly limits: Required<KvLimits>;
+  private readonly limits: Required<Omit<KvLimits, 'unsafeTestingFaults'>> & KvLimits;
 
   constructor(limits: KvLimits = defaultKvLimits) {
     this.limits = { ...defaultEtcdLimits, ...limits };
@@ -327,6 +332,11 @@ export class KvStateMachine {
           revision: result.revision,
         };
       }
+      case 'range':
+        if (this.limits.unsafeTestingFaults?.pastReadsNewest === true) {
+          return applyEtcd(this.store, { ...op, revision: 0 }, this.limits);
+        }
+        return applyEtcd(this.store, op, this.limits);
       default:
         return applyEtcd(this.store, op, this.limits);
     }

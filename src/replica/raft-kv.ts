@@ -2,7 +2,13 @@ import { assert, unreachable } from '../kernel/assert.ts';
 import { type Core, OutputBuffer, type Ready } from '../kernel/core.ts';
 import type { ClientId, NodeId } from '../kernel/ids.ts';
 import type { Rng } from '../kernel/rng.ts';
-import { type KvCommand, type KvOp, type KvResult, KvStateMachine } from '../kv/machine.ts';
+import {
+  type KvCommand,
+  type KvLimits,
+  type KvOp,
+  type KvResult,
+  KvStateMachine,
+} from '../kv/machine.ts';
 import type { RaftOptions } from '../raft/config.ts';
 import { RaftCore, type RaftStatus } from '../raft/core.ts';
 import type { RaftDurableState } from '../raft/durable.ts';
@@ -90,6 +96,8 @@ export interface ReplicaOptions {
   readonly snapshotEveryEntries: number;
   /** Client operations waiting for their entry or read round; more are refused. */
   readonly pendingMax: number;
+  /** The state machine's bounds (default `defaultKvLimits`). */
+  readonly kvLimits?: KvLimits;
 }
 
 export const defaultReplicaOptions: ReplicaOptions = {
@@ -125,7 +133,7 @@ const SELF: ClientId = 0;
 
 export class RaftKvReplica implements Core<RaftKvTypes> {
   readonly id: NodeId;
-  private kv = new KvStateMachine();
+  private kv: KvStateMachine;
   private readonly out = new OutputBuffer<RaftKvTypes>();
   private raftBatchOut = false;
   private now = 0;
@@ -148,6 +156,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     private readonly options: ReplicaOptions,
   ) {
     assert(options.snapshotEveryEntries >= 1 && options.pendingMax >= 1, 'bad replica options');
+    this.kv = new KvStateMachine(options.kvLimits);
     this.id = raft.id;
   }
 
@@ -318,7 +327,9 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     if (d.kind === 'snapshot') {
       const index = d.snapshot.meta.index;
       this.kv =
-        d.snapshot.data.length === 0 ? new KvStateMachine() : decodeKvSnapshot(d.snapshot.data);
+        d.snapshot.data.length === 0
+          ? new KvStateMachine(this.options.kvLimits)
+          : decodeKvSnapshot(d.snapshot.data, this.options.kvLimits);
       assert(
         this.kv.appliedIndex === index,
         `snapshot data at ${this.kv.appliedIndex}, meta at ${index}`,

@@ -1,4 +1,4 @@
-import { type KvImage, type KvSnapshot, KvStateMachine } from '../kv/machine.ts';
+import { type KvImage, type KvLimits, type KvSnapshot, KvStateMachine } from '../kv/machine.ts';
 import type { KvRecord } from '../kv/mvcc.ts';
 import type { KeyValue } from '../kv/ops.ts';
 
@@ -34,7 +34,7 @@ export function encodeKvSnapshot(snapshot: KvSnapshot): Uint8Array {
   return encoding.result();
 }
 
-export function decodeKvSnapshot(bytes: Uint8Array): KvStateMachine {
+export function decodeKvSnapshot(bytes: Uint8Array, limits?: KvLimits): KvStateMachine {
   const format = bytes[0];
   if (format === 0x7b) {
     throw new KvSnapshotFormatError(
@@ -63,7 +63,7 @@ export function decodeKvSnapshot(bytes: Uint8Array): KvStateMachine {
     log: json.log,
     sessions: json.sessions,
   };
-  return KvStateMachine.restore(image);
+  return KvStateMachine.restore(image, limits);
 }
 
 interface Wire {
