@@ -123,12 +123,14 @@ function readsSeeTheirRevision(
     list.push(w);
   }
   for (const list of perKey.values()) list.sort((a, b) => a.revision! - b.revision!);
+  const owners = new Map<number, RevisionWrite>();
+  for (const w of known) owners.set(w.revision!, w);
   const unknownDeletes = new Set(
     writes.filter((w) => w.revision === undefined && w.value === null).map((w) => w.key),
   );
   for (const e of events) {
     if (e.kind !== 'readAt') continue;
-    const v = checkRead(e, perKey.get(e.key) ?? [], byValue, unknownDeletes.has(e.key));
+    const v = checkRead(e, perKey.get(e.key) ?? [], byValue, owners, unknownDeletes.has(e.key));
     if (!v.ok) return v;
   }
   return { ok: true };
@@ -138,6 +140,7 @@ function checkRead(
   read: RevisionRead,
   keyWrites: readonly RevisionWrite[],
   byValue: ReadonlyMap<string, RevisionWrite>,
+  owners: ReadonlyMap<number, RevisionWrite>,
   mayBeUnknownDelete: boolean,
 ): RevisionVerdict {
   const shown = `read of ${JSON.stringify(read.key)} at revision ${read.at} (op ${read.op}) returned ${
@@ -160,6 +163,10 @@ function checkRead(
   if (writer === undefined) return { ok: false, why: `${shown}: no operation wrote that value` };
   if (writer.revision !== undefined && writer.revision !== read.modRevision) {
     return { ok: false, why: `${shown}, but ${describe(writer)} wrote it` };
+  }
+  const owner = owners.get(read.modRevision);
+  if (writer.revision === undefined && owner !== undefined && owner.op !== writer.op) {
+    return { ok: false, why: `${shown}, but revision ${read.modRevision} is ${describe(owner)}'s` };
   }
   if (last !== undefined && last !== writer && last.revision! >= read.modRevision) {
     return { ok: false, why: `${shown}, but ${describe(last)} came after it and by then` };
