@@ -6,9 +6,11 @@ import {
   type KvCommand,
   type KvLimits,
   type KvOp,
+  type KvReadOp,
   type KvResult,
   KvStateMachine,
 } from '../kv/machine.ts';
+import { isReadOp } from '../kv/validate.ts';
 import type { RaftOptions } from '../raft/config.ts';
 import { RaftCore, type RaftStatus } from '../raft/core.ts';
 import type { RaftDurableState } from '../raft/durable.ts';
@@ -115,7 +117,7 @@ interface WriteWaiter extends Waiter {
 }
 
 interface ReadWaiter extends Waiter {
-  readonly op: Extract<KvOp, { f: 'get' } | { f: 'list' }>;
+  readonly op: KvReadOp;
   /** The index the read is linearizable at once applied; -1 while its round is pending. */
   index: number;
 }
@@ -213,7 +215,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
 
   request(now: number, client: ClientId, req: ReplicaRequest): void {
     this.now = now;
-    if (req.type === 'kv' && req.stale && (req.op.f === 'get' || req.op.f === 'list')) {
+    if (req.type === 'kv' && req.stale && isReadOp(req.op)) {
       this.out.replyEarly(client, { type: 'result', id: req.id, result: this.kv.read(req.op) });
       return;
     }
@@ -228,7 +230,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     const rid = this.nextRaftRequestId++;
     switch (req.type) {
       case 'kv':
-        if (req.op.f === 'get' || req.op.f === 'list') {
+        if (isReadOp(req.op)) {
           this.reads.set(rid, { client, id: req.id, op: req.op, index: -1 });
           this.raft.request(now, client, { type: 'read', id: rid });
         } else {
