@@ -37,12 +37,22 @@ export function applyEtcd(store: MvccStore, op: EtcdOp, limits: EtcdLimits): Etc
   switch (op.f) {
     case 'range':
       return op.key === '' ? { f: 'error', code: 'emptyKey' } : store.range(op);
-    case 'put':
-    case 'deleteRange':
-      // A single write is a txn of one op, so it shares the txn's checks.
-      return unwrapOne(
-        applyTxn(store, { f: 'txn', compare: [], success: [op], failure: [] }, limits),
-      );
+    case 'put': {
+      // The checks a txn of this one op would make, without building one: the hot path.
+      const refused = store.checkPut(op);
+      if (refused !== undefined) return refused;
+      store.begin();
+      const result = store.put(op);
+      store.end();
+      return result;
+    }
+    case 'deleteRange': {
+      if (op.key === '') return { f: 'error', code: 'emptyKey' };
+      store.begin();
+      const result = store.deleteRange(op);
+      store.end();
+      return { ...result, revision: store.revision };
+    }
     case 'txn':
       return applyTxn(store, op, limits);
     case 'compact':
@@ -76,13 +86,6 @@ export function applyEtcd(store: MvccStore, op: EtcdOp, limits: EtcdLimits): Etc
         revision: store.revision,
       };
   }
-}
-
-function unwrapOne(result: TxnResponse | KvError): EtcdResult {
-  if (result.f === 'error') return result;
-  const only = result.responses[0]!;
-  // The op's own revision is the one its txn committed.
-  return { ...only, revision: result.revision } as ResponseOp;
 }
 
 /**
