@@ -118,9 +118,9 @@ function readsSeeTheirRevision(
   for (const w of writes) if (w.value !== null) byValue.set(`${w.key}\u0000${w.value}`, w);
   const perKey = new Map<string, RevisionWrite[]>();
   for (const w of known) {
-    let list = perKey.get(w.key);
-    if (list === undefined) perKey.set(w.key, (list = []));
-    list.push(w);
+    const list = perKey.get(w.key);
+    if (list === undefined) perKey.set(w.key, [w]);
+    else list.push(w);
   }
   for (const list of perKey.values()) list.sort((a, b) => a.revision! - b.revision!);
   const owners = new Map<number, RevisionWrite>();
