@@ -115,6 +115,8 @@ export interface KvLimits extends Partial<EtcdLimits> {
   readonly unsafeTestingFaults?: {
     /** A range at a past revision answers from the newest state instead. */
     readonly pastReadsNewest?: boolean;
+    /** Each write of a txn takes its own revision instead of one for the whole txn. */
+    readonly revisionPerWrite?: boolean;
   };
 }
 
@@ -291,6 +293,7 @@ export class KvStateMachine {
   }
 
   private execute(op: KvOp): KvResult {
+    this.store.unsafeRevisionPerWrite = this.limits.unsafeTestingFaults?.revisionPerWrite === true;
     const before = this.store.revision;
     const result = this.run(op);
     if (this.store.revision !== before) this.maybeCompact();

@@ -67,6 +67,8 @@ export class MvccStore {
   /** Writes made by the open transaction (they carry revision `rev + 1`). */
   private sub = 0;
   private open = false;
+  /** The broken variant: every write of a transaction takes its own revision. */
+  unsafeRevisionPerWrite = false;
   readonly leases = new Map<number, Lease>();
   /** The largest lease id ever granted: ids the machine picks go above it. */
   leaseIdHigh = 0;
@@ -108,7 +110,7 @@ export class MvccStore {
     assert(this.open, 'end without begin');
     this.open = false;
     const wrote = this.sub > 0;
-    if (wrote) this.rev++;
+    if (wrote) this.rev += this.unsafeRevisionPerWrite ? this.sub : 1;
     this.sub = 0;
     return wrote;
   }
@@ -171,7 +173,7 @@ export class MvccStore {
   put(req: PutRequest): PutResponse {
     assert(this.open, 'put outside a transaction');
     const prev = this.get(req.key);
-    const rev = this.rev + 1;
+    const rev = this.nextWriteRevision();
     const kv: KeyValue = {
       key: req.key,
       value: req.ignoreValue === true && prev !== null ? prev.value : req.value,
@@ -344,7 +346,7 @@ export class MvccStore {
       this.index.set(key, recs);
       this.keys.push(key);
     }
-    const rev = this.rev + 1;
+    const rev = this.nextWriteRevision();
     assert((recs.at(-1)?.rev ?? 0) < rev, 'a transaction writes a key at most once');
     const rec: KvRecord = { key, rev, sub: this.sub++, kv, prev };
     recs.push(rec);
@@ -355,6 +357,11 @@ export class MvccStore {
       assert(lease !== undefined, 'puts attach to existing leases');
       lease.keys.add(key);
     }
+  }
+
+  /** The revision of the open transaction's next write (all of them share one). */
+  private nextWriteRevision(): number {
+    return this.rev + 1 + (this.unsafeRevisionPerWrite ? this.sub : 0);
   }
 
   private sortedKeys(): readonly Bytes[] {

@@ -1,4 +1,4 @@
-import type { HistoryEvent, Json, KvFunction } from '../../check/history.ts';
+import type { HistoryEvent, Json } from '../../check/history.ts';
 import { checkRevisions, type RevisionEvent } from '../../check/model-revision.ts';
 import { assert } from '../../kernel/assert.ts';
 import type { CoreTypes } from '../../kernel/core.ts';
@@ -12,6 +12,8 @@ import type { CheckOutcome, Workload, WorkloadContext, WorkloadIo } from '../pro
  * - get, put, delete, cas: the state machine's single-key operations;
  * - txnCas: the same compare-and-set as an etcd txn (compare the value, or version 0 for
  *   "absent"; on success put, on failure range the key), in the history as a cas;
+ * - txnPair: an etcd txn putting two keys at once (one revision for both), in the history
+ *   as two puts, the second under the client's companion process;
  * - readAt: an etcd range of one key at a past revision (one this client has seen), checked
  *   by the revision model (src/check/model-revision.ts) rather than the per-key search.
  */
@@ -25,12 +27,19 @@ export type MvccWorkloadOp =
       readonly expected: string | null;
       readonly value: string;
     }
+  | {
+      readonly f: 'txnPair';
+      readonly key: string;
+      readonly value: string;
+      readonly key2: string;
+      readonly value2: string;
+    }
   | { readonly f: 'readAt'; readonly key: string; readonly revision: number };
 
 export type KvWorkloadOp = KvOp | MvccWorkloadOp;
 
 function isMvccOp(op: KvWorkloadOp): op is MvccWorkloadOp {
-  return op.f === 'txnCas' || op.f === 'readAt';
+  return op.f === 'txnCas' || op.f === 'txnPair' || op.f === 'readAt';
 }
 
 /** The reads among the workload's operations: never applied, so always safe to retry. */
@@ -51,6 +60,16 @@ export function machineOp(op: KvWorkloadOp): MachineKvOp {
         ],
         success: [{ f: 'put', key: op.key, value: op.value }],
         failure: [{ f: 'range', key: op.key }],
+      };
+    case 'txnPair':
+      return {
+        f: 'txn',
+        compare: [],
+        success: [
+          { f: 'put', key: op.key, value: op.value },
+          { f: 'put', key: op.key2, value: op.value2 },
+        ],
+        failure: [],
       };
     case 'readAt':
       return { f: 'range', key: op.key, revision: op.revision };
@@ -150,6 +169,8 @@ const BACKING_OFF = 2;
 interface ClientState {
   readonly id: ClientId;
   process: number;
+  /** The process under which a txnPair's second key appears in the history. */
+  companion: number;
   state: number;
   op: KvWorkloadOp | undefined;
   attempts: number;
@@ -197,10 +218,11 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
     assert(settings.keys >= 1 && settings.attemptsMax >= 1, 'need >= 1 key and >= 1 attempt');
     assert(settings.attemptTimeoutMs > 0 && settings.backoffMs >= 0, 'bad KV workload timing');
     this.remaining = ctx.ops;
-    this.nextProcess = ctx.clients.length;
+    this.nextProcess = 2 * ctx.clients.length;
     this.clients = ctx.clients.map((id, i) => ({
       id,
       process: i,
+      companion: ctx.clients.length + i,
       state: IDLE,
       op: undefined,
       attempts: 0,
@@ -246,10 +268,11 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
   }
 
   check(): CheckOutcome {
-    // The revision model first: it can convict where the search runs out of budget.
+    // Linearizability first, so its findings read as before; then what only revisions show.
+    const linearizable = this.checkHistory(this.events);
+    if (linearizable.verdict === 'violation') return linearizable;
     const revisions = checkRevisions(this.revisionEvents);
     if (!revisions.ok) return { verdict: 'violation', message: `revisions: ${revisions.why}` };
-    const linearizable = this.checkHistory(this.events);
     if (linearizable.verdict !== 'pass') return linearizable;
     const reads = this.revisionEvents.filter((e) => e.kind === 'readAt').length;
     return {
@@ -402,6 +425,17 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
       invokeTime: c.invokeTime,
       returnTime: at,
     });
+    if (op.f === 'txnPair') {
+      this.revisionEvents.push({
+        kind: 'write',
+        op: c.opId,
+        key: op.key2,
+        value: op.value2,
+        revision,
+        invokeTime: c.invokeTime,
+        returnTime: at,
+      });
+    }
   }
 
   private complete(c: ClientState, type: 'ok' | 'fail' | 'info', read: string | null): void {
@@ -426,7 +460,10 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
     read: string | null,
   ): void {
     if (type === 'ok') this.learn(op, read);
-    if (type === 'info') c.process = this.nextProcess++;
+    if (type === 'info') {
+      c.process = this.nextProcess++;
+      c.companion = this.nextProcess++;
+    }
     if (c.isFinalRead && type === 'ok') c.finalDone = true;
     c.op = undefined;
     this.think(c);
@@ -435,14 +472,15 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
   private record(c: ClientState, type: HistoryEvent['type'], value: Json): void {
     const op = c.op!;
     if (op.f === 'readAt') return;
-    const event: HistoryEvent = {
-      process: c.process,
-      type,
-      f: (op.f === 'txnCas' ? 'cas' : op.f) as KvFunction,
-      key: op.key,
-      value,
-      time: this.io!.now(),
-    };
+    const f = op.f === 'txnCas' ? 'cas' : op.f === 'txnPair' ? 'put' : op.f;
+    this.recordEvent({ process: c.process, type, f, key: op.key, value, time: this.io!.now() });
+    if (op.f === 'txnPair') {
+      const time = this.io!.now();
+      this.recordEvent({ process: c.companion, type, f, key: op.key2, value: op.value2, time });
+    }
+  }
+
+  private recordEvent(event: HistoryEvent): void {
     this.events.push(event);
     this.io!.record(event);
   }
@@ -452,6 +490,7 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
     if (op.f === 'get') this.known.set(op.key, read);
     else if (op.f === 'delete') this.known.set(op.key, null);
     else if (op.f !== 'readAt') this.known.set(op.key, op.value);
+    if (op.f === 'txnPair') this.known.set(op.key2, op.value2);
   }
 
   private randomKey(): string {
@@ -466,6 +505,7 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
     if (roll < 12) return { f: 'put', key, value: `v${++this.nextValue}` };
     if (roll < 14) return { f: 'delete', key };
     if (roll < 18) {
+      if (roll === 17) return this.randomPair(key);
       const expected = this.known.get(key) ?? null;
       const f = roll < 16 ? 'cas' : 'txnCas';
       return { f, key, expected, value: `v${++this.nextValue}` };
@@ -474,6 +514,16 @@ export class KvWorkload<T extends CoreTypes> implements Workload<T> {
     // A revision this client has seen, so it is committed; recent, so rarely compacted.
     const back = this.rng.int(Math.min(8, c.seenRevision));
     return { f: 'readAt', key, revision: c.seenRevision - back };
+  }
+
+  /** Two different keys put in one txn (a plain put when there is one key only). */
+  private randomPair(key: string): KvWorkloadOp {
+    const keys = this.settings.keys;
+    if (keys < 2) return { f: 'put', key, value: `v${++this.nextValue}` };
+    const at = Number(key.slice(1));
+    const key2 = `k${(at + 1 + this.rng.int(keys - 1)) % keys}`;
+    const value = `v${++this.nextValue}`;
+    return { f: 'txnPair', key, value, key2, value2: `v${++this.nextValue}` };
   }
 
   private randomBasicOp(key: string): KvOp {
@@ -503,6 +553,8 @@ function invokeValue(op: KvWorkloadOp): Json {
     case 'cas':
     case 'txnCas':
       return [op.expected, op.value];
+    case 'txnPair':
+      return op.value;
     case 'readAt':
       return op.revision;
   }

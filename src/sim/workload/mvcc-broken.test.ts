@@ -27,9 +27,9 @@ function allFaults() {
   return faults.faults;
 }
 
-function firstViolation(nodes: number): RunResult {
+function firstViolation(nodes: number, protocol = broken): RunResult {
   for (let seed = 1; seed <= SEEDS_MAX; seed++) {
-    const r = runSimulation(broken, { seed, nodes, faults: allFaults() });
+    const r = runSimulation(protocol, { seed, nodes, faults: allFaults() });
     if (r.verdict === 'violation') return r;
   }
   throw new Error(`no violation in ${SEEDS_MAX} seeds`);
@@ -42,5 +42,28 @@ describe('an MVCC store whose past reads return the newest value', () => {
     const again = runSimulation(broken, { seed: caught.seed, nodes: 5, faults: allFaults() });
     expect(again.message).toBe(caught.message);
     console.log(`past-reads-newest caught at seed ${caught.seed}: ${caught.message}`);
+  }, 600_000);
+});
+
+// A txn whose writes each take a revision: every result still names one revision, the last,
+// so a read at a past revision sees the first key's write at a revision its txn never named.
+const perWrite = raftSimProtocol({
+  name: 'raft-revision-per-write',
+  description: 'test fixture: Raft whose MVCC store gives each write of a txn its own revision',
+  raft: {},
+  replica: {
+    ...defaultReplicaOptions,
+    snapshotEveryEntries: 200,
+    kvLimits: { ...defaultKvLimits, unsafeTestingFaults: { revisionPerWrite: true } },
+  },
+});
+
+describe('an MVCC store whose txns take a revision per write', () => {
+  it('is caught by the revision model in the 5-node all-faults sweep, reproducibly', () => {
+    const caught = firstViolation(5, perWrite);
+    expect(caught.message).toContain('revisions:');
+    const again = runSimulation(perWrite, { seed: caught.seed, nodes: 5, faults: allFaults() });
+    expect(again.message).toBe(caught.message);
+    console.log(`revision-per-write caught at seed ${caught.seed}: ${caught.message}`);
   }, 600_000);
 });
