@@ -5,11 +5,13 @@ import type { KvChange, KvEntry } from '../kv/machine.ts';
  * The HTTP/JSON wire protocol of the key-value service, shared by the server (which imports
  * it) and the client, so the two cannot drift apart.
  *
- * Keys and values are Unicode text, exactly: JSON bodies must be valid UTF-8 and their
- * strings well-formed (no lone surrogates), paths and queries percent-encoded UTF-8. Anything
- * else is refused with 400 `invalid-request`, never replaced (src/server/text.ts); what is
- * stored is what was sent, and reads return it unchanged. Values that are not text (arbitrary
- * bytes) are not supported yet: encode them (base64) yourself.
+ * Keys and values are bytes. By default they travel as Unicode text, exactly (stored as its
+ * UTF-8): JSON bodies must be valid UTF-8 and their strings well-formed (no lone surrogates),
+ * paths and queries percent-encoded UTF-8; anything else is refused with 400
+ * `invalid-request`, never replaced (src/server/text.ts). With `?encoding=base64` on a KV
+ * route, every key, prefix and value of the request and of the answer is standard base64
+ * instead, so any bytes go through. A stored key or value that is not UTF-8, read as text,
+ * comes back in base64 with `"encoding": "base64"` on its entry (or change): never replaced.
  *
  * Routes (all JSON unless noted; every error is `ErrorBody` with a 4xx/5xx status):
  *
@@ -91,8 +93,14 @@ export interface PutResponse {
   readonly version: number;
 }
 
+/** An entry on the wire: `KvEntry` with text or base64 key and value (see above). */
+export interface KvEntryJson extends KvEntry {
+  /** Present when the entry is in base64 although text was asked: it is not UTF-8. */
+  readonly encoding?: 'base64';
+}
+
 export interface GetResponse {
-  readonly entry: KvEntry | null;
+  readonly entry: KvEntryJson | null;
   readonly revision: number;
 }
 
@@ -104,12 +112,12 @@ export interface DeleteResponse {
 export interface CasResponse {
   readonly ok: boolean;
   /** After a swap, the new entry; after a mismatch, the current one (null if absent). */
-  readonly entry: KvEntry | null;
+  readonly entry: KvEntryJson | null;
   readonly revision: number;
 }
 
 export interface ListResponse {
-  readonly entries: readonly KvEntry[];
+  readonly entries: readonly KvEntryJson[];
   /** More keys match than `limit` allowed. */
   readonly more: boolean;
   readonly revision: number;

@@ -1,9 +1,30 @@
 import { assert } from '../kernel/assert.ts';
+import { type Bytes, prefixEnd } from './bytes.ts';
+import { applyEtcd, applyTxn, defaultEtcdLimits, type EtcdLimits } from './etcd.ts';
+import { type KvRecord, MvccStore } from './mvcc.ts';
+import type {
+  EtcdOp,
+  EtcdReadOp,
+  EtcdResult,
+  EventsSince,
+  KeyValue,
+  PutRequest,
+  TxnRequest,
+} from './ops.ts';
 
 /**
  * The replicated key-value state machine, shared by every engine that orders commands
  * (Raft, Multi-Paxos). It is deterministic: replicas that apply the same commands in the same
  * order hold the same state and return the same results, byte for byte.
+ *
+ * Its store is an etcd-style multi-version store (mvcc.ts): every write transaction takes one
+ * global revision, history is kept until compaction, and reads may ask for a past revision.
+ * It speaks two vocabularies over that one store: etcd's v3 operations (ops.ts: range, put,
+ * deleteRange, txn, compact, leases) and the original single-key ones of our HTTP API
+ * (get, delete, cas, casVersion, list), each of which is expressed as etcd operations
+ * (a cas is a txn). `put` is shared: our put is etcd's PutRequest without options.
+ *
+ * Keys and values are `Bytes` (bytes.ts): byte strings, every code unit 0x00-0xFF.
  *
  * Exactly-once: each command carries its client session and a sequence number. A session
  * issues one command at a time, so remembering the last sequence number and its result per
@@ -11,28 +32,33 @@ import { assert } from '../kernel/assert.ts';
  * it twice (Raft dissertation, section 6.3).
  */
 export type KvOp =
-  | { readonly f: 'get'; readonly key: string }
-  | { readonly f: 'put'; readonly key: string; readonly value: string }
-  | { readonly f: 'delete'; readonly key: string }
+  | { readonly f: 'get'; readonly key: Bytes }
+  | PutRequest
+  | { readonly f: 'delete'; readonly key: Bytes }
   /** Compare-and-set on the value; `expected: null` means "only if absent". */
   | {
       readonly f: 'cas';
-      readonly key: string;
-      readonly expected: string | null;
-      readonly value: string;
+      readonly key: Bytes;
+      readonly expected: Bytes | null;
+      readonly value: Bytes;
     }
   /** Compare-and-set on the version; version 0 means "only if absent". */
   | {
       readonly f: 'casVersion';
-      readonly key: string;
+      readonly key: Bytes;
       readonly expectedVersion: number;
-      readonly value: string;
+      readonly value: Bytes;
     }
-  | { readonly f: 'list'; readonly prefix: string; readonly limit: number };
+  | { readonly f: 'list'; readonly prefix: Bytes; readonly limit: number }
+  | Exclude<EtcdOp, PutRequest>;
 
+/** The operations that change nothing: only these may be served as reads. */
+export type KvReadOp = Extract<KvOp, { f: 'get' } | { f: 'list' }> | EtcdReadOp;
+
+/** A key as the single-key operations show it. */
 export interface KvEntry {
-  readonly key: string;
-  readonly value: string;
+  readonly key: Bytes;
+  readonly value: Bytes;
   /** Number of writes to the key since it was last created (1 on creation). */
   readonly version: number;
   /** The store revision of the key's last write. */
@@ -41,7 +67,6 @@ export interface KvEntry {
 
 export type KvResult =
   | { readonly f: 'get'; readonly entry: KvEntry | null; readonly revision: number }
-  | { readonly f: 'put'; readonly revision: number; readonly version: number }
   | { readonly f: 'delete'; readonly deleted: boolean; readonly revision: number }
   | {
       readonly f: 'cas';
@@ -55,6 +80,7 @@ export type KvResult =
       readonly more: boolean;
       readonly revision: number;
     }
+  | EtcdResult
   /** A sequence number older than the session's last: a late duplicate, not applied. */
   | { readonly f: 'stale'; readonly lastSeq: number };
 
@@ -69,23 +95,36 @@ export interface KvCommand {
 /** A change, for watchers: the revision at which `key` was set (`value`) or deleted (null). */
 export interface KvChange {
   readonly revision: number;
-  readonly key: string;
-  readonly value: string | null;
+  readonly key: Bytes;
+  readonly value: Bytes | null;
 }
 
-export interface KvLimits {
+/** The machine's bounds; the etcd ones default to `defaultEtcdLimits`. */
+export interface KvLimits extends Partial<EtcdLimits> {
   /** Sessions remembered for exactly-once; the least recently used is forgotten past this. */
   readonly sessionsMax: number;
-  /** Changes kept for watch (at least this many; up to twice); older ones are compacted away. */
+  /**
+   * Revisions of history kept (for past reads and watches): at least this many, up to twice;
+   * the machine compacts older ones itself, deterministically, as etcd's revision-based
+   * auto-compaction would.
+   */
   readonly changesMax: number;
   /** Largest `limit` a list may ask for. */
   readonly listMax: number;
+  /** Deliberate bugs, for the broken-variant tests only. */
+  readonly unsafeTestingFaults?: {
+    /** A range at a past revision answers from the newest state instead. */
+    readonly pastReadsNewest?: boolean;
+    /** Each write of a txn takes its own revision instead of one for the whole txn. */
+    readonly revisionPerWrite?: boolean;
+  };
 }
 
-export const defaultKvLimits: KvLimits = {
+export const defaultKvLimits: Required<Omit<KvLimits, 'unsafeTestingFaults'>> = {
   sessionsMax: 10_000,
   changesMax: 10_000,
   listMax: 1_000,
+  ...defaultEtcdLimits,
 };
 
 interface Session {
@@ -93,26 +132,45 @@ interface Session {
   result: KvResult;
 }
 
-/** A self-contained, JSON-serialisable image of the machine. */
+/**
+ * A view of the machine for a snapshot, taken at once from immutable records: the live keys
+ * just below the compaction revision (`base`), every write since (`log`), the leases and the
+ * sessions. The codec (src/replica/snapshot-codec.ts) turns it into bytes.
+ */
 export interface KvSnapshot {
   readonly appliedIndex: number;
   readonly revision: number;
-  readonly entries: readonly KvEntry[];
+  readonly compactRevision: number;
+  readonly leaseIdHigh: number;
+  readonly base: readonly KeyValue[];
+  readonly log: readonly KvRecord[];
+  /** [id, ttl, remainingTtl], ascending by id. */
+  readonly leases: readonly (readonly [number, number, number])[];
   /** In least-recently-used order, so eviction continues identically after a restore. */
   readonly sessions: readonly (readonly [number, number, KvResult])[];
 }
 
-export class KvStateMachine {
-  private readonly data = new Map<string, KvEntry>();
-  private readonly sessions = new Map<number, Session>();
-  private readonly changes: KvChange[] = [];
-  private revision = 0;
-  private applied = 0;
+/** A snapshot as decoded: the log's writes as [revision, key, value (null: delete), lease]. */
+export interface KvImage extends Omit<KvSnapshot, 'log'> {
+  readonly log: readonly (readonly [number, Bytes, Bytes | null, number])[];
+}
 
-  constructor(private readonly limits: KvLimits = defaultKvLimits) {
+export class KvStateMachine {
+  private store = new MvccStore();
+  private readonly sessions = new Map<number, Session>();
+  private applied = 0;
+  private readonly limits: Required<Omit<KvLimits, 'unsafeTestingFaults'>> & KvLimits;
+
+  constructor(limits: KvLimits = defaultKvLimits) {
+    this.limits = { ...defaultEtcdLimits, ...limits };
     assert(
       limits.sessionsMax >= 1 && limits.changesMax >= 1 && limits.listMax >= 1,
       'kv limits must be >= 1',
+    );
+    const etcd = this.limits;
+    assert(
+      etcd.txnOpsMax >= 1 && etcd.leasesMax >= 1 && etcd.leaseTtlMax >= 1,
+      'etcd limits must be >= 1',
     );
   }
 
@@ -121,11 +179,17 @@ export class KvStateMachine {
   }
 
   get currentRevision(): number {
-    return this.revision;
+    return this.store.revision;
   }
 
+  /** Reads below this revision are refused as compacted (0: nothing compacted yet). */
+  get compactRevision(): number {
+    return this.store.compactRevision;
+  }
+
+  /** Keys with retained history (live, or deleted but still readable at a past revision). */
   get size(): number {
-    return this.data.size;
+    return this.store.keyCount;
   }
 
   /**
@@ -169,104 +233,160 @@ export class KvStateMachine {
   }
 
   /** Serves a read from local state (after ReadIndex, a lease, or explicitly stale). */
-  read(op: Extract<KvOp, { f: 'get' } | { f: 'list' }>): KvResult {
+  read(op: KvReadOp): KvResult {
     return this.execute(op);
+  }
+
+  /**
+   * etcd watch events with revision >= `startRevision`, in (revision, sub-revision) order,
+   * or the compaction revision when some of them are gone (etcd's "compacted" watch
+   * response: a watcher starting below it must restart from it at the earliest).
+   */
+  eventsSince(startRevision: number): EventsSince {
+    return this.store.eventsSince(startRevision);
   }
 
   /** Changes after `revision`, oldest first; undefined if some were already compacted away. */
   changesSince(revision: number): readonly KvChange[] | undefined {
-    const first = this.changes[0];
-    if (first !== undefined && first.revision > revision + 1) return undefined;
-    if (first === undefined && revision < this.revision) return undefined;
-    if (first === undefined) return [];
-    // Every write makes one change with the next revision, so they are contiguous: the host
-    // asks after every batch, and a scan of the whole window was its hottest line.
-    return this.changes.slice(Math.max(0, revision - first.revision + 1));
+    if (revision + 1 < this.store.compactRevision) return undefined;
+    return this.store
+      .recordsSince(Math.max(revision + 1, this.store.compactRevision))
+      .map((r) => ({ revision: r.rev, key: r.key, value: r.kv === null ? null : r.kv.value }));
   }
 
   snapshot(): KvSnapshot {
+    const store = this.store;
     return {
       appliedIndex: this.applied,
-      revision: this.revision,
-      entries: [...this.data.values()],
+      revision: store.revision,
+      compactRevision: store.compactRevision,
+      leaseIdHigh: store.leaseIdHigh,
+      base: store.base(),
+      log: store.recordsSince(store.compactRevision),
+      leases: [...store.leases.values()]
+        .sort((a, b) => a.id - b.id)
+        .map((l) => [l.id, l.ttl, l.remainingTtl] as const),
       sessions: [...this.sessions].map(([id, s]) => [id, s.seq, s.result] as const),
     };
   }
 
-  static restore(snap: KvSnapshot, limits: KvLimits = defaultKvLimits): KvStateMachine {
+  static restore(image: KvImage, limits: KvLimits = defaultKvLimits): KvStateMachine {
     const machine = new KvStateMachine(limits);
-    machine.applied = snap.appliedIndex;
-    machine.revision = snap.revision;
-    for (const e of snap.entries) machine.data.set(e.key, e);
-    for (const [id, seq, result] of snap.sessions) machine.sessions.set(id, { seq, result });
+    machine.applied = image.appliedIndex;
+    // Leases first: the log's puts attach their keys to them.
+    const leases = image.leases.map(([id, ttl, remainingTtl]) => ({
+      id,
+      ttl,
+      remainingTtl,
+      keys: new Set<Bytes>(),
+    }));
+    machine.store = MvccStore.rebuild(
+      image.revision,
+      image.compactRevision,
+      image.base,
+      image.log,
+      leases,
+    );
+    machine.store.leaseIdHigh = image.leaseIdHigh;
+    for (const [id, seq, result] of image.sessions) machine.sessions.set(id, { seq, result });
     return machine;
   }
 
   private execute(op: KvOp): KvResult {
+    this.store.unsafeRevisionPerWrite = this.limits.unsafeTestingFaults?.revisionPerWrite === true;
+    const before = this.store.revision;
+    const result = this.run(op);
+    if (this.store.revision !== before) this.maybeCompact();
+    return result;
+  }
+
+  private run(op: KvOp): KvResult {
     switch (op.f) {
       case 'get':
-        return { f: 'get', entry: this.data.get(op.key) ?? null, revision: this.revision };
-      case 'put':
-        return this.write(op.key, op.value);
-      case 'delete':
-        return this.remove(op.key);
-      case 'cas': {
-        const entry = this.data.get(op.key) ?? null;
-        if ((entry?.value ?? null) !== op.expected)
-          return { f: 'cas', ok: false, entry, revision: this.revision };
-        this.write(op.key, op.value);
+        return { f: 'get', entry: entryOf(this.store.get(op.key)), revision: this.store.revision };
+      case 'delete': {
+        const result = applyEtcd(this.store, { f: 'deleteRange', key: op.key }, this.limits);
+        if (result.f !== 'deleteRange') return result; // an empty key
+        return { f: 'delete', deleted: result.deleted > 0, revision: result.revision };
+      }
+      case 'cas':
+        return this.cas(
+          op.key,
+          op.expected === null
+            ? { target: 'version', version: 0 }
+            : { target: 'value', value: op.expected },
+          op.value,
+        );
+      case 'casVersion':
+        return this.cas(op.key, { target: 'version', version: op.expectedVersion }, op.value);
+      case 'list': {
+        const limit = Math.max(1, Math.min(op.limit, this.limits.listMax));
+        const result = this.store.range({
+          f: 'range',
+          key: op.prefix,
+          rangeEnd: prefixEnd(op.prefix),
+          limit,
+        });
+        assert(result.f === 'range', 'a current range cannot be refused');
         return {
-          f: 'cas',
-          ok: true,
-          entry: this.data.get(op.key) ?? null,
-          revision: this.revision,
+          f: 'list',
+          entries: result.kvs.map(entryOf) as KvEntry[],
+          more: result.more,
+          revision: result.revision,
         };
       }
-      case 'casVersion': {
-        const entry = this.data.get(op.key) ?? null;
-        if ((entry?.version ?? 0) !== op.expectedVersion) {
-          return { f: 'cas', ok: false, entry, revision: this.revision };
+      case 'range':
+        if (this.limits.unsafeTestingFaults?.pastReadsNewest === true) {
+          return applyEtcd(this.store, { ...op, revision: 0 }, this.limits);
         }
-        this.write(op.key, op.value);
-        return {
-          f: 'cas',
-          ok: true,
-          entry: this.data.get(op.key) ?? null,
-          revision: this.revision,
-        };
-      }
-      case 'list':
-        return this.list(op.prefix, op.limit);
+        return applyEtcd(this.store, op, this.limits);
+      default:
+        return applyEtcd(this.store, op, this.limits);
     }
   }
 
-  private write(key: string, value: string): KvResult {
-    this.revision++;
-    const version = (this.data.get(key)?.version ?? 0) + 1;
-    this.data.set(key, { key, value, version, modRevision: this.revision });
-    this.recordChange({ revision: this.revision, key, value });
-    return { f: 'put', revision: this.revision, version };
+  /** A compare-and-set is a txn: if the compare holds put, else read the key. */
+  private cas(
+    key: Bytes,
+    compare: { target: 'version'; version: number } | { target: 'value'; value: Bytes },
+    value: Bytes,
+  ): KvResult {
+    const txn: TxnRequest = {
+      f: 'txn',
+      compare: [{ key, result: 'equal', ...compare }],
+      success: [{ f: 'put', key, value }],
+      failure: [],
+    };
+    const result = applyTxn(this.store, txn, this.limits);
+    if (result.f !== 'txn') return result; // an empty key
+    return {
+      f: 'cas',
+      ok: result.succeeded,
+      entry: entryOf(this.store.get(key)),
+      revision: result.revision,
+    };
   }
 
-  private remove(key: string): KvResult {
-    if (!this.data.delete(key)) return { f: 'delete', deleted: false, revision: this.revision };
-    this.revision++;
-    this.recordChange({ revision: this.revision, key, value: null });
-    return { f: 'delete', deleted: true, revision: this.revision };
-  }
-
-  private list(prefix: string, limit: number): KvResult {
-    const capped = Math.max(1, Math.min(limit, this.limits.listMax));
-    const keys = [...this.data.keys()].filter((k) => k.startsWith(prefix)).sort();
-    const entries = keys.slice(0, capped).map((k) => this.data.get(k) as KvEntry);
-    return { f: 'list', entries, more: keys.length > capped, revision: this.revision };
-  }
-
-  private recordChange(change: KvChange): void {
-    this.changes.push(change);
-    // Trim in bulk so each write costs O(1) amortised; at least changesMax stay watchable.
-    if (this.changes.length >= 2 * this.limits.changesMax) {
-      this.changes.splice(0, this.changes.length - this.limits.changesMax);
+  /** etcd-style revision auto-compaction, so history stays within `changesMax`..2x. */
+  private maybeCompact(): void {
+    const store = this.store;
+    if (store.revision - store.compactRevision >= 2 * this.limits.changesMax) {
+      store.compact(store.revision - this.limits.changesMax);
     }
   }
+}
+
+function entryOf(kv: KeyValue | null): KvEntry | null {
+  if (kv === null) return null;
+  return { key: kv.key, value: kv.value, version: kv.version, modRevision: kv.modRevision };
+}
+
+/** The image a snapshot decodes to, without the bytes in between (for tests and copies). */
+export function imageOf(snapshot: KvSnapshot): KvImage {
+  return {
+    ...snapshot,
+    log: snapshot.log.map(
+      (r) => [r.rev, r.key, r.kv === null ? null : r.kv.value, r.kv?.lease ?? 0] as const,
+    ),
+  };
 }

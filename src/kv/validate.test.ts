@@ -82,3 +82,44 @@ describe('checkKvOp', () => {
     );
   });
 });
+
+describe('checkKvOp on etcd operations', () => {
+  const txn = {
+    f: 'txn',
+    compare: [{ key: 'a', target: 'mod', result: 'less', modRevision: 3, rangeEnd: '\0' }],
+    success: [
+      { f: 'put', key: '\xff\x00', value: '\x80', lease: 1, prevKv: true },
+      { f: 'range', key: 'a', rangeEnd: 'b', revision: 2, sortOrder: 'descend', sortTarget: 'mod' },
+      { f: 'txn', compare: [], success: [{ f: 'deleteRange', key: 'z' }], failure: [] },
+    ],
+    failure: [],
+  };
+
+  it('accepts nested txns, ranges and lease ops with byte-string keys', () => {
+    expect(checkKvOp(txn)).toEqual({ ok: true, value: txn });
+    expect(isReadOp({ f: 'range', key: 'a', revision: 5 })).toBe(true);
+    expect(isReadOp(txn as never)).toBe(false);
+    for (const op of [
+      { f: 'leaseGrant', id: 0, ttl: 10 },
+      { f: 'leaseRevoke', id: 3 },
+      { f: 'leaseCheckpoint', checkpoints: [{ id: 3, remainingTtl: 4 }] },
+      { f: 'leaseTimeToLive', id: 3, keys: true },
+      { f: 'leaseLeases' },
+      { f: 'compact', revision: 9, physical: true },
+    ]) {
+      expect(checkKvOp(op)).toMatchObject({ ok: true });
+    }
+  });
+
+  it('refuses code units above 0xFF, unknown fields, bad enums and deep nesting', () => {
+    expect(checkKvOp({ f: 'put', key: 'é€', value: '' })).toMatchObject({ ok: false });
+    expect(checkKvOp({ f: 'range', key: 'a', limit: -1 })).toMatchObject({ ok: false });
+    expect(checkKvOp({ f: 'range', key: 'a', sortOrder: 'up' })).toMatchObject({ ok: false });
+    expect(checkKvOp({ f: 'put', key: 'a', value: '', extra: 1 })).toMatchObject({ ok: false });
+    const badCompare = { ...txn, compare: [{ key: 'a', target: 'value', result: 'equal' }] };
+    expect(checkKvOp(badCompare)).toMatchObject({ ok: false });
+    let deep: object = { f: 'txn', compare: [], success: [], failure: [] };
+    for (let i = 0; i < 10; i++) deep = { f: 'txn', compare: [], success: [deep], failure: [] };
+    expect(checkKvOp(deep)).toMatchObject({ ok: false, why: expect.stringContaining('nest') });
+  });
+});

@@ -1,66 +1,240 @@
-import type { KvOp } from './machine.ts';
+import { isBytes } from './bytes.ts';
+import type { KvOp, KvReadOp } from './machine.ts';
+import type { Compare, RequestOp } from './ops.ts';
 
 /**
  * A strict check of a `KvOp` that arrived from outside the process (a peer's forwarded call):
- * the exact fields of one variant, each of its type, nothing more. A command that reaches the
- * log is applied by every replica, so anything odd must be refused before it is proposed,
- * not discovered by the state machine of each replica in turn.
+ * the exact fields of one variant, each of its type, nothing more, nested txns and compares
+ * included; every key and value a byte string (bytes.ts). A command that reaches the log is
+ * applied by every replica, so anything odd must be refused before it is proposed, not
+ * discovered by the state machine of each replica in turn.
  *
  * Returns the op, typed, or why it is not one.
  */
 export function checkKvOp(value: unknown): { ok: true; value: KvOp } | { ok: false; why: string } {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { ok: false, why: 'an op is an object' };
-  }
-  const fields = value as Record<string, unknown>;
-  const f = fields.f;
-  if (typeof f !== 'string' || !Object.hasOwn(opFields, f)) {
-    return { ok: false, why: `unknown op ${JSON.stringify(f)}` };
-  }
-  const expected = opFields[f as KvOp['f']];
-  const names = Object.keys(fields);
-  if (names.length !== Object.keys(expected).length + 1) {
-    return { ok: false, why: `op '${f}' has fields [${names.join(', ')}]` };
-  }
-  for (const [name, kind] of Object.entries(expected)) {
-    if (!Object.hasOwn(fields, name)) return { ok: false, why: `op '${f}' lacks '${name}'` };
-    if (!fieldFits(kind, fields[name])) {
-      return { ok: false, why: `op '${f}' field '${name}' is not ${kind}` };
-    }
-  }
-  return { ok: true, value: value as KvOp };
+  const why = whyNotOp(value, opFields, 'op', TXN_DEPTH_MAX);
+  return why === undefined ? { ok: true, value: value as KvOp } : { ok: false, why };
 }
 
 /** The operations that change nothing: only these may be served as reads. */
-export function isReadOp(op: KvOp): op is Extract<KvOp, { f: 'get' } | { f: 'list' }> {
-  return op.f === 'get' || op.f === 'list';
+export function isReadOp(op: KvOp): op is KvReadOp {
+  return readOps.has(op.f);
 }
 
-type FieldKind = 'a string' | 'a string or null' | 'a count' | 'a positive count';
+const readOps: ReadonlySet<KvOp['f']> = new Set<KvReadOp['f']>([
+  'get',
+  'list',
+  'range',
+  'leaseTimeToLive',
+  'leaseLeases',
+]);
 
-/** Every op's fields besides `f`; `satisfies` keeps it in step with the KvOp union. */
+/** Deepest nesting of txns accepted (each level is a recursion in every replica). */
+const TXN_DEPTH_MAX = 8;
+
+type FieldKind =
+  | 'bytes'
+  | 'bytes or null'
+  | 'a count'
+  | 'a positive count'
+  | 'a flag'
+  | 'a sort order'
+  | 'a sort target'
+  | 'a compare result'
+  | 'compares'
+  | 'ops'
+  | 'checkpoints';
+
+/** `?` marks an optional field. */
+type Fields = Readonly<Record<string, FieldKind | `${FieldKind}?`>>;
+
+const rangeFields = {
+  key: 'bytes',
+  rangeEnd: 'bytes?',
+  limit: 'a count?',
+  revision: 'a count?',
+  sortOrder: 'a sort order?',
+  sortTarget: 'a sort target?',
+  keysOnly: 'a flag?',
+  countOnly: 'a flag?',
+  minModRevision: 'a count?',
+  maxModRevision: 'a count?',
+  minCreateRevision: 'a count?',
+  maxCreateRevision: 'a count?',
+} as const satisfies Fields;
+
+const putFields = {
+  key: 'bytes',
+  value: 'bytes',
+  lease: 'a count?',
+  prevKv: 'a flag?',
+  ignoreValue: 'a flag?',
+  ignoreLease: 'a flag?',
+} as const satisfies Fields;
+
+const deleteRangeFields = { key: 'bytes', rangeEnd: 'bytes?', prevKv: 'a flag?' } as const;
+const txnFields = { compare: 'compares', success: 'ops', failure: 'ops' } as const;
+
+/** Every op's fields besides `f`; `satisfies` keeps the names in step with the KvOp union. */
 const opFields = {
-  get: { key: 'a string' },
-  put: { key: 'a string', value: 'a string' },
-  delete: { key: 'a string' },
-  cas: { key: 'a string', expected: 'a string or null', value: 'a string' },
-  casVersion: { key: 'a string', expectedVersion: 'a count', value: 'a string' },
-  list: { prefix: 'a string', limit: 'a positive count' },
+  get: { key: 'bytes' },
+  put: putFields,
+  delete: { key: 'bytes' },
+  cas: { key: 'bytes', expected: 'bytes or null', value: 'bytes' },
+  casVersion: { key: 'bytes', expectedVersion: 'a count', value: 'bytes' },
+  list: { prefix: 'bytes', limit: 'a positive count' },
+  range: rangeFields,
+  deleteRange: deleteRangeFields,
+  txn: txnFields,
+  compact: { revision: 'a positive count', physical: 'a flag?' },
+  leaseGrant: { id: 'a count', ttl: 'a positive count' },
+  leaseRevoke: { id: 'a positive count' },
+  leaseCheckpoint: { checkpoints: 'checkpoints' },
+  leaseTimeToLive: { id: 'a positive count', keys: 'a flag?' },
+  leaseLeases: {},
 } as const satisfies {
   readonly [F in KvOp['f']]: {
-    readonly [K in Exclude<keyof Extract<KvOp, { f: F }>, 'f'>]-?: FieldKind;
+    readonly [K in Exclude<keyof Extract<KvOp, { f: F }>, 'f'>]-?: FieldKind | `${FieldKind}?`;
   };
 };
 
-function fieldFits(kind: FieldKind, value: unknown): boolean {
-  switch (kind) {
-    case 'a string':
-      return typeof value === 'string';
-    case 'a string or null':
-      return value === null || typeof value === 'string';
-    case 'a count':
-      return Number.isSafeInteger(value) && (value as number) >= 0;
-    case 'a positive count':
-      return Number.isSafeInteger(value) && (value as number) >= 1;
+const requestOpFields = {
+  range: rangeFields,
+  put: putFields,
+  deleteRange: deleteRangeFields,
+  txn: txnFields,
+} as const satisfies { readonly [F in RequestOp['f']]: Fields };
+
+const compareFields = {
+  version: { key: 'bytes', rangeEnd: 'bytes?', result: 'a compare result', version: 'a count' },
+  create: {
+    key: 'bytes',
+    rangeEnd: 'bytes?',
+    result: 'a compare result',
+    createRevision: 'a count',
+  },
+  mod: { key: 'bytes', rangeEnd: 'bytes?', result: 'a compare result', modRevision: 'a count' },
+  value: { key: 'bytes', rangeEnd: 'bytes?', result: 'a compare result', value: 'bytes' },
+  lease: { key: 'bytes', rangeEnd: 'bytes?', result: 'a compare result', lease: 'a count' },
+} as const satisfies { readonly [T in Compare['target']]: Fields };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function whyNotOp(
+  value: unknown,
+  table: Readonly<Record<string, Fields>>,
+  what: string,
+  depth: number,
+): string | undefined {
+  if (!isRecord(value)) return `an ${what} is an object`;
+  const f = value.f;
+  if (typeof f !== 'string' || !Object.hasOwn(table, f)) {
+    return `unknown ${what} ${JSON.stringify(f)}`;
   }
+  return whyNotFields(value, 'f', table[f]!, `${what} '${f}'`, depth);
+}
+
+function whyNotFields(
+  value: Record<string, unknown>,
+  tag: string,
+  fields: Fields,
+  what: string,
+  depth: number,
+): string | undefined {
+  for (const name of Object.keys(value)) {
+    if (name !== tag && !Object.hasOwn(fields, name)) return `${what} has no field '${name}'`;
+  }
+  for (const [name, spec] of Object.entries(fields)) {
+    const optional = spec.endsWith('?');
+    const kind = (optional ? spec.slice(0, -1) : spec) as FieldKind;
+    if (!Object.hasOwn(value, name)) {
+      if (optional) continue;
+      return `${what} lacks '${name}'`;
+    }
+    const why = whyNotKind(kind, value[name], depth);
+    if (why !== undefined) return `${what} field '${name}': ${why}`;
+  }
+  return undefined;
+}
+
+function whyNotKind(kind: FieldKind, value: unknown, depth: number): string | undefined {
+  switch (kind) {
+    case 'bytes':
+      return typeof value === 'string' && isBytes(value) ? undefined : 'not a byte string';
+    case 'bytes or null':
+      return value === null ? undefined : whyNotKind('bytes', value, depth);
+    case 'a count':
+      return Number.isSafeInteger(value) && (value as number) >= 0 ? undefined : 'not a count';
+    case 'a positive count':
+      return Number.isSafeInteger(value) && (value as number) >= 1 ? undefined : 'not >= 1';
+    case 'a flag':
+      return typeof value === 'boolean' ? undefined : 'not a boolean';
+    case 'a sort order':
+      return oneOf(value, ['none', 'ascend', 'descend']);
+    case 'a sort target':
+      return oneOf(value, ['key', 'version', 'create', 'mod', 'value']);
+    case 'a compare result':
+      return oneOf(value, ['equal', 'greater', 'less', 'notEqual']);
+    case 'compares':
+      return everyItem(value, (c) => {
+        if (
+          !isRecord(c) ||
+          typeof c.target !== 'string' ||
+          !Object.hasOwn(compareFields, c.target)
+        ) {
+          return 'a compare needs a target';
+        }
+        const fields = compareFields[c.target as Compare['target']];
+        return whyNotFields(c, 'target', fields, `compare '${c.target}'`, depth);
+      });
+    case 'ops':
+      if (depth <= 0) return `txns nest at most ${TXN_DEPTH_MAX} deep`;
+      return everyItem(value, (op) => whyNotOp(op, requestOpFields, 'op', depth - 1));
+    case 'checkpoints':
+      return everyItem(value, (c) =>
+        isRecord(c)
+          ? whyNotFields(
+              c,
+              '',
+              { id: 'a positive count', remainingTtl: 'a count' },
+              'checkpoint',
+              depth,
+            )
+          : 'a checkpoint is an object',
+      );
+  }
+}
+
+function oneOf(value: unknown, names: readonly string[]): string | undefined {
+  return typeof value === 'string' && names.includes(value)
+    ? undefined
+    : `not one of ${names.join(', ')}`;
+}
+
+function everyItem(
+  value: unknown,
+  check: (item: unknown) => string | undefined,
+): string | undefined {
+  if (!Array.isArray(value)) return 'not a list';
+  for (const [i, item] of value.entries()) {
+    const why = check(item);
+    if (why !== undefined) return `item ${i}: ${why}`;
+  }
+  return undefined;
+}
+
+/** A command's size for flow control: the bytes of its keys and values, plus a constant. */
+export function opSizeBytes(op: KvOp | RequestOp): number {
+  let bytes = 32;
+  if ('key' in op) bytes += op.key.length;
+  if ('value' in op) bytes += op.value.length;
+  if ('prefix' in op) bytes += op.prefix.length;
+  if ('rangeEnd' in op && op.rangeEnd !== undefined) bytes += op.rangeEnd.length;
+  if (op.f === 'txn') {
+    for (const c of op.compare) bytes += 16 + c.key.length + ('value' in c ? c.value.length : 0);
+    for (const o of [...op.success, ...op.failure]) bytes += opSizeBytes(o);
+  }
+  return bytes;
 }

@@ -1,5 +1,8 @@
 import type { NodeId } from '../kernel/ids.ts';
+import { prefixEnd } from '../kv/bytes.ts';
 import type { KvOp } from '../kv/machine.ts';
+import { rangesOverlap, writeRanges } from '../kv/range.ts';
+import { isReadOp } from '../kv/validate.ts';
 import type { Refusal } from './refusal.ts';
 
 /**
@@ -39,9 +42,15 @@ export function idOfKey(prefix: string, key: string): NodeId | undefined {
   return Number.isSafeInteger(id) && id >= 1 ? id : undefined;
 }
 
+/** Whether an op may write a reserved key (any of its write ranges reaches the prefix). */
+function writesReserved(op: KvOp): boolean {
+  const reserved = { key: RESERVED_PREFIX, rangeEnd: prefixEnd(RESERVED_PREFIX) };
+  return writeRanges(op).some((r) => rangesOverlap(r, reserved));
+}
+
 /** The refusal a client's write to a reserved key gets (reads see no reserved key). */
 export function reservedKeyRefusal(op: KvOp): Refusal | undefined {
-  if (op.f === 'get' || op.f === 'list' || !isReservedKey(op.key)) return undefined;
+  if (isReadOp(op) || !writesReserved(op)) return undefined;
   return { type: 'invalid', reason: 'keys starting with "\\u0000quorate/" are reserved' };
 }
 

@@ -2,7 +2,8 @@ import { assert, unreachable } from '../kernel/assert.ts';
 import { type Core, OutputBuffer, type Ready } from '../kernel/core.ts';
 import { type ClientId, NO_NODE, type NodeId } from '../kernel/ids.ts';
 import type { Rng } from '../kernel/rng.ts';
-import { type KvCommand, type KvOp, KvStateMachine } from '../kv/machine.ts';
+import { type KvCommand, type KvOp, type KvReadOp, KvStateMachine } from '../kv/machine.ts';
+import { isReadOp } from '../kv/validate.ts';
 import { initialMultiDurable } from '../paxos/multi/durable.ts';
 import { type MultiPaxosConfig, MultiPaxosNode } from '../paxos/multi/node.ts';
 import type {
@@ -90,10 +91,10 @@ interface LeaseRead extends Waiter {
   readIndex: number;
 }
 
-type ReadOp = Extract<KvOp, { f: 'get' } | { f: 'list' }>;
+type ReadOp = KvReadOp;
 
 function isRead(op: KvOp): op is ReadOp {
-  return op.f === 'get' || op.f === 'list';
+  return isReadOp(op);
 }
 
 /**

@@ -2,7 +2,15 @@ import { assert, unreachable } from '../kernel/assert.ts';
 import { type Core, OutputBuffer, type Ready } from '../kernel/core.ts';
 import type { ClientId, NodeId } from '../kernel/ids.ts';
 import type { Rng } from '../kernel/rng.ts';
-import { type KvCommand, type KvOp, type KvResult, KvStateMachine } from '../kv/machine.ts';
+import {
+  type KvCommand,
+  type KvLimits,
+  type KvOp,
+  type KvReadOp,
+  type KvResult,
+  KvStateMachine,
+} from '../kv/machine.ts';
+import { isReadOp } from '../kv/validate.ts';
 import type { RaftOptions } from '../raft/config.ts';
 import { RaftCore, type RaftStatus } from '../raft/core.ts';
 import type { RaftDurableState } from '../raft/durable.ts';
@@ -90,6 +98,8 @@ export interface ReplicaOptions {
   readonly snapshotEveryEntries: number;
   /** Client operations waiting for their entry or read round; more are refused. */
   readonly pendingMax: number;
+  /** The state machine's bounds (default `defaultKvLimits`). */
+  readonly kvLimits?: KvLimits;
 }
 
 export const defaultReplicaOptions: ReplicaOptions = {
@@ -107,7 +117,7 @@ interface WriteWaiter extends Waiter {
 }
 
 interface ReadWaiter extends Waiter {
-  readonly op: Extract<KvOp, { f: 'get' } | { f: 'list' }>;
+  readonly op: KvReadOp;
   /** The index the read is linearizable at once applied; -1 while its round is pending. */
   index: number;
 }
@@ -125,7 +135,7 @@ const SELF: ClientId = 0;
 
 export class RaftKvReplica implements Core<RaftKvTypes> {
   readonly id: NodeId;
-  private kv = new KvStateMachine();
+  private kv: KvStateMachine;
   private readonly out = new OutputBuffer<RaftKvTypes>();
   private raftBatchOut = false;
   private now = 0;
@@ -148,6 +158,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     private readonly options: ReplicaOptions,
   ) {
     assert(options.snapshotEveryEntries >= 1 && options.pendingMax >= 1, 'bad replica options');
+    this.kv = new KvStateMachine(options.kvLimits);
     this.id = raft.id;
   }
 
@@ -204,7 +215,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
 
   request(now: number, client: ClientId, req: ReplicaRequest): void {
     this.now = now;
-    if (req.type === 'kv' && req.stale && (req.op.f === 'get' || req.op.f === 'list')) {
+    if (req.type === 'kv' && req.stale && isReadOp(req.op)) {
       this.out.replyEarly(client, { type: 'result', id: req.id, result: this.kv.read(req.op) });
       return;
     }
@@ -219,7 +230,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     const rid = this.nextRaftRequestId++;
     switch (req.type) {
       case 'kv':
-        if (req.op.f === 'get' || req.op.f === 'list') {
+        if (isReadOp(req.op)) {
           this.reads.set(rid, { client, id: req.id, op: req.op, index: -1 });
           this.raft.request(now, client, { type: 'read', id: rid });
         } else {
@@ -318,7 +329,9 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     if (d.kind === 'snapshot') {
       const index = d.snapshot.meta.index;
       this.kv =
-        d.snapshot.data.length === 0 ? new KvStateMachine() : decodeKvSnapshot(d.snapshot.data);
+        d.snapshot.data.length === 0
+          ? new KvStateMachine(this.options.kvLimits)
+          : decodeKvSnapshot(d.snapshot.data, this.options.kvLimits);
       assert(
         this.kv.appliedIndex === index,
         `snapshot data at ${this.kv.appliedIndex}, meta at ${index}`,

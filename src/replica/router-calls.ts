@@ -1,4 +1,3 @@
-import { unreachable } from '../kernel/assert.ts';
 import { type ClientId, NO_NODE, type NodeId } from '../kernel/ids.ts';
 import type { KvCommand, KvOp, KvResult } from '../kv/machine.ts';
 import type { Refusal } from './refusal.ts';
@@ -126,6 +125,7 @@ export function madeUpResult(op: KvOp): KvResult {
     case 'list':
       return { f: 'list', entries: [], more: false, revision: 0 };
     default:
-      return unreachable(op, 'kv op');
+      // The etcd operations: a clean answer of their shape matters less than a wrong one.
+      return { f: 'leaseCheckpoint', revision: 0 };
   }
 }

@@ -3,6 +3,8 @@ import { assert, unreachable } from '../kernel/assert.ts';
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { Rng } from '../kernel/rng.ts';
 import type { KvChange, KvCommand, KvResult } from '../kv/machine.ts';
+import type { ResponseOp } from '../kv/ops.ts';
+import { opSizeBytes } from '../kv/validate.ts';
 import { defaultRaftOptions, type RaftOptions } from '../raft/config.ts';
 import type { RaftConfig, RaftEvent } from '../raft/types.ts';
 import { raftKvBinding } from '../replica/bindings.ts';
@@ -52,10 +54,7 @@ const raftBinding = raftKvBinding<RaftKvReplica>((r) => r);
 
 /** A KV command's byte size for Raft's flow control: close enough, stable, positive. */
 function commandBytes(cmd: KvCommand): number {
-  const op = cmd.op;
-  const key = 'key' in op ? op.key.length : op.prefix.length;
-  const value = 'value' in op ? op.value.length : 0;
-  return 32 + 2 * (key + value);
+  return 2 * opSizeBytes(cmd.op);
 }
 
 /**
@@ -255,7 +254,24 @@ function peerListenOf(address: string | undefined): { host: string; port: number
 }
 
 function withoutReserved(result: KvResult): KvResult {
-  if (result.f !== 'list') return result;
-  const entries = result.entries.filter((e) => !isReservedKey(e.key));
-  return entries.length === result.entries.length ? result : { ...result, entries };
+  switch (result.f) {
+    case 'list': {
+      const entries = result.entries.filter((e) => !isReservedKey(e.key));
+      return entries.length === result.entries.length ? result : { ...result, entries };
+    }
+    case 'range':
+    case 'txn':
+      return withoutReservedOp(result);
+    default:
+      return result;
+  }
+}
+
+/** An etcd range (or a txn's ranges) without the reserved keys, counted out too. */
+function withoutReservedOp(result: ResponseOp): ResponseOp {
+  if (result.f === 'txn') return { ...result, responses: result.responses.map(withoutReservedOp) };
+  if (result.f !== 'range') return result;
+  const kvs = result.kvs.filter((kv) => !isReservedKey(kv.key));
+  if (kvs.length === result.kvs.length) return result;
+  return { ...result, kvs, count: result.count - (result.kvs.length - kvs.length) };
 }

@@ -14,6 +14,8 @@ import {
 } from '../client/wire.ts';
 import { isNodeId } from '../kernel/ids.ts';
 import type { KvCommand, KvOp, KvResult } from '../kv/machine.ts';
+import { kvErrorMessage } from '../kv/ops.ts';
+import { bytesIn, encodingOf, entryOrNull, entryOut, type WireEncoding } from './bytes-edge.ts';
 import type { EngineStatus, KvEngine, ReadConsistency } from './engine.ts';
 import { ApiError, type CallKind, engineError } from './errors.ts';
 import type { ServerMetrics } from './metrics.ts';
@@ -33,7 +35,8 @@ export interface RouteContext {
 }
 
 type KeyParams = { key: string };
-type Consistency = { consistency?: ReadConsistency };
+type Consistency = { consistency?: ReadConsistency; encoding?: WireEncoding };
+type Encoding = { encoding?: WireEncoding };
 
 /**
  * Runs an engine call and answers with its result, or with its rejection as a typed error
@@ -82,6 +85,7 @@ function resultOf<F extends KvResult['f']>(result: KvResult, f: F): Extract<KvRe
       `seq is older than this session's last (${result.lastSeq}); the write was not applied`,
     );
   }
+  if (result.f === 'error') throw new ApiError(400, 'invalid-request', kvErrorMessage(result));
   if (result.f !== f) throw new Error(`engine answered '${result.f}' to a '${f}'`);
   return result as Extract<KvResult, { f: F }>;
 }
@@ -97,32 +101,38 @@ function registerKvWrites(app: FastifyInstance, ctx: RouteContext): void {
     const cmd: KvCommand = { ...sessionOf(req), op };
     return ctx.engine.write(cmd);
   };
-  app.put<{ Params: KeyParams; Body: { value: string } }>(
+  app.put<{ Params: KeyParams; Body: { value: string }; Querystring: Encoding }>(
     '/v1/kv/:key',
     { schema: s.put },
     (req, reply) =>
       respond(ctx, reply, 'write', async (): Promise<PutResponse> => {
-        const op = { f: 'put', key: req.params.key, value: req.body.value } as const;
-        const { f: _, ...r } = resultOf(await write(req, op), 'put');
-        return r;
+        const enc = encodingOf(req.query);
+        const key = bytesIn('key', req.params.key, enc);
+        const op = { f: 'put', key, value: bytesIn('value', req.body.value, enc) } as const;
+        const { revision, version } = resultOf(await write(req, op), 'put');
+        return { revision, version };
       }),
   );
-  app.delete<{ Params: KeyParams }>('/v1/kv/:key', { schema: s.delete }, (req, reply) =>
-    respond(ctx, reply, 'write', async (): Promise<DeleteResponse> => {
-      const { f: _, ...r } = resultOf(
-        await write(req, { f: 'delete', key: req.params.key }),
-        'delete',
-      );
-      return r;
-    }),
+  app.delete<{ Params: KeyParams; Querystring: Encoding }>(
+    '/v1/kv/:key',
+    { schema: s.delete },
+    (req, reply) =>
+      respond(ctx, reply, 'write', async (): Promise<DeleteResponse> => {
+        const key = bytesIn('key', req.params.key, encodingOf(req.query));
+        const { f: _, ...r } = resultOf(await write(req, { f: 'delete', key }), 'delete');
+        return r;
+      }),
   );
   app.post<{
     Params: KeyParams;
     Body: { expected?: string | null; expectedVersion?: number; value: string };
+    Querystring: Encoding;
   }>('/v1/kv/:key/cas', { schema: s.cas }, (req, reply) =>
     respond(ctx, reply, 'write', async (): Promise<CasResponse> => {
-      const { f: _, ...r } = resultOf(await write(req, casOp(req.params.key, req.body)), 'cas');
-      return r;
+      const enc = encodingOf(req.query);
+      const op = casOp(bytesIn('key', req.params.key, enc), req.body, enc);
+      const r = resultOf(await write(req, op), 'cas');
+      return { ok: r.ok, entry: entryOrNull(r.entry, enc), revision: r.revision };
     }),
   );
 }
@@ -139,9 +149,10 @@ function registerKvReads(app: FastifyInstance, ctx: RouteContext): void {
         reply,
         'read',
         async (): Promise<GetResponse> => {
-          const op = { f: 'get', key: req.params.key } as const;
-          const { f: _, ...r } = resultOf(await ctx.engine.read(op, consistency), 'get');
-          return r;
+          const enc = encodingOf(req.query);
+          const op = { f: 'get', key: bytesIn('key', req.params.key, enc) } as const;
+          const r = resultOf(await ctx.engine.read(op, consistency), 'get');
+          return { entry: entryOrNull(r.entry, enc), revision: r.revision };
         },
         consistency === 'linearizable',
       );
@@ -166,15 +177,21 @@ function registerKvReads(app: FastifyInstance, ctx: RouteContext): void {
               `limit must be in 1..${ctx.limits.listLimitMax}`,
             );
           }
-          const op = { f: 'list', prefix: req.query.prefix ?? '', limit } as const;
-          const { f: _, ...r } = resultOf(await ctx.engine.read(op, consistency), 'list');
-          return r;
+          const enc = encodingOf(req.query);
+          const prefix = bytesIn('prefix', req.query.prefix ?? '', enc);
+          const op = { f: 'list', prefix, limit } as const;
+          const r = resultOf(await ctx.engine.read(op, consistency), 'list');
+          return {
+            entries: r.entries.map((e) => entryOut(e, enc)),
+            more: r.more,
+            revision: r.revision,
+          };
         },
         consistency === 'linearizable',
       );
     },
   );
-  app.get<{ Querystring: { prefix?: string; fromRevision?: string } }>(
+  app.get<{ Querystring: { prefix?: string; fromRevision?: string } & Encoding }>(
     '/v1/watch',
     { schema: s.watch },
     (req, reply) => {
@@ -182,7 +199,9 @@ function registerKvReads(app: FastifyInstance, ctx: RouteContext): void {
       const from =
         req.query.fromRevision ?? (typeof lastEventId === 'string' ? lastEventId : undefined);
       const fromRevision = from === undefined ? ctx.engine.status().revision : Number(from);
-      ctx.hub.serve(reply, { prefix: req.query.prefix ?? '', fromRevision });
+      const encoding = encodingOf(req.query);
+      const prefix = bytesIn('prefix', req.query.prefix ?? '', encoding);
+      ctx.hub.serve(reply, { prefix, fromRevision, encoding });
     },
   );
 }
@@ -190,6 +209,7 @@ function registerKvReads(app: FastifyInstance, ctx: RouteContext): void {
 function casOp(
   key: string,
   body: { expected?: string | null; expectedVersion?: number; value: string },
+  enc: WireEncoding,
 ): KvOp {
   const byValue = body.expected !== undefined;
   const byVersion = body.expectedVersion !== undefined;
@@ -197,9 +217,14 @@ function casOp(
     throw new ApiError(400, 'invalid-request', 'give exactly one of expected or expectedVersion');
   }
   if (body.expectedVersion !== undefined) {
-    return { f: 'casVersion', key, expectedVersion: body.expectedVersion, value: body.value };
+    const value = bytesIn('value', body.value, enc);
+    return { f: 'casVersion', key, expectedVersion: body.expectedVersion, value };
   }
-  return { f: 'cas', key, expected: body.expected ?? null, value: body.value };
+  const expected =
+    body.expected === undefined || body.expected === null
+      ? null
+      : bytesIn('expected', body.expected, enc);
+  return { f: 'cas', key, expected, value: bytesIn('value', body.value, enc) };
 }
 
 export function statusJson(status: EngineStatus): StatusResponse {

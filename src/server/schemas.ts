@@ -14,6 +14,13 @@ export interface SchemaLimits {
 const digits = (max: number) => ({ type: 'string', pattern: `^[0-9]{1,${max}}$` }) as const;
 const positive = { type: 'string', pattern: '^[1-9][0-9]{0,15}$' } as const;
 const consistency = { type: 'string', enum: ['linearizable', 'stale'] } as const;
+/** How keys and values travel (src/server/bytes-edge.ts). */
+const encoding = { type: 'string', enum: ['text', 'base64'] } as const;
+const encodingQuery = {
+  type: 'object',
+  properties: { encoding },
+  additionalProperties: false,
+} as const;
 
 export const sessionHeaders = {
   type: 'object',
@@ -32,6 +39,7 @@ export function schemas(limits: SchemaLimits) {
   return {
     put: {
       params: keyParams,
+      querystring: encodingQuery,
       headers: sessionHeaders,
       body: {
         type: 'object',
@@ -42,11 +50,16 @@ export function schemas(limits: SchemaLimits) {
     },
     get: {
       params: keyParams,
-      querystring: { type: 'object', properties: { consistency }, additionalProperties: false },
+      querystring: {
+        type: 'object',
+        properties: { consistency, encoding },
+        additionalProperties: false,
+      },
     },
-    delete: { params: keyParams, headers: sessionHeaders },
+    delete: { params: keyParams, headers: sessionHeaders, querystring: encodingQuery },
     cas: {
       params: keyParams,
+      querystring: encodingQuery,
       headers: sessionHeaders,
       body: {
         type: 'object',
@@ -66,6 +79,7 @@ export function schemas(limits: SchemaLimits) {
           prefix: { type: 'string', maxLength: limits.keyLengthMax },
           limit: digits(9),
           consistency,
+          encoding,
         },
         additionalProperties: false,
       },
@@ -76,6 +90,7 @@ export function schemas(limits: SchemaLimits) {
         properties: {
           prefix: { type: 'string', maxLength: limits.keyLengthMax },
           fromRevision: digits(16),
+          encoding,
         },
         additionalProperties: false,
       },

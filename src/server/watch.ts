@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { ErrorBody, ErrorCode } from '../client/wire.ts';
 import type { KvChange } from '../kv/machine.ts';
+import { changeOut, type WireEncoding } from './bytes-edge.ts';
 import type { KvEngine } from './engine.ts';
 import { ApiError } from './errors.ts';
 
@@ -17,6 +18,8 @@ export interface WatchRequest {
   readonly prefix: string;
   /** Changes strictly after this revision are sent. */
   readonly fromRevision: number;
+  /** How keys and values are written (default text). */
+  readonly encoding?: WireEncoding;
 }
 
 /** One server-sent-events stream of changes. */
@@ -43,9 +46,10 @@ class WatchStream {
     else this.cancel = cancel;
   }
 
-  change(change: KvChange): void {
+  change(change: KvChange, encoding: WireEncoding = 'text'): void {
     if (this.ended) return;
-    this.write(`id: ${change.revision}\nevent: change\ndata: ${JSON.stringify(change)}\n\n`);
+    const data = JSON.stringify(changeOut(change, encoding));
+    this.write(`id: ${change.revision}\nevent: change\ndata: ${data}\n\n`);
     if (this.backlog > this.options.backlogMax) {
       this.fail('slow-watcher', `more than ${this.options.backlogMax} changes unsent; resume`);
     }
@@ -109,7 +113,7 @@ export class WatchHub {
     const stream = new WatchStream(raw, this.options, (s) => this.streams.delete(s));
     this.streams.add(stream);
     const handle = this.engine.watch(request.fromRevision, (change) => {
-      if (change.key.startsWith(request.prefix)) stream.change(change);
+      if (change.key.startsWith(request.prefix)) stream.change(change, request.encoding);
     });
     if (handle === 'compacted') {
       stream.fail('compacted', `changes after revision ${request.fromRevision} were compacted`);

@@ -128,15 +128,22 @@ describe('etcd KV over the engine', () => {
       code: status.OUT_OF_RANGE,
       details: 'etcdserver: mvcc: required revision is a future revision',
     });
-    const bytes = await failure(put({ key: Buffer.from([0xff, 0xfe]), value: b('v') }));
-    expect(bytes).toMatchObject({
-      code: status.INVALID_ARGUMENT,
-      details: expect.stringMatching(/UTF-8/),
-    });
     expect(await failure(put({ key: b('k'), value: b('v'), lease: 5 }))).toEqual({
       code: status.NOT_FOUND,
       details: 'etcdserver: requested lease not found',
     });
+  });
+
+  it('stores keys and values that are not UTF-8 byte-exact, and finds them by byte prefix', async () => {
+    const key = Buffer.from([0xff, 0xfe, 0x00, 0x80]);
+    const value = Buffer.from([0x00, 0xc3, 0x28, 0xff]);
+    await put({ key, value });
+    const got = await range({ key });
+    expect(got.kvs.map((kv) => [Buffer.from(kv.key), Buffer.from(kv.value)])).toEqual([
+      [key, value],
+    ]);
+    const byPrefix = await range({ key: Buffer.from([0xff]), range_end: Buffer.from([0x00]) });
+    expect(byPrefix.kvs.map((kv) => Buffer.from(kv.key))).toContainEqual(key);
   });
 
   it('gives the exact prev_kv of a put even when another write raced in before it', async () => {

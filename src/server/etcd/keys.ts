@@ -1,27 +1,20 @@
+import type { Bytes } from '../../kv/bytes.ts';
 import type { KvEntry } from '../../kv/machine.ts';
-import { etcdErrors, invalidArgument, unimplemented } from './errors.ts';
+import { etcdErrors, unimplemented } from './errors.ts';
 import type { KeyValue } from './types.ts';
 
 /**
- * Between etcd's byte keys and the state machine's text keys, until it stores bytes: a key
- * or value must be UTF-8 that decodes and encodes back to the same bytes, or the request is
- * refused naming the field. For such keys, string prefixes are byte prefixes, so a prefix
- * range maps onto `list` exactly.
+ * Between etcd's byte keys and values and the state machine's byte strings
+ * (src/kv/bytes.ts): one code unit per byte, both ways, so any bytes are carried exactly and
+ * string prefixes and order are byte prefixes and order.
  */
-const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-export function textOf(bytes: Buffer, field: string): string {
-  let text: string;
-  try {
-    text = decoder.decode(bytes);
-  } catch {
-    throw invalidArgument(`${field} is not UTF-8 text; byte keys and values need MVCC storage`);
-  }
-  return text;
+export function textOf(bytes: Buffer): Bytes {
+  // latin1 is exactly one code unit per byte, both ways.
+  return bytes.toString('latin1');
 }
 
-export function bytesOf(text: string): Buffer {
-  return Buffer.from(text, 'utf8');
+export function bytesOf(text: Bytes): Buffer {
+  return Buffer.from(text, 'latin1');
 }
 
 /** What a key and range_end select, in terms today's reads can serve. */
@@ -45,12 +38,12 @@ const ZERO = Buffer.from([0]);
 
 export function spanOf(key: Buffer, rangeEnd: Buffer): Span {
   if (key.length === 0 && rangeEnd.length === 0) throw etcdErrors.emptyKey();
-  if (rangeEnd.length === 0) return { kind: 'key', key: textOf(key, 'key') };
+  if (rangeEnd.length === 0) return { kind: 'key', key: textOf(key) };
   // key "\0" with range_end "\0" is every key (clientv3's WithPrefix of "" and WithFromKey).
   if (rangeEnd.equals(ZERO) && (key.length === 0 || key.equals(ZERO))) {
     return { kind: 'prefix', prefix: '' };
   }
-  if (rangeEnd.equals(prefixEnd(key))) return { kind: 'prefix', prefix: textOf(key, 'key') };
+  if (rangeEnd.equals(prefixEnd(key))) return { kind: 'prefix', prefix: textOf(key) };
   throw unimplemented(
     'a range other than one key or one prefix (range_end = the prefix with its last byte plus one)',
   );

@@ -74,7 +74,7 @@ function sortEntries(entries: KvEntry[], order: number, target: number): KvEntry
     [SortTarget.key]: compareKeys,
     [SortTarget.version]: (a, b) => a.version - b.version,
     [SortTarget.mod]: (a, b) => a.modRevision - b.modRevision,
-    [SortTarget.value]: (a, b) => Buffer.compare(Buffer.from(a.value), Buffer.from(b.value)),
+    [SortTarget.value]: (a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0),
   };
   const compare = by[target] ?? compareKeys;
   // Ties keep key order, as etcd's stable sort of a key-ordered range does.
@@ -155,8 +155,8 @@ export async function put(ctx: EtcdContext, req: PutRequest): Promise<PutRespons
   if (req.ignore_value || req.ignore_lease) {
     throw unimplemented('put with ignore_value or ignore_lease (leases and MVCC)');
   }
-  const key = textOf(req.key, 'key');
-  const value = textOf(req.value, 'value');
+  const key = textOf(req.key);
+  const value = textOf(req.value);
   checkKeyLength(ctx, key);
   checkValueLength(ctx, value);
   const write = () => writeOp(ctx, { f: 'put', key, value });

@@ -1,12 +1,12 @@
 import { assert } from '../../kernel/assert.ts';
 import type { ClientId } from '../../kernel/ids.ts';
-import {
-  type KvCommand,
-  type KvResult,
-  type KvSnapshot,
-  KvStateMachine,
-} from '../../kv/machine.ts';
+import { type KvCommand, type KvResult, KvStateMachine } from '../../kv/machine.ts';
 import { checkKvOp, isReadOp } from '../../kv/validate.ts';
+import {
+  decodeKvSnapshot,
+  encodeKvSnapshot,
+  KvSnapshotFormatError,
+} from '../../replica/snapshot-codec.ts';
 import { consensusTimeoutMs, tokenHoldMs, tokenTimeoutMs } from '../../totem/config.ts';
 import type { TotemUnsafeTestingFaults } from '../../totem/node.ts';
 import {
@@ -55,7 +55,7 @@ class KvMachine implements ReplicatedMachine<KvCommand, KvResult> {
   }
 
   snapshot(): Uint8Array {
-    return encoder.encode(JSON.stringify(this.machine.snapshot()));
+    return encodeKvSnapshot(this.machine.snapshot());
   }
 }
 
@@ -70,10 +70,15 @@ function parseJson(bytes: Uint8Array): unknown {
 export const kvBinding: MachineBinding<KvCommand, KvResult> = {
   empty: () => new KvMachine(new KvStateMachine(), 0),
   restore(bytes) {
-    const snap = parseJson(bytes) as KvSnapshot | undefined;
-    if (snap === undefined || typeof snap !== 'object' || snap === null) return undefined;
-    if (!Number.isSafeInteger(snap.appliedIndex)) return undefined;
-    return new KvMachine(KvStateMachine.restore(snap), snap.appliedIndex);
+    // The replicas' own snapshot codec: format-checked, and byte-exact for byte-string keys.
+    let machine: KvStateMachine;
+    try {
+      machine = decodeKvSnapshot(bytes);
+    } catch (err) {
+      if (err instanceof KvSnapshotFormatError || err instanceof SyntaxError) return undefined;
+      throw err;
+    }
+    return new KvMachine(machine, machine.appliedIndex);
   },
   encode: (cmd) => encoder.encode(JSON.stringify(cmd)),
   decode(bytes) {

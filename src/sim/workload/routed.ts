@@ -1,7 +1,14 @@
 import type { ClientId } from '../../kernel/ids.ts';
 import { NO_NODE } from '../../kernel/ids.ts';
+import type { KvResult } from '../../kv/machine.ts';
 import type { RoutedTypes, RouterTypes } from '../../replica/router.ts';
-import type { KvAdapter, KvOp, KvOutcome } from './kv.ts';
+import {
+  isWorkloadRead,
+  type KvAdapter,
+  type KvOutcome,
+  type KvWorkloadOp,
+  machineOp,
+} from './kv.ts';
 
 /**
  * The key-value workload's adapter for a node hosted whole, call router in front of its
@@ -14,30 +21,16 @@ export function routedKvAdapter<T extends RoutedTypes>(
   callTimeoutMs: number,
 ): KvAdapter<RouterTypes<T>> {
   return {
-    request: (op: KvOp, requestId: number, client: ClientId, attemptId: number) => ({
-      type: 'call',
-      id: attemptId,
-      kind: op.f === 'get' ? 'read' : 'write',
-      session: client,
-      seq: requestId,
-      op,
-      timeoutMs: callTimeoutMs,
-      forward: true,
-    }),
+    request: (op, requestId, client, attemptId) =>
+      call(op, requestId, client, attemptId, callTimeoutMs),
+    requestMvcc: (op, requestId, client, attemptId) =>
+      call(op, requestId, client, attemptId, callTimeoutMs),
     // Replicas' own answers never reach a client: only the router's answers carry its ids.
     attemptIdOf: (reply) => (reply.type === 'answer' ? reply.id : -1),
     classify(reply): KvOutcome {
       if (reply.type !== 'answer') return { kind: 'unknown' };
       const answer = reply.answer;
-      if (answer.type === 'result') {
-        const r = answer.result;
-        if (r.f === 'get') return { kind: 'ok', value: r.entry?.value ?? null };
-        if (r.f === 'cas') {
-          return r.ok ? { kind: 'ok', value: null } : { kind: 'fail', reason: 'cas mismatch' };
-        }
-        if (r.f === 'stale') return { kind: 'unknown' };
-        return { kind: 'ok', value: null };
-      }
+      if (answer.type === 'result') return classifyResult(answer.result);
       const refusal = answer.refusal;
       switch (refusal.type) {
         case 'notLeader':
@@ -61,4 +54,69 @@ export function routedKvAdapter<T extends RoutedTypes>(
     },
     dedupsRetries: true,
   };
+}
+
+function call<T extends RoutedTypes>(
+  op: KvWorkloadOp,
+  requestId: number,
+  client: ClientId,
+  attemptId: number,
+  timeoutMs: number,
+): RouterTypes<T>['request'] {
+  return {
+    type: 'call',
+    id: attemptId,
+    kind: isWorkloadRead(op) ? 'read' : 'write',
+    session: client,
+    seq: requestId,
+    op: machineOp(op),
+    timeoutMs,
+    forward: true,
+  };
+}
+
+/** What a state machine result means to the workload's client. */
+function classifyResult(r: KvResult): KvOutcome {
+  switch (r.f) {
+    case 'get':
+      return {
+        kind: 'ok',
+        value: r.entry?.value ?? null,
+        revision: r.revision,
+        modRevision: r.entry?.modRevision ?? 0,
+      };
+    case 'put':
+      return { kind: 'ok', value: null, revision: r.revision, writeRevision: r.revision };
+    case 'delete':
+      return {
+        kind: 'ok',
+        value: null,
+        revision: r.revision,
+        ...(r.deleted ? { writeRevision: r.revision } : {}),
+      };
+    case 'cas':
+      return r.ok
+        ? { kind: 'ok', value: null, revision: r.revision, writeRevision: r.revision }
+        : { kind: 'fail', reason: 'cas mismatch' };
+    case 'txn':
+      return r.succeeded
+        ? { kind: 'ok', value: null, revision: r.revision, writeRevision: r.revision }
+        : { kind: 'fail', reason: 'txn compare failed' };
+    case 'range': {
+      const kv = r.kvs[0];
+      return {
+        kind: 'ok',
+        value: kv?.value ?? null,
+        revision: r.revision,
+        modRevision: kv?.modRevision ?? 0,
+      };
+    }
+    case 'error':
+      // Refused by every replica alike (compacted, future revision): nothing applied.
+      return { kind: 'fail', reason: r.code };
+    case 'stale':
+      return { kind: 'unknown' };
+    default:
+      return { kind: 'ok', value: null, revision: 'revision' in r ? r.revision : 0 };
+  }
 }
