@@ -54,6 +54,8 @@ const GOSSIP_HEADER_BYTES = 3;
 /** Code, seq, target and rumour count of a ping; code, seq and count of an ack. */
 const PING_HEADER_BYTES = 10;
 const ACK_HEADER_BYTES = 6;
+/** How often dead and left members are checked for reaping (a scan of the table). */
+const REAP_CHECK_MS = 1_000;
 /** Slice evidence kept at once; the oldest goes first. */
 const BEHIND_MAX = 256;
 
@@ -92,6 +94,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   private leaveUntil = Number.POSITIVE_INFINITY;
   /** The deadline we gave at the end of the last input: a much later input means we were paused. */
   private expectedAt = Number.POSITIVE_INFINITY;
+  private nextReapAt: number;
 
   constructor(
     config: GossipConfig,
@@ -107,6 +110,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
     this.nextGossipAt = now + this.rng.int(config.gossipIntervalMs);
     this.nextPushPullAt = now + pushPullScaleMs(config.pushPullIntervalMs, 1);
     this.nextReconnectAt = now + this.rng.int(config.reconnectIntervalMs);
+    this.nextReapAt = now + REAP_CHECK_MS;
     if (this.mode === 'member') this.queueSelfAlive();
     this.expectedAt = this.deadline();
   }
@@ -138,6 +142,12 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
       this.gossipRound();
     }
     if (this.mode === 'member') this.antiEntropy(now);
+    if (now >= this.nextReapAt) {
+      this.nextReapAt = now + REAP_CHECK_MS;
+      this.reap(now);
+      for (const id of this.mismatchSince.keys())
+        if (!this.members.has(id)) this.mismatchSince.delete(id);
+    }
     this.log.evict(now);
     this.leave();
   }
