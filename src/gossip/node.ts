@@ -770,6 +770,14 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
       if (this.mode === 'member') this.queueSelfAlive();
       this.nextProbeAt = this.now;
       this.nextGossipAt = this.now;
+    } else if (this.mode === 'member') {
+      // A member told to join more seeds (serf's join): two clusters merge by one state
+      // exchange, and the seeds are kept for rejoining when alone. One exchange in flight
+      // already carries our state; the next periodic or alone-rejoin exchange follows.
+      const fresh = seeds.filter((s) => s !== this.id && !this.seeds.includes(s));
+      this.seeds = [...this.seeds, ...fresh];
+      const first = seeds.find((s) => s !== this.id);
+      if (first !== undefined && this.pushPull === undefined) this.startPushPull(first, 'join');
     }
     this.out.reply(client, { type: 'ok' });
   }

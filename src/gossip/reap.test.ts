@@ -118,3 +118,18 @@ describe('GossipNode: reaping dead and left members', () => {
     );
   });
 });
+
+describe('GossipNode: join while a member', () => {
+  it('starts a state exchange with the new seed at once (two clusters merge)', () => {
+    const n = node(1);
+    drain(n);
+    n.request(10, 7, { type: 'join', seeds: [5] });
+    const sent: GossipMsg[] = [];
+    for (let rd = n.ready(); rd !== undefined; rd = n.ready()) {
+      for (const m of rd.messages) if (m.to === 5) sent.push(m.msg);
+      n.advance();
+    }
+    expect(sent.map((m) => m.type)).toEqual(['push-pull']);
+    expect(sent[0]).toMatchObject({ type: 'push-pull', join: true, reply: false });
+  });
+});
