@@ -677,11 +677,17 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
     if (msg.reply && this.pushPull?.with !== from) return;
     const joined = msg.reply && this.mode === 'joining';
     if (msg.reply) this.pushPull = undefined;
+    const hashBefore = this.hash;
     this.mergeMembers(from, msg.members);
     if (this.mode === 'joining') {
       this.mode = 'member';
       this.queueSelfAlive();
     }
+    // News from a state exchange (a node joining through us, or our own join) is gossiped
+    // now, not at the next round: the rest of the cluster waits on it. One extra round
+    // per exchange, and exchanges are rare.
+    if (this.hash !== hashBefore || msg.join)
+      this.nextGossipAt = Math.min(this.nextGossipAt, this.now);
     if (joined) for (const h of msg.heads) this.log.follow(h.origin, h.seq);
     this.receiveEvents(msg.events);
     for (const h of msg.heads) {
