@@ -5,7 +5,7 @@ import { type CommandModule, EXIT, UsageError } from '../program.ts';
  * gossip client commands share. The endpoint is an agent's HTTP API; the default is the
  * first agent of `quorate up --protocol gossip`.
  */
-export const GOSSIP_ENDPOINT_DEFAULT = 'http://127.0.0.1:7901';
+export const GOSSIP_ENDPOINT_DEFAULT = 'http://127.0.0.1:2379';
 
 export interface GossipClientFlags {
   readonly endpoint?: string;

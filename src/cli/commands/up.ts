@@ -307,7 +307,7 @@ export const upCommand: CommandModule = (program, setExitCode) => {
   program
     .command('up')
     .description('start a local cluster as child processes and print its endpoints')
-    .option('--protocol <name>', 'consensus protocol: raft or multipaxos', 'raft')
+    .option('--protocol <name>', 'protocol: raft, multipaxos or gossip (membership agents)', 'raft')
     .option('--nodes <n>', 'number of nodes', intOption('--nodes', 1, 99), 3)
     .option(
       '--data <dir>',
@@ -341,6 +341,10 @@ export const upCommand: CommandModule = (program, setExitCode) => {
 
 /** `quorate up`: start, report, serve the dashboard, and stop everything on Ctrl-C. */
 async function runUp(flags: UpFlags): Promise<number> {
+  if (flags.protocol === 'gossip') {
+    const { runGossipUp } = await import('./gossip-up.ts');
+    return runGossipUp(flags);
+  }
   if (flags.portBase + 2 * flags.nodes > 65_535) throw new UsageError('ports run past 65535');
   if (flags.protocol !== 'raft' && flags.protocol !== 'multipaxos') {
     throw new UsageError(`--protocol must be raft or multipaxos, got '${flags.protocol}'`);
