@@ -344,7 +344,20 @@ export abstract class MembershipCore {
     const m = this.members.get(id);
     if (m === undefined) {
       const r = this.reaped.get(id);
-      if (r !== undefined && incarnation <= r.incarnation) return;
+      if (r !== undefined && incarnation <= r.incarnation) {
+        // The member itself speaks at an incarnation we buried (a partition longer than
+        // the reap interval): tell it, so it refutes above it and is taken back.
+        if (from === id) {
+          const accusation = {
+            kind: 'dead' as const,
+            id,
+            incarnation: r.incarnation,
+            from: this.id,
+          };
+          this.out.send(id, { type: 'gossip', rumours: [accusation] });
+        }
+        return;
+      }
       if (this.members.size >= this.config.membersMax) {
         this.drop('members-full');
         return;
