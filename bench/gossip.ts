@@ -82,29 +82,50 @@ async function idleCpu(pids: readonly number[]): Promise<number> {
   return used / pids.length / (IDLE_MS / 1000);
 }
 
-/** Polls every view until `ok` holds for it; returns per-view seconds since t0. */
-async function pollViews<V>(
-  count: number,
-  view: (i: number) => Promise<V | undefined>,
-  ok: (v: V) => boolean,
-  t0: number,
-): Promise<number[]> {
-  const done = new Map<number, number>();
-  const until = t0 + PHASE_TIMEOUT_MS;
-  while (done.size < count && Date.now() < until) {
-    await Promise.all(
-      Array.from({ length: count }, async (_, i) => {
-        if (done.has(i)) return;
-        const v = await view(i);
-        if (v !== undefined && ok(v)) done.set(i, (Date.now() - t0) / 1000);
-      }),
-    );
-    await sleep(POLL_MS);
-  }
-  return [...done.values()];
+// --- quorate --------------------------------------------------------------------------------
+
+interface AgentStatus {
+  readonly members: Readonly<Record<string, number>>;
+  readonly membershipVersion: number;
 }
 
-// --- quorate --------------------------------------------------------------------------------
+/**
+ * Seconds from t0 until the agent's status passes `ok`, by long polls that answer when its
+ * membership changes (one request per change, not a poll every few ms: polling 50 HTTP
+ * endpoints every 20 ms would itself load the two cores the agents run on).
+ */
+async function waitStatus(
+  url: string,
+  ok: (s: AgentStatus) => boolean,
+  t0: number,
+): Promise<number | undefined> {
+  let query = '';
+  while (Date.now() < t0 + PHASE_TIMEOUT_MS) {
+    let s: AgentStatus | undefined;
+    try {
+      const res = await fetch(`${url}/v1/status${query}`, { signal: AbortSignal.timeout(10_000) });
+      s = res.ok ? ((await res.json()) as AgentStatus) : undefined;
+    } catch {
+      s = undefined;
+    }
+    if (s === undefined) {
+      await sleep(POLL_MS);
+      continue;
+    }
+    if (ok(s)) return (Date.now() - t0) / 1000;
+    query = `?since=${s.membershipVersion}&waitMs=5000`;
+  }
+  return undefined;
+}
+
+async function waitAll(
+  urls: readonly string[],
+  ok: (s: AgentStatus) => boolean,
+  t0: number,
+): Promise<number[]> {
+  const got = await Promise.all(urls.map((u) => waitStatus(u, ok, t0)));
+  return got.filter((x): x is number => x !== undefined);
+}
 
 async function sentBytes(url: string): Promise<number> {
   const res = await fetch(`${url}/metrics`);
@@ -190,10 +211,9 @@ async function quorateRep(n: number, rep: number, root: string): Promise<RepResu
         body: JSON.stringify({ seeds: [seed] }),
       }),
     );
-    const converge = await pollViews(
-      n,
-      (i) => membersOf(agents[i]!.url),
-      (ms) => ms.filter((m) => m.status === 'alive').length >= n,
+    const converge = await waitAll(
+      agents.map((a) => a.url),
+      (st) => (st.members.alive ?? 0) >= n,
       t0,
     );
     await Promise.allSettled(joins);
@@ -208,13 +228,9 @@ async function quorateRep(n: number, rep: number, root: string): Promise<RepResu
     const live = agents.slice(0, n - 1);
     const tk = Date.now();
     process.kill(victim.child.pid!, 'SIGKILL');
-    const failed = await pollViews(
-      live.length,
-      (i) => membersOf(live[i]!.url),
-      (ms) => {
-        const v = ms.find((m) => m.id === victim.id);
-        return v === undefined || v.status === 'dead';
-      },
+    const failed = await waitAll(
+      live.map((a) => a.url),
+      (st) => (st.members.dead ?? 0) >= 1,
       tk,
     );
     await sleep(1_000);

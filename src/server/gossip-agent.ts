@@ -99,6 +99,9 @@ export class GossipAgent {
   readonly counters: AgentCounters = { verdicts: 0, pushPulls: {}, unaddressable: 0 };
   private readonly pending = new Map<number, (r: GossipReply) => void>();
   private readonly cards = new Map<NodeId, string>();
+  private readonly memberListeners = new Set<() => void>();
+  /** Counts membership changes we saw: readers wait for it to move past what they saw. */
+  private membershipVersionValue = 0;
   private nextClient = 1;
   private stopped = false;
 
@@ -176,6 +179,25 @@ export class GossipAgent {
     return this.core.id;
   }
 
+  get membershipVersion(): number {
+    return this.membershipVersionValue;
+  }
+
+  /** Resolves once the membership changes past `seen`, or after `waitMs`. */
+  async membershipChange(seen: number, waitMs: number, listenersMax: number): Promise<void> {
+    if (seen !== this.membershipVersionValue || waitMs <= 0) return;
+    if (this.memberListeners.size >= listenersMax) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.memberListeners.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, waitMs);
+      this.memberListeners.add(done);
+    });
+  }
+
   /** Every member we know, ourselves included. */
   members(): MemberView[] {
     return this.core.memberRecords().map((m) => {
@@ -247,6 +269,8 @@ export class GossipAgent {
   private onEvent(e: GossipEvent): void {
     switch (e.type) {
       case 'member':
+        this.membershipVersionValue++;
+        for (const l of [...this.memberListeners]) l();
         if (e.about !== this.id)
           this.logger.debug(
             { member: e.about, status: e.status, incarnation: e.incarnation },
@@ -267,6 +291,8 @@ export class GossipAgent {
         this.counters.pushPulls[e.reason] = (this.counters.pushPulls[e.reason] ?? 0) + 1;
         return;
       case 'reaped':
+        this.membershipVersionValue++;
+        for (const l of [...this.memberListeners]) l();
         this.logger.info({ member: e.about, incarnation: e.incarnation }, 'reaped');
         return;
       case 'dropped':

@@ -15,6 +15,7 @@ import { parsePeerAddress } from './raft-members.ts';
  * The gossip agent's HTTP API (JSON):
  *
  *   GET  /v1/status                 id, address, incarnation, health, mode, member counts
+ *   GET  /v1/status?since=v&waitMs=t  the same once membershipVersion moves past v (long poll)
  *   GET  /v1/members                every member: id, address, status, incarnation, tags
  *   POST /v1/join   {seeds:[h:p]}   join again through these seeds (after a leave)
  *   POST /v1/leave  {}              graceful leave (the agent keeps serving the API)
@@ -35,6 +36,8 @@ export interface GossipServer {
 const FEED_PAGE_MAX = 1_000;
 const WAIT_MS_MAX = 60_000;
 const SSE_HEARTBEAT_MS = 15_000;
+/** Status long polls waiting at once; beyond it a poll answers at once. */
+const STATUS_WAITERS_MAX = 256;
 
 class BadRequest extends Error {}
 
@@ -104,7 +107,15 @@ export function createGossipServer(agent: GossipAgent, logger: Logger): GossipSe
     return problem(reply, status, status >= 500 ? 'internal' : 'invalid-request', message);
   });
 
-  app.get('/v1/status', async () => status(agent));
+  app.get('/v1/status', async (req) => {
+    const q = req.query as Record<string, unknown>;
+    if (q.since !== undefined) {
+      const since = intQuery(q.since, 'since', 0, Number.MAX_SAFE_INTEGER);
+      const waitMs = intQuery(q.waitMs, 'waitMs', 0, WAIT_MS_MAX);
+      await agent.membershipChange(since, waitMs, STATUS_WAITERS_MAX);
+    }
+    return status(agent);
+  });
   app.get('/v1/members', async () => ({ id: agent.id, members: agent.members() }));
   app.post('/v1/join', async (req, reply) => {
     const seeds = seedList(req.body);
@@ -214,6 +225,7 @@ function status(agent: GossipAgent) {
     incarnation: agent.core.selfIncarnation,
     health: agent.core.healthScore,
     members: counts,
+    membershipVersion: agent.membershipVersion,
     eventsNext: agent.feed.next,
   };
 }

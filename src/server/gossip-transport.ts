@@ -84,6 +84,9 @@ export class GossipTransport implements Transport<GossipMsg> {
   private tcp: TcpTransport<GossipMsg>;
   private handler: MessageHandler<GossipMsg> = () => {};
   private address: PeerAddress | undefined;
+  private readonly streamAddresses = new Map<NodeId, PeerAddress>();
+  /** Peers added to the TCP transport (its links dial at once), bounded by the membership. */
+  private readonly streamPeers = new Set<NodeId>();
   private starting: Promise<PeerAddress> | undefined;
 
   constructor(private readonly options: GossipTransportOptions) {
@@ -158,16 +161,29 @@ export class GossipTransport implements Transport<GossipMsg> {
 
   addPeer(id: NodeId, address: PeerAddress): void {
     this.udp.addPeer(id, address);
-    this.tcp.addPeer(id, address);
+    const known = this.streamAddresses.get(id);
+    this.streamAddresses.set(id, address);
+    // The TCP transport dials a peer as soon as it is added; a gossip node streams to a
+    // few peers a minute, so it is added on its first stream message, not here (every
+    // member dialling every other as the cluster converges was N² handshakes at once).
+    if (known !== undefined && this.streamPeers.has(id)) this.tcp.addPeer(id, address);
   }
 
   removePeer(id: NodeId): void {
     this.udp.removePeer(id);
-    this.tcp.removePeer(id);
+    this.streamAddresses.delete(id);
+    if (this.streamPeers.delete(id)) this.tcp.removePeer(id);
   }
 
   send(to: NodeId, msg: GossipMsg): SendResult {
-    return isStreamMessage(msg) ? this.tcp.send(to, msg) : this.udp.send(to, msg);
+    if (!isStreamMessage(msg)) return this.udp.send(to, msg);
+    if (!this.streamPeers.has(to)) {
+      const address = this.streamAddresses.get(to);
+      if (address === undefined) return 'unknown-peer';
+      this.tcp.addPeer(to, address);
+      this.streamPeers.add(to);
+    }
+    return this.tcp.send(to, msg);
   }
 
   flush(): void {
