@@ -54,6 +54,8 @@ const GOSSIP_HEADER_BYTES = 3;
 /** Code, seq, target and rumour count of a ping; code, seq and count of an ack. */
 const PING_HEADER_BYTES = 10;
 const ACK_HEADER_BYTES = 6;
+/** Early gossip rounds for new events: at most this many per gossip interval. */
+const EARLY_ROUNDS_PER_INTERVAL = 4;
 /** How often dead and left members are checked for reaping (a scan of the table). */
 const REAP_CHECK_MS = 1_000;
 /** Slice evidence kept at once; the oldest goes first. */
@@ -95,6 +97,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   /** The deadline we gave at the end of the last input: a much later input means we were paused. */
   private expectedAt = Number.POSITIVE_INFINITY;
   private nextReapAt: number;
+  private lastEarlyRoundAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     config: GossipConfig,
@@ -713,8 +716,24 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
 
   protected receiveEvent(e: UserEvent): 'new' | 'known' | 'full' {
     const intake = this.log.receive(e, this.now);
-    if (intake === 'new') this.eventQueue.put({ kind: 'event', event: e });
+    if (intake === 'new') {
+      this.eventQueue.put({ kind: 'event', event: e });
+      this.gossipSoon();
+    }
     return intake;
+  }
+
+  /**
+   * A new event is gossiped now rather than at the next round: each hop of its epidemic
+   * would otherwise wait half a gossip interval on average. At most one early round per
+   * quarter interval, so a burst of events still goes out a few rounds, coalesced.
+   */
+  private gossipSoon(): void {
+    const earliest =
+      this.lastEarlyRoundAt + this.config.gossipIntervalMs / EARLY_ROUNDS_PER_INTERVAL;
+    if (this.now < earliest || this.nextGossipAt <= this.now) return;
+    this.lastEarlyRoundAt = this.now;
+    this.nextGossipAt = this.now;
   }
 
   private receiveEvents(events: readonly UserEvent[]): void {
