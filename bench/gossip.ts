@@ -216,7 +216,10 @@ async function quorateRep(n: number, rep: number, root: string): Promise<RepResu
       (st) => (st.members.alive ?? 0) >= n,
       t0,
     );
-    await Promise.allSettled(joins);
+    const joined = await Promise.allSettled(joins);
+    const joinsFailed = joined.filter((j) => j.status === 'rejected' || !j.value.ok).length;
+    if (joinsFailed > 0)
+      console.log(`quorate n=${n} rep=${rep}: ${joinsFailed} of ${n - 1} joins failed`);
     // Idle: CPU and bytes per agent with everyone converged.
     const pids = agents.map((a) => a.child.pid!);
     const bytesBefore = await Promise.all(agents.map((a) => sentBytes(a.url)));

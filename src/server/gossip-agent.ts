@@ -91,7 +91,13 @@ export interface AgentCounters {
   unaddressable: number;
 }
 
-const LOOKUP_TIMEOUT_MS = 1_000;
+/**
+ * One look-up of a seed's id; a loaded seed (50 agents joining at once on two busy cores)
+ * took over a second to answer, and a join that gave up left its agent alone for good.
+ */
+const LOOKUP_TIMEOUT_MS = 3_000;
+/** How long POST /v1/join keeps looking for a seed that answers. */
+const JOIN_WAIT_MS = 30_000;
 const SEED_RETRY_MS = 500;
 
 export class GossipAgent {
@@ -224,13 +230,7 @@ export class GossipAgent {
 
   /** Joins through `seeds` (host:port) after a leave; a member already in a cluster stays. */
   async join(seeds: readonly PeerAddress[]): Promise<NodeId[]> {
-    const ids = await findSeeds(
-      seeds,
-      this.address,
-      this.id,
-      this.transport,
-      LOOKUP_TIMEOUT_MS * 5,
-    );
+    const ids = await findSeeds(seeds, this.address, this.id, this.transport, JOIN_WAIT_MS);
     await this.request({ type: 'join', seeds: ids });
     return ids;
   }
