@@ -228,7 +228,7 @@ export class GossipAgent {
     });
   }
 
-  /** Joins through `seeds` (host:port) after a leave; a member already in a cluster stays. */
+  /** Joins through `seeds` (host:port): after a leave, or to merge with their cluster. */
   async join(seeds: readonly PeerAddress[]): Promise<NodeId[]> {
     const ids = await findSeeds(seeds, this.address, this.id, this.transport, JOIN_WAIT_MS);
     await this.request({ type: 'join', seeds: ids });

@@ -17,7 +17,7 @@ import { parsePeerAddress } from './raft-members.ts';
  *   GET  /v1/status                 id, address, incarnation, health, mode, member counts
  *   GET  /v1/status?since=v&waitMs=t  the same once membershipVersion moves past v (long poll)
  *   GET  /v1/members                every member: id, address, status, incarnation, tags
- *   POST /v1/join   {seeds:[h:p]}   join again through these seeds (after a leave)
+ *   POST /v1/join   {seeds:[h:p]}   join through these seeds (after a leave, or to merge)
  *   POST /v1/leave  {}              graceful leave (the agent keeps serving the API)
  *   POST /v1/events {name,payload}  publish a user event; 413 too-large names the limit
  *   GET  /v1/events?from=n&waitMs=t received events from feed number n (long poll)
