@@ -15,6 +15,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   member: async () => (await import('./commands/member.ts')).memberCommand,
   node: async () => (await import('./commands/node.ts')).nodeCommand,
   up: async () => (await import('./commands/up.ts')).upCommand,
+  members: async () => (await import('./commands/members.ts')).membersCommand,
+  event: async () => (await import('./commands/event.ts')).eventCommand,
 };
 
 /** The modules to load for `argv`: only the named subcommand's, or all for help. */

@@ -39,6 +39,17 @@ export interface GossipConfig {
   readonly reconnectIntervalMs: number;
   /** Dead members are reconnected to for this long after their death. */
   readonly reconnectTimeoutMs: number;
+  /**
+   * A member dead this long is forgotten (serf's reconnect timeout, 24 h): reconnects to it
+   * have stopped, and its record would otherwise stay for ever after a replacement.
+   */
+  readonly reapDeadMs: number;
+  /**
+   * A member that left this long ago is forgotten (serf's tombstone timeout, 24 h). Its
+   * record is what refuses a stale alive at its old incarnation, so it must outlive every
+   * rumour and state exchange still carrying one; 24 h is many orders above that.
+   */
+  readonly reapLeftMs: number;
   /** A push-pull with no answer after this is abandoned. */
   readonly pushPullTimeoutMs: number;
   /** A digest mismatch lasting this many gossip rounds times the rumour's lifetime starts a push-pull. */
@@ -95,6 +106,8 @@ export const GOSSIP_DEFAULTS = {
   pushPullTimeoutMs: 2_000,
   reconnectIntervalMs: 10_000,
   reconnectTimeoutMs: 24 * 3_600_000,
+  reapDeadMs: 24 * 3_600_000,
+  reapLeftMs: 24 * 3_600_000,
   digestMismatchMult: 2,
   digestEntriesMax: 16,
   digestHeadsMax: 8,
@@ -202,6 +215,8 @@ const positiveInts = [
   'pushPullTimeoutMs',
   'reconnectIntervalMs',
   'reconnectTimeoutMs',
+  'reapDeadMs',
+  'reapLeftMs',
   'digestMismatchMult',
   'eventUselessSendsMax',
   'eventFanout',
@@ -256,6 +271,15 @@ export function validateGossipConfig(c: GossipConfig): void {
   assert(
     c.eventBytesMax + 64 <= c.packetBytesMax,
     `eventBytesMax (${c.eventBytesMax}) must leave 64 bytes of packetBytesMax (${c.packetBytesMax}) for headers`,
+  );
+  // A member reaped before gossip to the dead stops would be told of its death by no one.
+  assert(
+    c.reapDeadMs >= c.gossipToTheDeadMs,
+    `reapDeadMs (${c.reapDeadMs}) must be at least gossipToTheDeadMs (${c.gossipToTheDeadMs})`,
+  );
+  assert(
+    c.reapLeftMs >= c.leaveGraceMs,
+    `reapLeftMs (${c.reapLeftMs}) must be at least leaveGraceMs (${c.leaveGraceMs})`,
   );
   assert(c.awarenessMax <= 64, `awarenessMax must be at most 64, got ${c.awarenessMax}`);
 }

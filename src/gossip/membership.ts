@@ -39,6 +39,7 @@ export interface GossipStats {
   refutations: number;
   pushPulls: number;
   pauses: number;
+  reaped: number;
 }
 
 /**
@@ -57,6 +58,7 @@ export abstract class MembershipCore {
     refutations: 0,
     pushPulls: 0,
     pauses: 0,
+    reaped: 0,
   };
   protected readonly out = new OutputBuffer<GossipTypes>();
   protected readonly members = new Map<NodeId, Member>();
@@ -64,6 +66,15 @@ export abstract class MembershipCore {
   protected readonly order: NodeId[] = [];
   protected readonly membershipQueue: RumourQueue;
   protected readonly suspicions = new Map<NodeId, Suspicion>();
+  /**
+   * Members we reaped, with the incarnation they had and when: for another reap interval a
+   * stale alive at or below that incarnation, or a dead or left record from a peer that has
+   * not reaped yet, is refused instead of bringing the member back (bounded by membersMax).
+   */
+  protected readonly reaped = new Map<
+    NodeId,
+    { readonly incarnation: number; readonly at: number }
+  >();
   protected readonly log: EventLog;
   protected abstract mode: GossipMode;
   protected incarnation: number;
@@ -175,7 +186,7 @@ export abstract class MembershipCore {
   recomputeHash(): number {
     let h = 0;
     for (const m of this.members.values())
-      h = (h + memberHash(m.id, m.incarnation, isGone(m.status))) >>> 0;
+      h = (h + hashPart(m.id, m.incarnation, isGone(m.status))) >>> 0;
     return h;
   }
 
@@ -189,20 +200,63 @@ export abstract class MembershipCore {
   protected addMember(m: Member): void {
     this.members.set(m.id, m);
     this.order.push(m.id);
-    this.hash = (this.hash + memberHash(m.id, m.incarnation, isGone(m.status))) >>> 0;
+    this.hash = (this.hash + hashPart(m.id, m.incarnation, isGone(m.status))) >>> 0;
     if (m.id !== this.id && !isGone(m.status)) this.aliveCount++;
   }
 
   /** Every change of a member goes through here, so the hash and the alive count stay exact. */
   protected setMember(m: Member, incarnation: number, status: MemberStatus): void {
     const wasGone = isGone(m.status);
-    this.hash = (this.hash - memberHash(m.id, m.incarnation, wasGone)) >>> 0;
+    this.hash = (this.hash - hashPart(m.id, m.incarnation, wasGone)) >>> 0;
     if (m.status !== status) m.changedAt = this.now;
     m.incarnation = incarnation;
     m.status = status;
-    this.hash = (this.hash + memberHash(m.id, m.incarnation, isGone(status))) >>> 0;
+    this.hash = (this.hash + hashPart(m.id, m.incarnation, isGone(status))) >>> 0;
     if (m.id !== this.id && wasGone !== isGone(status)) this.aliveCount += wasGone ? 1 : -1;
     this.out.emit({ type: 'member', about: m.id, status, incarnation });
+  }
+
+  /**
+   * Forgets members dead for `reapDeadMs` or left for `reapLeftMs` (local time of the
+   * change), and reaped memories older than the longer of the two. O(members): the node
+   * calls it once a second, not every tick.
+   */
+  protected reap(now: number): void {
+    const c = this.config;
+    for (const [id, r] of this.reaped) {
+      if (now - r.at >= Math.max(c.reapDeadMs, c.reapLeftMs)) this.reaped.delete(id);
+    }
+    let gone: NodeId[] | undefined;
+    for (const m of this.members.values()) {
+      const age = now - m.changedAt;
+      if (
+        (m.status === 'dead' && age >= c.reapDeadMs) ||
+        (m.status === 'left' && age >= c.reapLeftMs)
+      ) {
+        gone ??= [];
+        gone.push(m.id);
+      }
+    }
+    if (gone === undefined) return;
+    for (const id of gone) this.removeMember(id, now);
+    const keep = new Set(this.members.keys());
+    const order = this.order.filter((id) => keep.has(id));
+    this.order.length = 0;
+    this.order.push(...order);
+  }
+
+  private removeMember(id: NodeId, now: number): void {
+    const m = this.members.get(id)!;
+    assert(id !== this.id && isGone(m.status), 'only a gone member other than us is reaped');
+    this.members.delete(id);
+    this.suspicions.delete(id);
+    if (this.reaped.size >= this.config.membersMax) {
+      const oldest = this.reaped.keys().next();
+      if (oldest.done !== true) this.reaped.delete(oldest.value);
+    }
+    this.reaped.set(id, { incarnation: m.incarnation, at: now });
+    this.stats.reaped++;
+    this.out.emit({ type: 'reaped', about: id, incarnation: m.incarnation });
   }
 
   protected rumourFor(m: Member): Rumour {
@@ -289,6 +343,21 @@ export abstract class MembershipCore {
     }
     const m = this.members.get(id);
     if (m === undefined) {
+      const r = this.reaped.get(id);
+      if (r !== undefined && incarnation <= r.incarnation) {
+        // The member itself speaks at an incarnation we buried (a partition longer than
+        // the reap interval): tell it, so it refutes above it and is taken back.
+        if (from === id) {
+          const accusation = {
+            kind: 'dead' as const,
+            id,
+            incarnation: r.incarnation,
+            from: this.id,
+          };
+          this.out.send(id, { type: 'gossip', rumours: [accusation] });
+        }
+        return;
+      }
       if (this.members.size >= this.config.membersMax) {
         this.drop('members-full');
         return;
@@ -406,6 +475,7 @@ export abstract class MembershipCore {
   }
 
   protected addGone(r: MemberRecord, status: 'dead' | 'left'): void {
+    if (this.reaped.has(r.id)) return;
     if (this.members.size >= this.config.membersMax) {
       this.drop('members-full');
       return;
@@ -419,6 +489,16 @@ export abstract class MembershipCore {
       ltime: 0,
     });
   }
+}
+
+/**
+ * A member's share of the membership hash. Dead and left members add nothing: nodes forget
+ * them at their own times (reaping, a joiner that never knew them), and a hash that counted
+ * them would disagree, and start state exchanges, for as long as the records of the dead
+ * differ. What the dead are is still compared: digest slices carry every member.
+ */
+function hashPart(id: NodeId, incarnation: number, gone: boolean): number {
+  return gone ? 0 : memberHash(id, incarnation, false);
 }
 
 export function isGone(s: MemberStatus): boolean {

@@ -54,6 +54,10 @@ const GOSSIP_HEADER_BYTES = 3;
 /** Code, seq, target and rumour count of a ping; code, seq and count of an ack. */
 const PING_HEADER_BYTES = 10;
 const ACK_HEADER_BYTES = 6;
+/** Early gossip rounds for new events: at most this many per gossip interval. */
+const EARLY_ROUNDS_PER_INTERVAL = 4;
+/** How often dead and left members are checked for reaping (a scan of the table). */
+const REAP_CHECK_MS = 1_000;
 /** Slice evidence kept at once; the oldest goes first. */
 const BEHIND_MAX = 256;
 
@@ -92,6 +96,8 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   private leaveUntil = Number.POSITIVE_INFINITY;
   /** The deadline we gave at the end of the last input: a much later input means we were paused. */
   private expectedAt = Number.POSITIVE_INFINITY;
+  private nextReapAt: number;
+  private lastEarlyRoundAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     config: GossipConfig,
@@ -107,6 +113,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
     this.nextGossipAt = now + this.rng.int(config.gossipIntervalMs);
     this.nextPushPullAt = now + pushPullScaleMs(config.pushPullIntervalMs, 1);
     this.nextReconnectAt = now + this.rng.int(config.reconnectIntervalMs);
+    this.nextReapAt = now + REAP_CHECK_MS;
     if (this.mode === 'member') this.queueSelfAlive();
     this.expectedAt = this.deadline();
   }
@@ -138,6 +145,12 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
       this.gossipRound();
     }
     if (this.mode === 'member') this.antiEntropy(now);
+    if (now >= this.nextReapAt) {
+      this.nextReapAt = now + REAP_CHECK_MS;
+      this.reap(now);
+      for (const id of this.mismatchSince.keys())
+        if (!this.members.has(id)) this.mismatchSince.delete(id);
+    }
     this.log.evict(now);
     this.leave();
   }
@@ -667,11 +680,17 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
     if (msg.reply && this.pushPull?.with !== from) return;
     const joined = msg.reply && this.mode === 'joining';
     if (msg.reply) this.pushPull = undefined;
+    const hashBefore = this.hash;
     this.mergeMembers(from, msg.members);
     if (this.mode === 'joining') {
       this.mode = 'member';
       this.queueSelfAlive();
     }
+    // News from a state exchange (a node joining through us, or our own join) is gossiped
+    // now, not at the next round: the rest of the cluster waits on it. One extra round
+    // per exchange, and exchanges are rare.
+    if (this.hash !== hashBefore || msg.join)
+      this.nextGossipAt = Math.min(this.nextGossipAt, this.now);
     if (joined) for (const h of msg.heads) this.log.follow(h.origin, h.seq);
     this.receiveEvents(msg.events);
     for (const h of msg.heads) {
@@ -697,8 +716,24 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
 
   protected receiveEvent(e: UserEvent): 'new' | 'known' | 'full' {
     const intake = this.log.receive(e, this.now);
-    if (intake === 'new') this.eventQueue.put({ kind: 'event', event: e });
+    if (intake === 'new') {
+      this.eventQueue.put({ kind: 'event', event: e });
+      this.gossipSoon();
+    }
     return intake;
+  }
+
+  /**
+   * A new event is gossiped now rather than at the next round: each hop of its epidemic
+   * would otherwise wait half a gossip interval on average. At most one early round per
+   * quarter interval, so a burst of events still goes out a few rounds, coalesced.
+   */
+  private gossipSoon(): void {
+    const earliest =
+      this.lastEarlyRoundAt + this.config.gossipIntervalMs / EARLY_ROUNDS_PER_INTERVAL;
+    if (this.now < earliest || this.nextGossipAt <= this.now) return;
+    this.lastEarlyRoundAt = this.now;
+    this.nextGossipAt = this.now;
   }
 
   private receiveEvents(events: readonly UserEvent[]): void {
@@ -760,6 +795,14 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
       if (this.mode === 'member') this.queueSelfAlive();
       this.nextProbeAt = this.now;
       this.nextGossipAt = this.now;
+    } else if (this.mode === 'member') {
+      // A member told to join more seeds (serf's join): two clusters merge by one state
+      // exchange, and the seeds are kept for rejoining when alone. One exchange in flight
+      // already carries our state; the next periodic or alone-rejoin exchange follows.
+      const fresh = seeds.filter((s) => s !== this.id && !this.seeds.includes(s));
+      this.seeds = [...this.seeds, ...fresh];
+      const first = seeds.find((s) => s !== this.id);
+      if (first !== undefined && this.pushPull === undefined) this.startPushPull(first, 'join');
     }
     this.out.reply(client, { type: 'ok' });
   }

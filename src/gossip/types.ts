@@ -176,6 +176,8 @@ export type GossipEvent =
       readonly incarnation: number;
     }
   | { readonly type: 'verdict'; readonly about: NodeId; readonly incarnation: number }
+  /** A dead or left member forgotten after its reap interval. */
+  | { readonly type: 'reaped'; readonly about: NodeId; readonly incarnation: number }
   | { readonly type: 'refute'; readonly incarnation: number }
   | { readonly type: 'paused'; readonly ms: number }
   | {

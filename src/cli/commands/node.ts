@@ -4,6 +4,7 @@ import type { MemberAddress } from '../../server/engine.ts';
 import type { LogFormat } from '../../server/logger.ts';
 import { parsePeerAddress } from '../../server/raft-members.ts';
 import { type CommandModule, intOption, UsageError } from '../program.ts';
+import type { GossipNodeFlags } from './gossip-node.ts';
 
 /**
  * `quorate node`: one key-value node, on Raft (default) or Multi-Paxos (`--protocol`). Flags or a JSON config file (flags win):
@@ -53,7 +54,7 @@ interface NodeFlags {
   peerListen?: string;
   peers?: string;
   secretFile?: string;
-  join?: true;
+  join?: true | string;
   electionTimeoutMs?: number;
   heartbeatMs?: number;
   snapshotEvery?: number;
@@ -149,6 +150,9 @@ export function resolveConfig(flags: NodeFlags): NodeConfig {
     throw new UsageError(`--secret-file ${secretFile}: ${(err as Error).message}`);
   }
   if (Buffer.byteLength(secret) < 16) throw new UsageError('the secret must be at least 16 bytes');
+  if (typeof pick('join') === 'string') {
+    throw new UsageError('--join takes seeds only with --protocol gossip');
+  }
   const protocol = pick('protocol') ?? 'raft';
   if (protocol !== 'raft' && protocol !== 'multipaxos') {
     throw new UsageError(`--protocol must be raft or multipaxos, got '${protocol}'`);
@@ -260,7 +264,7 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
     .option('--config <file>', 'JSON file with any of the options below (flags win)')
     .option(
       '--protocol <name>',
-      'raft or multipaxos (KV, default raft), or totem (ordered broadcast)',
+      'raft or multipaxos (KV, default raft), totem (ordered broadcast) or gossip (membership)',
     )
     .option('--id <n>', 'this node id', intOption('--id', 1, 2 ** 32 - 1))
     .option('--data <dir>', 'data directory (WAL, hard state, snapshots)')
@@ -268,7 +272,10 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
     .option('--peer-listen <host:port>', 'peer listen address (default: own entry in --peers)')
     .option('--peers <list>', 'members: id=host:port@http://host:port,... (self included)')
     .option('--secret-file <file>', 'file holding the cluster secret (>= 16 bytes)')
-    .option('--join', 'start empty and wait to be added to an existing cluster')
+    .option(
+      '--join [seeds]',
+      'start empty and wait to be added to an existing cluster; gossip: seeds host:port,...',
+    )
     .option(
       '--election-timeout-ms <ms>',
       'minimum election timeout',
@@ -292,10 +299,41 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--tls-ca <file>', "PEM CA that signed every node's certificate")
     .option('--token-ms <ms>', 'Totem: token timeout of a ring of two', intOption('--token-ms', 1))
-    .action(async (flags: NodeFlags) => {
+    .option('--cluster <name>', 'gossip: cluster name, bound into every datagram (default quorate)')
+    .option('--tags <k=v,...>', "gossip: this node's tags")
+    .option(
+      '--advertise-host <host>',
+      'gossip: the host others reach us at (default the bind host)',
+    )
+    .option(
+      '--probe-interval-ms <ms>',
+      'gossip: probe interval',
+      intOption('--probe-interval-ms', 2),
+    )
+    .option(
+      '--gossip-interval-ms <ms>',
+      'gossip: gossip interval',
+      intOption('--gossip-interval-ms', 1),
+    )
+    .option(
+      '--reap-dead-ms <ms>',
+      'gossip: forget dead members after',
+      intOption('--reap-dead-ms', 1),
+    )
+    .option(
+      '--reap-left-ms <ms>',
+      'gossip: forget left members after',
+      intOption('--reap-left-ms', 1),
+    )
+    .action(async (flags: NodeFlags & GossipNodeFlags) => {
       if (flags.protocol === 'totem') {
         const { runRingNode } = await import('./ring-node.ts');
         setExitCode(await runRingNode(flags));
+        return;
+      }
+      if (flags.protocol === 'gossip') {
+        const { runGossipNode } = await import('./gossip-node.ts');
+        setExitCode(await runGossipNode(flags));
         return;
       }
       const config = resolveConfig(flags);

@@ -331,7 +331,11 @@ export const upCommand: CommandModule = (program, setExitCode) => {
   program
     .command('up')
     .description('start a local cluster as child processes and print its endpoints')
-    .option('--protocol <name>', 'raft or multipaxos (KV), or totem (ordered broadcast)', 'raft')
+    .option(
+      '--protocol <name>',
+      'raft or multipaxos (KV), totem (ordered broadcast) or gossip (membership agents)',
+      'raft',
+    )
     .option('--nodes <n>', 'number of nodes', intOption('--nodes', 1, 99), 3)
     .option(
       '--data <dir>',
@@ -370,6 +374,10 @@ export const upCommand: CommandModule = (program, setExitCode) => {
 
 /** `quorate up`: start, report, serve the dashboard, and stop everything on Ctrl-C. */
 async function runUp(flags: UpFlags): Promise<number> {
+  if (flags.protocol === 'gossip') {
+    const { runGossipUp } = await import('./gossip-up.ts');
+    return runGossipUp(flags);
+  }
   if (flags.portBase + 2 * flags.nodes > 65_535) throw new UsageError('ports run past 65535');
   if (flags.protocol === 'totem') {
     const { runRingUp } = await import('./ring-up.ts');

@@ -30,6 +30,8 @@ export class GossipMonitor implements Monitor<GossipTypes, GossipDurable> {
   /** Wrong dead verdicts about live nodes (allowed only with faults). */
   falseDead = 0;
   verdicts = 0;
+  /** Dead or left members forgotten after their reap interval. */
+  reaped = 0;
   private readonly maxIncarnation = new Map<NodeId, number>();
   private readonly restarted = new Set<NodeId>();
   /** The incarnation each node's current process started at. */
@@ -55,6 +57,7 @@ export class GossipMonitor implements Monitor<GossipTypes, GossipDurable> {
   }
 
   onEvent(node: NodeId, event: GossipEvent, time: number): string | undefined {
+    if (event.type === 'reaped') this.reaped++;
     if (event.type !== 'verdict') return undefined;
     this.verdicts++;
     if (!isLiveMember(this.view, event.about)) return undefined;
