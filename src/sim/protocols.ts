@@ -1,4 +1,10 @@
 import type { CoreTypes } from '../kernel/core.ts';
+import { merkleBrokenEarlyCollect, merkleSim } from './antientropy/merkle.ts';
+import {
+  scuttlebuttBrokenGap,
+  scuttlebuttBrokenReuse,
+  scuttlebuttSim,
+} from './antientropy/scuttlebutt.ts';
 import { gossipSim } from './gossip/plugin.ts';
 import { basicPaxosSim } from './paxos/basic.ts';
 import { fastPaxosSim } from './paxos/fast.ts';
@@ -24,6 +30,11 @@ export const protocols: ReadonlyMap<string, AnySimProtocol> = new Map<string, An
   [multiPaxosSim.name, multiPaxosSim as unknown as AnySimProtocol],
   [gossipSim.name, gossipSim as unknown as AnySimProtocol],
   [totemSim.name, totemSim as unknown as AnySimProtocol],
+  [scuttlebuttSim.name, scuttlebuttSim as unknown as AnySimProtocol],
+  [merkleSim.name, merkleSim as unknown as AnySimProtocol],
+  [scuttlebuttBrokenGap.name, scuttlebuttBrokenGap as unknown as AnySimProtocol],
+  [scuttlebuttBrokenReuse.name, scuttlebuttBrokenReuse as unknown as AnySimProtocol],
+  [merkleBrokenEarlyCollect.name, merkleBrokenEarlyCollect as unknown as AnySimProtocol],
 ]);
 
 export function findProtocol(name: string): AnySimProtocol | undefined {

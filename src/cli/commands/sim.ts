@@ -26,6 +26,11 @@ export const simProtocolNames: readonly string[] = [
   'multipaxos',
   'gossip',
   'totem',
+  'scuttlebutt',
+  'merkle',
+  'scuttlebutt-broken-gap',
+  'scuttlebutt-broken-reuse',
+  'merkle-broken-collect',
 ];
 
 /** Seeds are kept below 2^31 so they are easy to type back in. */

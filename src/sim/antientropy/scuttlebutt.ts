@@ -312,10 +312,12 @@ function describeMessage(msg: ScuttleMsg): Json {
 
 const encoder = new TextEncoder();
 
-export function scuttleSimProtocol(settings: ScuttleSimSettings): SimProtocol<
-  ScuttleTypes,
-  ScuttleDurable
-> & { lastMonitor(): ScuttleMonitor | undefined; lastLedger(): ScuttleLedger | undefined } {
+export function scuttleSimProtocol(
+  settings: ScuttleSimSettings,
+): SimProtocol<ScuttleTypes, ScuttleDurable> & {
+  lastMonitor(): ScuttleMonitor | undefined;
+  lastLedger(): ScuttleLedger | undefined;
+} {
   const base = { ...SCUTTLE_DEFAULTS, mtuDeltas: 8, ...settings.config };
   const workload = { ...defaultScuttleWorkload, ...settings.workload };
   const keys = settings.keysPerOwner ?? 6;

@@ -104,7 +104,12 @@ export class WriteWorkload<T extends CoreTypes> implements Workload<T> {
   check(): CheckOutcome {
     const kinds = [...this.replies].map(([k, n]) => `${n} ${k}`).join(', ');
     const after =
-      this.convergedAfterMs === undefined ? '' : `, same data ${this.convergedAfterMs.toFixed(0)} ms after healing`;
-    return { verdict: 'pass', summary: `${this.invoked} writes (${kinds || 'no replies'})${after}` };
+      this.convergedAfterMs === undefined
+        ? ''
+        : `, same data ${this.convergedAfterMs.toFixed(0)} ms after healing`;
+    return {
+      verdict: 'pass',
+      summary: `${this.invoked} writes (${kinds || 'no replies'})${after}`,
+    };
   }
 }
