@@ -241,9 +241,10 @@ function describeMessage(msg: MerkleMsg): Json {
 
 const encoder = new TextEncoder();
 
-export function merkleSimProtocol(
-  settings: MerkleSimSettings,
-): SimProtocol<MerkleTypes, MerkleDurable> & {
+export function merkleSimProtocol(settings: MerkleSimSettings): SimProtocol<
+  MerkleTypes,
+  MerkleDurable
+> & {
   lastMonitor(): MerkleMonitor | undefined;
   lastLedger(): MerkleLedger | undefined;
 } {

@@ -312,9 +312,10 @@ function describeMessage(msg: ScuttleMsg): Json {
 
 const encoder = new TextEncoder();
 
-export function scuttleSimProtocol(
-  settings: ScuttleSimSettings,
-): SimProtocol<ScuttleTypes, ScuttleDurable> & {
+export function scuttleSimProtocol(settings: ScuttleSimSettings): SimProtocol<
+  ScuttleTypes,
+  ScuttleDurable
+> & {
   lastMonitor(): ScuttleMonitor | undefined;
   lastLedger(): ScuttleLedger | undefined;
 } {
