@@ -1,0 +1,297 @@
+/**
+ * The experiment of van Renesse, Dumitriu, Gough and Chandra, "Efficient Reconciliation
+ * and Flow Control for Anti-Entropy Protocols" (2008), on our Scuttlebutt core
+ * (src/gossip/antientropy/scuttlebutt.ts), for each ordering: scuttle-depth,
+ * scuttle-breadth, precise-oldest, precise-newest.
+ *
+ * Setup: 128 nodes each owning 64 keys; every node gossips once per second with a random
+ * peer (a three-message exchange, delivered at once); the mtu is unlimited until t = 15 s
+ * (so the first writes spread freely), then 100 deltas. Each node writes one of its keys
+ * at random as a Poisson process of RATE updates/s (env SCUTTLE_BENCH_RATE, default 1),
+ * doubled from t = 25 s to 75 s, stopped at 120 s; 140 s in all.
+ * - Run "overload": flow control off (the allowed rate can never bind).
+ * - Run "flow": flow control on (AIMD, token bucket), and the mtu drops from 100 to 50 at
+ *   t = 90 s.
+ *
+ * Measured every second: staleness of every (holder, owner, key) whose holder lacks the
+ * owner's current version, as the time since the first write the holder has not seen;
+ * the maximum, the mean over stale mappings, and their number. For the flow run also the
+ * backlog (deltas a node could not send on its last exchange with a peer, max over peers)
+ * and the allowed rates.
+ *
+ *     npm run bench:scuttlebutt    # bench-results/scuttlebutt.json and scuttlebutt-*.svg
+ *     SCUTTLE_BENCH_NODES=32 npm run bench:scuttlebutt    # a quicker, smaller run
+ */
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import {
+  SCUTTLE_DEFAULTS,
+  SCUTTLE_ORDERINGS,
+  type ScuttleConfig,
+  ScuttleNode,
+  type ScuttleOrdering,
+  type ScuttleReply,
+} from '../src/gossip/antientropy/scuttlebutt.ts';
+import type { NodeId } from '../src/kernel/ids.ts';
+import { Rng } from '../src/kernel/rng.ts';
+import { linePlot, type Series } from './scuttlebutt-svg.ts';
+
+const NODES = Number(process.env.SCUTTLE_BENCH_NODES ?? 128);
+const KEYS = 64;
+const RATE = Number(process.env.SCUTTLE_BENCH_RATE ?? 1);
+const END_MS = 140_000;
+const SLOT_MS = 10;
+const MTU_UNLIMITED = 1_000_000;
+
+type Run = 'overload' | 'flow';
+
+interface Sample {
+  readonly t: number;
+  readonly maxStalenessS: number;
+  readonly meanStalenessS: number;
+  readonly staleKeys: number;
+  readonly backlogMax: number;
+  readonly backlogMean: number;
+  readonly rateMean: number;
+  readonly updatesAccepted: number;
+  readonly updatesRefused: number;
+}
+
+function rateAt(t: number): number {
+  if (t >= 120_000) return 0;
+  return t >= 25_000 && t < 75_000 ? 2 * RATE : RATE;
+}
+
+function mtuAt(run: Run, t: number): number {
+  if (t < 15_000) return MTU_UNLIMITED;
+  return run === 'flow' && t >= 90_000 ? 50 : 100;
+}
+
+function simulate(ordering: ScuttleOrdering, run: Run, seed: number): Sample[] {
+  const rng = Rng.fromSeed(seed);
+  const members = Array.from({ length: NODES }, (_, i) => i + 1);
+  let now = 0;
+  // The network's mtu: the same for sender and receiver at every instant (delivery is
+  // instantaneous), read by the core on every exchange.
+  const flow =
+    run === 'flow' ? {} : { rateInitialPerSecond: 1e9, rateMinPerSecond: 1e9, burstUpdates: 1e9 };
+  const nodes = new Map<NodeId, ScuttleNode>();
+  for (const id of members) {
+    const config: ScuttleConfig = {
+      ...SCUTTLE_DEFAULTS,
+      ...flow,
+      ordering,
+      id,
+      members,
+      get mtuDeltas() {
+        return mtuAt(run, now);
+      },
+    };
+    nodes.set(id, new ScuttleNode(config, rng.fork()));
+  }
+  // owner -> key -> [version, time written][] (ascending)
+  const writes = members.map(() => Array.from({ length: KEYS }, () => [] as [number, number][]));
+  const offsets = members.map(() => Math.floor(rng.next() * 1_000));
+  const queue: [NodeId, NodeId, Parameters<ScuttleNode['receive']>[2]][] = [];
+  const replies: ScuttleReply[] = [];
+  const drain = (first: ScuttleNode): void => {
+    const pending = [first];
+    while (pending.length > 0) {
+      const node = pending.pop()!;
+      for (let rd = node.ready(); rd !== undefined; rd = node.ready()) {
+        for (const m of [...rd.early, ...rd.messages]) queue.push([node.id, m.to, m.msg]);
+        for (const r of rd.replies) replies.push(r.reply);
+        node.advance();
+      }
+      while (queue.length > 0) {
+        const [from, to, msg] = queue.shift()!;
+        const target = nodes.get(to)!;
+        target.receive(now, from, msg);
+        pending.push(target);
+      }
+    }
+  };
+  const samples: Sample[] = [];
+  let accepted = 0;
+  let refused = 0;
+  const value = new Uint8Array(8);
+  for (let slot = 0; slot * SLOT_MS <= END_MS; slot++) {
+    now = slot * SLOT_MS;
+    const p = (rateAt(now) * SLOT_MS) / 1_000;
+    for (const id of members) {
+      const node = nodes.get(id)!;
+      if (p > 0 && rng.chance(p)) {
+        const k = rng.int(KEYS);
+        node.request(now, 0, { type: 'put', key: `k${k}`, value });
+        replies.length = 0;
+        drain(node);
+        const reply = replies[0];
+        if (reply?.type === 'ok') {
+          writes[id - 1]![k]!.push([reply.version, now]);
+          accepted++;
+        } else refused++;
+      }
+      if (now % 1_000 === offsets[id - 1]! - (offsets[id - 1]! % SLOT_MS)) {
+        node.tick(now);
+        drain(node);
+      }
+    }
+    if (now % 1_000 === 0 && now > 0) {
+      samples.push(measure(now, nodes, members, writes, accepted, refused));
+      accepted = 0;
+      refused = 0;
+    }
+  }
+  return samples;
+}
+
+function measure(
+  now: number,
+  nodes: ReadonlyMap<NodeId, ScuttleNode>,
+  members: readonly NodeId[],
+  writes: readonly (readonly (readonly [number, number])[])[][],
+  accepted: number,
+  refused: number,
+): Sample {
+  let max = 0;
+  let sum = 0;
+  let stale = 0;
+  for (const owner of members) {
+    const perKey = writes[owner - 1]!;
+    for (let k = 0; k < KEYS; k++) {
+      const list = perKey[k]!;
+      if (list.length === 0) continue;
+      const current = list[list.length - 1]![0];
+      const key = `k${k}`;
+      for (const holder of members) {
+        if (holder === owner) continue;
+        const held = nodes.get(holder)!.get(owner, key)?.version ?? 0;
+        if (held >= current) continue;
+        let i = list.length - 1;
+        while (i > 0 && list[i - 1]![0] > held) i--;
+        const age = (now - list[i]![1]) / 1_000;
+        stale++;
+        sum += age;
+        if (age > max) max = age;
+      }
+    }
+  }
+  let backlogMax = 0;
+  let backlogSum = 0;
+  let rateSum = 0;
+  for (const node of nodes.values()) {
+    let b = 0;
+    for (const v of node.backlog.values()) b = Math.max(b, v);
+    backlogMax = Math.max(backlogMax, b);
+    backlogSum += b;
+    rateSum += Math.min(node.ratePerSecond, 1e6);
+  }
+  return {
+    t: now / 1_000,
+    maxStalenessS: max,
+    meanStalenessS: stale === 0 ? 0 : sum / stale,
+    staleKeys: stale,
+    backlogMax,
+    backlogMean: backlogSum / nodes.size,
+    rateMean: rateSum / nodes.size,
+    updatesAccepted: accepted,
+    updatesRefused: refused,
+  };
+}
+
+function summary(s: readonly Sample[]) {
+  const during = s.filter((x) => x.t > 15 && x.t <= 120);
+  const mean = (f: (x: Sample) => number) => during.reduce((a, x) => a + f(x), 0) / during.length;
+  const clearAt = s.find((x) => x.t > 120 && x.staleKeys === 0)?.t;
+  return {
+    maxStalenessS: Math.max(...during.map((x) => x.maxStalenessS)),
+    meanOfMeanStalenessS: mean((x) => x.meanStalenessS),
+    meanStaleKeys: mean((x) => x.staleKeys),
+    staleKeysAt120: s.find((x) => x.t === 120)?.staleKeys,
+    allFreshAtS: clearAt ?? null,
+  };
+}
+
+const ORDERINGS: readonly ScuttleOrdering[] = (process.env.SCUTTLE_BENCH_ORDERINGS?.split(',') ??
+  SCUTTLE_ORDERINGS) as ScuttleOrdering[];
+const results: Record<
+  string,
+  Record<string, { summary: ReturnType<typeof summary>; samples: Sample[]; cpuMs: number }>
+> = {};
+for (const run of ['overload', 'flow'] as const) {
+  results[run] = {};
+  for (const ordering of ORDERINGS) {
+    const t0 = performance.now();
+    const samples = simulate(ordering, run, 14);
+    const cpuMs = Math.round(performance.now() - t0);
+    results[run]![ordering] = { summary: summary(samples), samples, cpuMs };
+    console.log(run, ordering, JSON.stringify(summary(samples)), `${cpuMs} ms`);
+  }
+}
+
+mkdirSync('bench-results', { recursive: true });
+mkdirSync('docs', { recursive: true });
+writeFileSync(
+  'bench-results/scuttlebutt.json',
+  `${JSON.stringify({ nodes: NODES, keys: KEYS, ratePerNodePerSecond: RATE, machine: 'shared, loaded by other jobs', results }, null, 1)}\n`,
+);
+
+const markers = (run: Run): [number, string][] => [
+  [15, 'mtu 100'],
+  [25, 'rate x2'],
+  [75, 'rate x1'],
+  ...(run === 'flow' ? ([[90, 'mtu 50']] as [number, string][]) : []),
+  [120, 'stop'],
+];
+const plots: [string, string, (x: Sample) => number][] = [
+  ['max-staleness', 'maximum staleness (s)', (x) => x.maxStalenessS],
+  ['mean-staleness', 'mean staleness of stale keys (s)', (x) => x.meanStalenessS],
+  ['stale-keys', 'stale (holder, owner, key) mappings', (x) => x.staleKeys],
+];
+const files: string[] = [];
+for (const run of ['overload', 'flow'] as const) {
+  const what =
+    run === 'flow' ? 'flow control on, mtu 100 then 50 at 90 s' : 'no flow control, mtu 100';
+  for (const [name, label, f] of plots) {
+    const series: Series[] = ORDERINGS.map((o) => ({
+      name: o,
+      points: results[run]![o]!.samples.map((x) => [x.t, f(x)] as const),
+    }));
+    const file = `scuttlebutt-${run}-${name}.svg`;
+    writeFileSync(
+      `bench-results/${file}`,
+      linePlot({
+        title: `${NODES} nodes x ${KEYS} keys, ${what}`,
+        xLabel: 'time (s)',
+        yLabel: label,
+        series,
+        markers: markers(run),
+      }),
+    );
+    files.push(file);
+  }
+}
+for (const [name, label, f] of [
+  ['backlog', 'backlog: max over nodes of deltas left over (deltas)', (x: Sample) => x.backlogMax],
+  ['rate', 'mean allowed update rate (updates/s per node)', (x: Sample) => x.rateMean],
+] as const) {
+  const series: Series[] = ORDERINGS.map((o) => ({
+    name: o,
+    points: results.flow![o]!.samples.map((x) => [x.t, f(x)] as const),
+  }));
+  const file = `scuttlebutt-flow-${name}.svg`;
+  writeFileSync(
+    `bench-results/${file}`,
+    linePlot({
+      title: `${NODES} nodes, flow control on, mtu 100 then 50 at 90 s`,
+      xLabel: 'time (s)',
+      yLabel: label,
+      series,
+      markers: markers('flow'),
+    }),
+  );
+  files.push(file);
+}
+if (NODES === 128 && ORDERINGS.length === SCUTTLE_ORDERINGS.length) {
+  for (const f of files) copyFileSync(`bench-results/${f}`, `docs/${f}`);
+}
+console.log(`wrote bench-results/scuttlebutt.json and ${files.length} plots`);
