@@ -22,7 +22,8 @@
  *     npm run bench:scuttlebutt    # bench-results/scuttlebutt.json and scuttlebutt-*.svg
  *     SCUTTLE_BENCH_NODES=32 npm run bench:scuttlebutt    # a quicker, smaller run
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import {
   SCUTTLE_DEFAULTS,
   SCUTTLE_ORDERINGS,
@@ -208,27 +209,64 @@ function summary(s: readonly Sample[]) {
     meanStaleKeys: mean((x) => x.staleKeys),
     staleKeysAt120: s.find((x) => x.t === 120)?.staleKeys,
     allFreshAtS: clearAt ?? null,
+    // Bounded backlog after the mtu drop: the worst node's leftover in each 10 s window.
+    backlogMaxByWindow: [60, 70, 80, 90, 100, 110].map((from) => ({
+      fromS: from,
+      toS: from + 10,
+      backlogMax: Math.max(
+        ...s.filter((x) => x.t > from && x.t <= from + 10).map((x) => x.backlogMax),
+      ),
+    })),
+    acceptedPerSecondMean: mean((x) => x.updatesAccepted),
+    refusedPerSecondMean: mean((x) => x.updatesRefused),
   };
 }
 
-const ORDERINGS: readonly ScuttleOrdering[] = (process.env.SCUTTLE_BENCH_ORDERINGS?.split(',') ??
-  SCUTTLE_ORDERINGS) as ScuttleOrdering[];
-const results: Record<
-  string,
-  Record<string, { summary: ReturnType<typeof summary>; samples: Sample[]; cpuMs: number }>
-> = {};
-for (const run of ['overload', 'flow'] as const) {
-  results[run] = {};
-  for (const ordering of ORDERINGS) {
+type Result = { summary: ReturnType<typeof summary>; samples: Sample[]; cpuMs: number };
+const ORDERINGS: readonly ScuttleOrdering[] = SCUTTLE_ORDERINGS;
+const part = process.env.SCUTTLE_BENCH_PART as ScuttleOrdering | undefined;
+mkdirSync('bench-results', { recursive: true });
+const partFile = (o: ScuttleOrdering) => `bench-results/scuttlebutt-part-${o}.json`;
+
+if (part !== undefined) {
+  // One ordering, both runs: the parent runs the four orderings as parallel processes.
+  const out: Record<string, Result> = {};
+  for (const run of ['overload', 'flow'] as const) {
     const t0 = performance.now();
-    const samples = simulate(ordering, run, 14);
+    const samples = simulate(part, run, 14);
     const cpuMs = Math.round(performance.now() - t0);
-    results[run]![ordering] = { summary: summary(samples), samples, cpuMs };
-    console.log(run, ordering, JSON.stringify(summary(samples)), `${cpuMs} ms`);
+    out[run] = { summary: summary(samples), samples, cpuMs };
+    console.log(run, part, JSON.stringify(out[run]!.summary), `${cpuMs} ms`);
   }
+  writeFileSync(partFile(part), JSON.stringify(out));
+  process.exit(0);
 }
 
-mkdirSync('bench-results', { recursive: true });
+await Promise.all(
+  ORDERINGS.map(
+    (o) =>
+      new Promise<void>((resolve, reject) => {
+        const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+          env: { ...process.env, SCUTTLE_BENCH_PART: o },
+          stdio: 'inherit',
+        });
+        child.on('exit', (code) =>
+          code === 0 ? resolve() : reject(new Error(`${o}: exit ${code}`)),
+        );
+      }),
+  ),
+);
+const results: Record<Run, Record<string, Result>> = { overload: {}, flow: {} };
+for (const o of ORDERINGS) {
+  const r = JSON.parse(readFileSync(partFile(o), 'utf8')) as Record<Run, Result>;
+  results.overload[o] = r.overload;
+  results.flow[o] = r.flow;
+  rmSync(partFile(o));
+}
+for (const run of ['overload', 'flow'] as const) {
+  for (const o of ORDERINGS) console.log(run, o, JSON.stringify(results[run][o]!.summary));
+}
+
 mkdirSync('docs', { recursive: true });
 writeFileSync(
   'bench-results/scuttlebutt.json',
@@ -254,7 +292,7 @@ for (const run of ['overload', 'flow'] as const) {
   for (const [name, label, f] of plots) {
     const series: Series[] = ORDERINGS.map((o) => ({
       name: o,
-      points: results[run]![o]!.samples.map((x) => [x.t, f(x)] as const),
+      points: results[run][o]!.samples.map((x) => [x.t, f(x)] as const),
     }));
     const file = `scuttlebutt-${run}-${name}.svg`;
     writeFileSync(
@@ -276,7 +314,7 @@ for (const [name, label, f] of [
 ] as const) {
   const series: Series[] = ORDERINGS.map((o) => ({
     name: o,
-    points: results.flow![o]!.samples.map((x) => [x.t, f(x)] as const),
+    points: results.flow[o]!.samples.map((x) => [x.t, f(x)] as const),
   }));
   const file = `scuttlebutt-flow-${name}.svg`;
   writeFileSync(
@@ -291,7 +329,7 @@ for (const [name, label, f] of [
   );
   files.push(file);
 }
-if (NODES === 128 && ORDERINGS.length === SCUTTLE_ORDERINGS.length) {
+if (NODES === 128 && RATE === 1) {
   for (const f of files) copyFileSync(`bench-results/${f}`, `docs/${f}`);
 }
 console.log(`wrote bench-results/scuttlebutt.json and ${files.length} plots`);
