@@ -23,7 +23,7 @@
  *     SCUTTLE_BENCH_NODES=32 npm run bench:scuttlebutt    # a quicker, smaller run
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import {
   SCUTTLE_DEFAULTS,
   SCUTTLE_ORDERINGS,
@@ -94,6 +94,9 @@ function simulate(ordering: ScuttleOrdering, run: Run, seed: number): Sample[] {
   const offsets = members.map(() => Math.floor(rng.next() * 1_000));
   const queue: [NodeId, NodeId, Parameters<ScuttleNode['receive']>[2]][] = [];
   const replies: ScuttleReply[] = [];
+  // holder, owner, key -> version held: kept from what each core delivers, so a sample
+  // costs one pass over an array instead of a million map lookups.
+  const held = new Float64Array(NODES * NODES * KEYS);
   const drain = (first: ScuttleNode): void => {
     const pending = [first];
     while (pending.length > 0) {
@@ -101,6 +104,9 @@ function simulate(ordering: ScuttleOrdering, run: Run, seed: number): Sample[] {
       for (let rd = node.ready(); rd !== undefined; rd = node.ready()) {
         for (const m of [...rd.early, ...rd.messages]) queue.push([node.id, m.to, m.msg]);
         for (const r of rd.replies) replies.push(r.reply);
+        for (const d of rd.deliver) {
+          held[((node.id - 1) * NODES + d.owner - 1) * KEYS + Number(d.key.slice(1))] = d.version;
+        }
         node.advance();
       }
       while (queue.length > 0) {
@@ -137,7 +143,7 @@ function simulate(ordering: ScuttleOrdering, run: Run, seed: number): Sample[] {
       }
     }
     if (now % 1_000 === 0 && now > 0) {
-      samples.push(measure(now, nodes, members, writes, accepted, refused));
+      samples.push(measure(now, nodes, members, writes, held, accepted, refused));
       accepted = 0;
       refused = 0;
     }
@@ -150,6 +156,7 @@ function measure(
   nodes: ReadonlyMap<NodeId, ScuttleNode>,
   members: readonly NodeId[],
   writes: readonly (readonly (readonly [number, number])[])[][],
+  held: Float64Array,
   accepted: number,
   refused: number,
 ): Sample {
@@ -162,13 +169,12 @@ function measure(
       const list = perKey[k]!;
       if (list.length === 0) continue;
       const current = list[list.length - 1]![0];
-      const key = `k${k}`;
       for (const holder of members) {
         if (holder === owner) continue;
-        const held = nodes.get(holder)!.get(owner, key)?.version ?? 0;
-        if (held >= current) continue;
+        const has = held[((holder - 1) * NODES + owner - 1) * KEYS + k]!;
+        if (has >= current) continue;
         let i = list.length - 1;
-        while (i > 0 && list[i - 1]![0] > held) i--;
+        while (i > 0 && list[i - 1]![0] > has) i--;
         const age = (now - list[i]![1]) / 1_000;
         stale++;
         sum += age;
@@ -224,47 +230,53 @@ function summary(s: readonly Sample[]) {
 
 type Result = { summary: ReturnType<typeof summary>; samples: Sample[]; cpuMs: number };
 const ORDERINGS: readonly ScuttleOrdering[] = SCUTTLE_ORDERINGS;
-const part = process.env.SCUTTLE_BENCH_PART as ScuttleOrdering | undefined;
+const part = process.env.SCUTTLE_BENCH_PART;
 mkdirSync('bench-results', { recursive: true });
-const partFile = (o: ScuttleOrdering) => `bench-results/scuttlebutt-part-${o}.json`;
+const partFile = (o: string, run: Run) => `bench-results/scuttlebutt-part-${o}-${run}.json`;
+const RUNS = ['overload', 'flow'] as const;
 
 if (part !== undefined) {
-  // One ordering, both runs: the parent runs the four orderings as parallel processes.
-  const out: Record<string, Result> = {};
-  for (const run of ['overload', 'flow'] as const) {
-    const t0 = performance.now();
-    const samples = simulate(part, run, 14);
-    const cpuMs = Math.round(performance.now() - t0);
-    out[run] = { summary: summary(samples), samples, cpuMs };
-    console.log(run, part, JSON.stringify(out[run]!.summary), `${cpuMs} ms`);
-  }
-  writeFileSync(partFile(part), JSON.stringify(out));
+  // One (ordering, run): the parent runs the eight as parallel processes.
+  const [o, run] = part.split(':') as [ScuttleOrdering, Run];
+  const t0 = performance.now();
+  const samples = simulate(o, run, 14);
+  const cpuMs = Math.round(performance.now() - t0);
+  const r: Result = { summary: summary(samples), samples, cpuMs };
+  console.log(run, o, JSON.stringify(r.summary), `${cpuMs} ms`);
+  writeFileSync(partFile(o, run), JSON.stringify(r));
   process.exit(0);
 }
 
-await Promise.all(
-  ORDERINGS.map(
-    (o) =>
-      new Promise<void>((resolve, reject) => {
-        const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-          env: { ...process.env, SCUTTLE_BENCH_PART: o },
-          stdio: 'inherit',
-        });
-        child.on('exit', (code) =>
-          code === 0 ? resolve() : reject(new Error(`${o}: exit ${code}`)),
-        );
-      }),
-  ),
-);
+// SCUTTLE_BENCH_MERGE=1 only merges and plots the parts already written.
+if (process.env.SCUTTLE_BENCH_MERGE === undefined) {
+  await Promise.all(
+    ORDERINGS.flatMap((o) =>
+      RUNS.map(
+        (run) =>
+          new Promise<void>((resolve, reject) => {
+            const argv = [...process.execArgv, ...process.argv.slice(1)];
+            const child = spawn(process.execPath, argv, {
+              env: { ...process.env, SCUTTLE_BENCH_PART: `${o}:${run}` },
+              stdio: 'inherit',
+            });
+            child.on('exit', (code) =>
+              code === 0 ? resolve() : reject(new Error(`${o} ${run}: exit ${code}`)),
+            );
+          }),
+      ),
+    ),
+  );
+}
 const results: Record<Run, Record<string, Result>> = { overload: {}, flow: {} };
 for (const o of ORDERINGS) {
-  const r = JSON.parse(readFileSync(partFile(o), 'utf8')) as Record<Run, Result>;
-  results.overload[o] = r.overload;
-  results.flow[o] = r.flow;
-  rmSync(partFile(o));
+  for (const run of RUNS) {
+    if (!existsSync(partFile(o, run))) continue;
+    results[run][o] = JSON.parse(readFileSync(partFile(o, run), 'utf8')) as Result;
+  }
 }
-for (const run of ['overload', 'flow'] as const) {
-  for (const o of ORDERINGS) console.log(run, o, JSON.stringify(results[run][o]!.summary));
+for (const run of RUNS) {
+  for (const o of Object.keys(results[run]))
+    console.log(run, o, JSON.stringify(results[run][o]!.summary));
 }
 
 mkdirSync('docs', { recursive: true });
@@ -290,7 +302,7 @@ for (const run of ['overload', 'flow'] as const) {
   const what =
     run === 'flow' ? 'flow control on, mtu 100 then 50 at 90 s' : 'no flow control, mtu 100';
   for (const [name, label, f] of plots) {
-    const series: Series[] = ORDERINGS.map((o) => ({
+    const series: Series[] = Object.keys(results[run]).map((o) => ({
       name: o,
       points: results[run][o]!.samples.map((x) => [x.t, f(x)] as const),
     }));
@@ -312,7 +324,7 @@ for (const [name, label, f] of [
   ['backlog', 'backlog: max over nodes of deltas left over (deltas)', (x: Sample) => x.backlogMax],
   ['rate', 'mean allowed update rate (updates/s per node)', (x: Sample) => x.rateMean],
 ] as const) {
-  const series: Series[] = ORDERINGS.map((o) => ({
+  const series: Series[] = Object.keys(results.flow).map((o) => ({
     name: o,
     points: results.flow[o]!.samples.map((x) => [x.t, f(x)] as const),
   }));
