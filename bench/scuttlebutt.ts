@@ -52,6 +52,8 @@ interface Sample {
   readonly staleKeys: number;
   readonly backlogMax: number;
   readonly backlogMean: number;
+  /** The most (owner, key) mappings any one node lacks the current version of. */
+  readonly missingMax: number;
   readonly rateMean: number;
   readonly updatesAccepted: number;
   readonly updatesRefused: number;
@@ -163,6 +165,7 @@ function measure(
   let max = 0;
   let sum = 0;
   let stale = 0;
+  const missing = new Array<number>(NODES + 1).fill(0);
   for (const owner of members) {
     const perKey = writes[owner - 1]!;
     for (let k = 0; k < KEYS; k++) {
@@ -177,6 +180,7 @@ function measure(
         while (i > 0 && list[i - 1]![0] > has) i--;
         const age = (now - list[i]![1]) / 1_000;
         stale++;
+        missing[holder]! += 1;
         sum += age;
         if (age > max) max = age;
       }
@@ -188,6 +192,9 @@ function measure(
   for (const node of nodes.values()) {
     let b = 0;
     for (const v of node.backlog.values()) b = Math.max(b, v);
+    // The core keeps each peer's leftover until the next exchange with that peer; cleared
+    // here, the figure is the largest leftover of the exchanges in the last second.
+    node.backlog.clear();
     backlogMax = Math.max(backlogMax, b);
     backlogSum += b;
     rateSum += Math.min(node.ratePerSecond, 1e6);
@@ -199,6 +206,7 @@ function measure(
     staleKeys: stale,
     backlogMax,
     backlogMean: backlogSum / nodes.size,
+    missingMax: Math.max(...missing),
     rateMean: rateSum / nodes.size,
     updatesAccepted: accepted,
     updatesRefused: refused,
@@ -221,6 +229,9 @@ function summary(s: readonly Sample[]) {
       toS: from + 10,
       backlogMax: Math.max(
         ...s.filter((x) => x.t > from && x.t <= from + 10).map((x) => x.backlogMax),
+      ),
+      missingMax: Math.max(
+        ...s.filter((x) => x.t > from && x.t <= from + 10).map((x) => x.missingMax),
       ),
     })),
     acceptedPerSecondMean: mean((x) => x.updatesAccepted),
@@ -323,6 +334,7 @@ for (const run of ['overload', 'flow'] as const) {
 for (const [name, label, f] of [
   ['backlog', 'backlog: max over nodes of deltas left over (deltas)', (x: Sample) => x.backlogMax],
   ['rate', 'mean allowed update rate (updates/s per node)', (x: Sample) => x.rateMean],
+  ['missing', 'most stale mappings at one node', (x: Sample) => x.missingMax],
 ] as const) {
   const series: Series[] = Object.keys(results.flow).map((o) => ({
     name: o,
