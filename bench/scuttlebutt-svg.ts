@@ -52,6 +52,7 @@ export function linePlot(spec: PlotSpec): string {
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<title>${esc(spec.title)}</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${M.left + pw / 2}" y="20" text-anchor="middle" font-size="14">${esc(spec.title)}</text>`,
   );
