@@ -1,4 +1,6 @@
 import type { CoreTypes } from '../kernel/core.ts';
+import { merkleSim } from './antientropy/merkle.ts';
+import { scuttlebuttSim } from './antientropy/scuttlebutt.ts';
 import { gossipSim } from './gossip/plugin.ts';
 import { basicPaxosSim } from './paxos/basic.ts';
 import { fastPaxosSim } from './paxos/fast.ts';
@@ -27,6 +29,8 @@ export const protocols: ReadonlyMap<string, AnySimProtocol> = new Map<string, An
   [gossipSim.name, gossipSim as unknown as AnySimProtocol],
   [totemSim.name, totemSim as unknown as AnySimProtocol],
   [totemKvSim.name, totemKvSim as unknown as AnySimProtocol],
+  [scuttlebuttSim.name, scuttlebuttSim as unknown as AnySimProtocol],
+  [merkleSim.name, merkleSim as unknown as AnySimProtocol],
 ]);
 
 /** A registered protocol, or one of the broken variants (src/sim/variants.ts) by its name. */

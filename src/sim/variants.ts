@@ -2,6 +2,8 @@ import { ThresholdQuorum } from '../kernel/quorum.ts';
 import { defaultMultiKvReplicaOptions } from '../replica/multipaxos-kv.ts';
 import { defaultReplicaOptions } from '../replica/raft-kv.ts';
 import type { RouterUnsafeTestingFaults } from '../replica/router.ts';
+import { merkleBrokenEarlyCollect } from './antientropy/merkle.ts';
+import { scuttlebuttBrokenGap, scuttlebuttBrokenReuse } from './antientropy/scuttlebutt.ts';
 import { basicPaxosSimProtocol } from './paxos/basic.ts';
 import { fastPaxosSimProtocol } from './paxos/fast.ts';
 import { multiPaxosSimProtocol } from './paxos/multi.ts';
@@ -108,6 +110,11 @@ const list: AnyVariant[] = [
       reforwardWritesWithoutSession: true,
     },
   ),
+  // Anti-entropy stores: a gap in deltas, a version reused after a restart, a tombstone
+  // collected before every live peer has it.
+  erase(scuttlebuttBrokenGap),
+  erase(scuttlebuttBrokenReuse),
+  erase(merkleBrokenEarlyCollect),
 ];
 
 /** Every broken variant, by the name `quorate sim` takes. */

@@ -28,6 +28,8 @@ export const simProtocolNames: readonly string[] = [
   'gossip',
   'totem',
   'totem-kv',
+  'scuttlebutt',
+  'merkle',
 ];
 
 /** Seeds are kept below 2^31 so they are easy to type back in. */

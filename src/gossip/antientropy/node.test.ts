@@ -299,10 +299,11 @@ describe('tombstones', () => {
     a.tick(T0 + DAY + 5_000);
     net.collect();
     expect(a.tree.get('gone')).toBeUndefined();
-    // b and c still hold the tombstone; repairing from them never brings 'old' back.
+    // b and c still hold the tombstone; repairing from them never brings 'old' back, only
+    // the tombstone (which b and c need a's agreement on before they may collect it).
     repair(net, b, 1, T0 + DAY + 6_000);
     repair(net, c, 1, T0 + DAY + 6_000);
     expect(a.tree.get('gone')?.value).toBeUndefined();
-    expect(contents(a).get('gone')).toBeUndefined();
+    expect(contents(a).get('gone')).toBe('<deleted>');
   });
 });

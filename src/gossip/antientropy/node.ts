@@ -395,15 +395,10 @@ export class MerkleNode implements Core<MerkleTypes> {
     }
     const cur = this.tree.get(e.key);
     if (!newerThan(e.version, cur?.version)) return;
-    // A tombstone older than its lifetime for a key we do not hold: we collected it (or
-    // never needed it); storing it again would only make it bounce between replicas.
-    if (
-      e.value === undefined &&
-      cur === undefined &&
-      now - e.version.wall >= this.config.tombstoneTtlMs
-    ) {
-      return;
-    }
+    // An expired tombstone for a key we do not hold is stored again too: a replica that
+    // still holds it is waiting for our agreement to collect it, and refusing it left the
+    // two roots different for good (found by `quorate sim merkle`: 6 of 20 seeds never
+    // converged). Storing it is always safe; it is collected again once every peer agrees.
     if (cur === undefined && this.tree.size >= this.config.entriesMax) {
       this.drop('full', from);
       return;
