@@ -113,8 +113,14 @@ export class QuorateClient {
     return this.leaderUrl ?? (this.endpoints[this.cursor % this.endpoints.length] as string);
   }
 
-  put(key: string, value: string): Promise<PutResponse> {
-    return this.sessionWrite('PUT', keyPath(key), { value });
+  /**
+   * Sets `key` to `value`: text is stored as its UTF-8, bytes exactly as given (they travel
+   * in base64, `?encoding=base64`, as etcd's JSON gateway carries bytes).
+   */
+  put(key: string, value: string | Uint8Array): Promise<PutResponse> {
+    if (typeof value === 'string') return this.sessionWrite('PUT', keyPath(key), { value });
+    const path = `${keyPath(base64Of(new TextEncoder().encode(key)))}?encoding=base64`;
+    return this.sessionWrite('PUT', path, { value: base64Of(value) });
   }
 
   get(key: string, consistency: Consistency = 'linearizable'): Promise<GetResponse> {
@@ -396,6 +402,10 @@ function answerError(status: number, body: unknown, target: string): QuorateErro
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
+}
+
+function base64Of(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 function keyPath(key: string): string {

@@ -173,18 +173,33 @@ describe('quorate kv put: where a value comes from', () => {
   const dir = mkdtempSync(join(tmpdir(), 'quorate-kv-values-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('reads --file, and refuses a file that is not UTF-8 rather than replacing bytes', async () => {
+  it('reads --file: text as text, and any other bytes stored exactly, read back byte for byte', async () => {
     const text = join(dir, 'text');
     writeFileSync(text, 'line one\nline two, naïve\n');
     expect(await run('kv', 'put', 'file/ok', '--file', text)).toMatchObject({ code: 0 });
     expect((await run('kv', 'get', 'file/ok')).out).toBe('line one\nline two, naïve\n\n');
+    const bytes = Buffer.from([0x61, 0x62, 0xff, 0xfe, 0x00, 0xc3, 0x28, 0x63, 0x64, 0x0a]);
     const binary = join(dir, 'binary');
-    writeFileSync(binary, Buffer.from([0x61, 0x62, 0xff, 0xfe, 0x63, 0x64]));
-    expect(await run('kv', 'put', 'file/bad', '--file', binary)).toMatchObject({
-      code: 2,
-      err: expect.stringContaining('not valid UTF-8'),
+    writeFileSync(binary, bytes);
+    expect(await run('kv', 'put', 'file/bin', '--file', binary)).toMatchObject({ code: 0 });
+    // A real process, so stdout is bytes, not the test's capture of strings.
+    const bin = fileURLToPath(new URL('../../../bin/quorate.mjs', import.meta.url));
+    const out = await new Promise<Buffer>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [bin, 'kv', 'get', 'file/bin', '--endpoints', node.url],
+        { encoding: 'buffer' },
+        (err, stdout) => (err === null ? resolve(stdout) : reject(err)),
+      );
     });
-    expect((await run('kv', 'get', 'file/bad')).code).toBe(1);
+    expect(out.equals(bytes)).toBe(true);
+    // Over HTTP the same bytes: base64 when asked, and marked base64 when text was asked.
+    const raw = await fetch(`${node.url}/v1/kv/file%2Fbin`);
+    expect(await raw.json()).toMatchObject({
+      entry: { value: bytes.toString('base64'), encoding: 'base64' },
+    });
+    expect((await run('kv', 'list', 'file/')).out).toContain(`base64:${bytes.toString('base64')}`);
+    expect(await run('kv', 'cas', 'file/bin', 'x', '--file', binary)).toMatchObject({ code: 2 });
     expect(await run('kv', 'put', 'file/both', 'v', '--file', text)).toMatchObject({ code: 2 });
   });
 

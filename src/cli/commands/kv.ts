@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { KvEntryJson } from '../../client/wire.ts';
 import type { KvChange, KvEntry } from '../../kv/machine.ts';
 import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
 import {
@@ -30,7 +31,10 @@ function formatChange(change: KvChange): string {
 type Flags<T> = ClientFlags & T;
 
 const entryHeaders = ['key', 'value', 'version', 'mod revision'] as const;
-const entryRow = (e: KvEntry) => [e.key, e.value, e.version, e.modRevision] as const;
+/** A key or value that is not UTF-8 is shown in base64, marked so (JSON: `encoding`). */
+const shown = (e: KvEntryJson, text: string) => (e.encoding === 'base64' ? `base64:${text}` : text);
+const entryRow = (e: KvEntryJson) =>
+  [shown(e, e.key), shown(e, e.value), e.version, e.modRevision] as const;
 
 /** `kv put`, `kv del`, `kv cas`: writes, each applied once however often it is retried. */
 function addWriteCommands(kv: Command, setExitCode: (code: number) => void): void {
@@ -81,6 +85,11 @@ function addWriteCommands(kv: Command, setExitCode: (code: number) => void): voi
           flags: Flags<ValueFlags & { version?: true }>,
         ) => {
           const value = await readValue(raw, flags);
+          if (typeof value !== 'string') {
+            throw new UsageError(
+              'cas compares text values; this value is not UTF-8 (put takes bytes)',
+            );
+          }
           const client = clientOf(flags);
           const r = flags.version
             ? await client.casVersion(key, intOption('<expected>')(expected), value)
@@ -115,6 +124,11 @@ function addReadCommands(kv: Command, setExitCode: (code: number) => void): void
     .action(
       action(setExitCode, async (key: string, flags: Flags<{ stale?: true }>) => {
         const r = await clientOf(flags).get(key, flags.stale ? 'stale' : 'linearizable');
+        if (r.entry?.encoding === 'base64' && outputOf(flags) === 'simple') {
+          // The stored bytes, exactly, as `kv put k --file f` took them (no newline added).
+          process.stdout.write(Buffer.from(r.entry.value, 'base64'));
+          return EXIT.ok;
+        }
         printAnswer(flags, r, {
           simple: (a) => (a.entry === null ? [] : [a.entry.value]),
           table: (a) => ({
@@ -139,7 +153,7 @@ function addReadCommands(kv: Command, setExitCode: (code: number) => void): void
             consistency: flags.stale ? 'stale' : 'linearizable',
           });
           printAnswer(flags, r, {
-            simple: (a) => a.entries.map((e) => `${e.key}\t${e.value}`),
+            simple: (a) => a.entries.map((e) => `${shown(e, e.key)}\t${shown(e, e.value)}`),
             table: (a) => ({ headers: entryHeaders, rows: a.entries.map(entryRow) }),
           });
           // JSON says so in its `more` field.

@@ -10,8 +10,11 @@ export const valueBytesMax = 1024 * 1024;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Decodes `bytes` as UTF-8, refusing (never replacing) what is not valid UTF-8. */
-function textOf(bytes: Uint8Array, from: string): string {
+/**
+ * The value `bytes` hold: their text when they are UTF-8, else the bytes themselves (stored
+ * exactly, sent in base64), so nothing is ever replaced.
+ */
+function valueFromBytes(bytes: Uint8Array, from: string): string | Uint8Array {
   if (bytes.length > valueBytesMax) {
     throw new UsageError(
       `${from}: ${bytes.length} bytes, more than the ${valueBytesMax} a value may hold`,
@@ -20,9 +23,7 @@ function textOf(bytes: Uint8Array, from: string): string {
   try {
     return utf8.decode(bytes);
   } catch {
-    throw new UsageError(
-      `${from} is not valid UTF-8: values are text, and quorate refuses bytes it would have to replace`,
-    );
+    return bytes;
   }
 }
 
@@ -40,10 +41,14 @@ async function readStdin(): Promise<Uint8Array> {
 
 /**
  * A write's value: the argument, standard input for '-', or --file. Exactly one source.
+ * Standard input and files may hold any bytes.
  * Node decodes command-line arguments as UTF-8 and replaces invalid bytes with U+FFFD before
  * we see them, so an argument holding U+FFFD is refused: the bytes it stood for are gone.
  */
-export async function readValue(raw: string | undefined, flags: ValueFlags): Promise<string> {
+export async function readValue(
+  raw: string | undefined,
+  flags: ValueFlags,
+): Promise<string | Uint8Array> {
   if (flags.file !== undefined) {
     if (raw !== undefined) throw new UsageError('give the value or --file, not both');
     let bytes: Uint8Array;
@@ -52,11 +57,11 @@ export async function readValue(raw: string | undefined, flags: ValueFlags): Pro
     } catch (err) {
       throw new UsageError(`--file ${flags.file}: ${(err as Error).message}`);
     }
-    return textOf(bytes, flags.file);
+    return valueFromBytes(bytes, flags.file);
   }
   if (raw === undefined)
     throw new UsageError("missing the value: give it, '-' for standard input, or --file");
-  if (raw === '-') return textOf(await readStdin(), 'standard input');
+  if (raw === '-') return valueFromBytes(await readStdin(), 'standard input');
   if (raw.includes('\uFFFD')) {
     throw new UsageError(
       'the value argument holds U+FFFD: the shell passed bytes that are not UTF-8 and they were lost; pass them with --file or on standard input (-)',
