@@ -8,12 +8,12 @@ import type { KeyValue } from './types.ts';
  * (src/kv/bytes.ts): one code unit per byte, both ways, so any bytes are carried exactly and
  * string prefixes and order are byte prefixes and order.
  */
-export function textOf(bytes: Buffer): Bytes {
+export function storeBytesOf(bytes: Buffer): Bytes {
   // latin1 is exactly one code unit per byte, both ways.
   return bytes.toString('latin1');
 }
 
-export function bytesOf(text: Bytes): Buffer {
+export function wireBytesOf(text: Bytes): Buffer {
   return Buffer.from(text, 'latin1');
 }
 
@@ -38,12 +38,12 @@ const ZERO = Buffer.from([0]);
 
 export function spanOf(key: Buffer, rangeEnd: Buffer): Span {
   if (key.length === 0 && rangeEnd.length === 0) throw etcdErrors.emptyKey();
-  if (rangeEnd.length === 0) return { kind: 'key', key: textOf(key) };
+  if (rangeEnd.length === 0) return { kind: 'key', key: storeBytesOf(key) };
   // key "\0" with range_end "\0" is every key (clientv3's WithPrefix of "" and WithFromKey).
   if (rangeEnd.equals(ZERO) && (key.length === 0 || key.equals(ZERO))) {
     return { kind: 'prefix', prefix: '' };
   }
-  if (rangeEnd.equals(prefixEnd(key))) return { kind: 'prefix', prefix: textOf(key) };
+  if (rangeEnd.equals(prefixEnd(key))) return { kind: 'prefix', prefix: storeBytesOf(key) };
   throw unimplemented(
     'a range other than one key or one prefix (range_end = the prefix with its last byte plus one)',
   );
@@ -60,16 +60,16 @@ export function inSpan(span: Span, key: string): boolean {
  */
 export function keyValueOf(entry: KvEntry, keysOnly = false): KeyValue {
   return {
-    key: bytesOf(entry.key),
+    key: wireBytesOf(entry.key),
     create_revision: entry.version === 1 ? entry.modRevision : 0,
     mod_revision: entry.modRevision,
     version: entry.version,
-    value: keysOnly ? Buffer.alloc(0) : bytesOf(entry.value),
+    value: keysOnly ? Buffer.alloc(0) : wireBytesOf(entry.value),
     lease: 0,
   };
 }
 
 /** Byte order of keys, etcd's order (JS string order differs above U+FFFF). */
 export function compareKeys(a: KvEntry, b: KvEntry): number {
-  return Buffer.compare(bytesOf(a.key), bytesOf(b.key));
+  return Buffer.compare(wireBytesOf(a.key), wireBytesOf(b.key));
 }

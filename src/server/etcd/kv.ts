@@ -10,7 +10,7 @@ import {
   writeOp,
 } from './context.ts';
 import { etcdErrors, invalidArgument, unimplemented } from './errors.ts';
-import { compareKeys, keyValueOf, type Span, spanOf, textOf } from './keys.ts';
+import { compareKeys, keyValueOf, type Span, spanOf, storeBytesOf } from './keys.ts';
 import {
   type DeleteRangeRequest,
   type DeleteRangeResponse,
@@ -155,8 +155,8 @@ export async function put(ctx: EtcdContext, req: PutRequest): Promise<PutRespons
   if (req.ignore_value || req.ignore_lease) {
     throw unimplemented('put with ignore_value or ignore_lease (leases and MVCC)');
   }
-  const key = textOf(req.key);
-  const value = textOf(req.value);
+  const key = storeBytesOf(req.key);
+  const value = storeBytesOf(req.value);
   checkKeyLength(ctx, key);
   checkValueLength(ctx, value);
   const write = () => writeOp(ctx, { f: 'put', key, value });

@@ -1,7 +1,7 @@
 import type { KvEntry } from '../../kv/machine.ts';
 import { checkValueLength, type EtcdContext, headerOf, resultOf, writeOp } from './context.ts';
 import { etcdErrors, invalidArgument, unimplemented } from './errors.ts';
-import { bytesOf, keyValueOf, spanOf, textOf } from './keys.ts';
+import { keyValueOf, spanOf, storeBytesOf, wireBytesOf } from './keys.ts';
 import { deleteRange, put, range } from './kv.ts';
 import {
   type Compare,
@@ -80,7 +80,7 @@ function compareKey(compares: readonly Compare[]): string {
   let key: string | undefined;
   for (const c of compares) {
     if (c.range_end.length > 0) throw unimplemented('a compare over a key range');
-    const k = textOf(c.key);
+    const k = storeBytesOf(c.key);
     if (key !== undefined && k !== key) throw unimplemented('compares on several keys');
     key = k;
   }
@@ -106,7 +106,7 @@ export function compareHolds(c: Compare, entry: KvEntry | null): boolean {
   switch (c.target) {
     case CompareTarget.value: {
       if (entry === null) return false; // etcd: a value compare on an absent key fails
-      order = Buffer.compare(bytesOf(entry.value), c.value ?? Buffer.alloc(0));
+      order = Buffer.compare(wireBytesOf(entry.value), c.value ?? Buffer.alloc(0));
       break;
     }
     case CompareTarget.version:
@@ -174,7 +174,7 @@ function casGuard(c: Compare): { expected: string | null } | { expectedVersion: 
   }
   switch (c.target) {
     case CompareTarget.value:
-      return { expected: textOf(c.value ?? Buffer.alloc(0)) };
+      return { expected: storeBytesOf(c.value ?? Buffer.alloc(0)) };
     case CompareTarget.version:
       return { expectedVersion: c.version ?? 0 };
     case CompareTarget.create:
@@ -200,7 +200,7 @@ async function casTxn(ctx: EtcdContext, req: TxnRequest, key: string): Promise<T
     moreFailure.length === 0 &&
     putReq !== undefined &&
     putReq !== null &&
-    textOf(putReq.key) === key &&
+    storeBytesOf(putReq.key) === key &&
     (failure === undefined || readsOnly(failure, key));
   if (!shape || compare === undefined || !putReq) {
     throw unimplemented(
@@ -211,7 +211,7 @@ async function casTxn(ctx: EtcdContext, req: TxnRequest, key: string): Promise<T
   if (putReq.prev_kv || putReq.ignore_value || putReq.ignore_lease) {
     throw unimplemented('prev_kv, ignore_value or ignore_lease on a put inside a txn');
   }
-  const value = textOf(putReq.value);
+  const value = storeBytesOf(putReq.value);
   checkValueLength(ctx, value);
   const guard = casGuard(compare);
   const op =

@@ -3,7 +3,7 @@ import type { KvChange, KvEntry } from '../../kv/machine.ts';
 import type { WatchHandle } from '../engine.ts';
 import { type EtcdContext, headerOf } from './context.ts';
 import { EtcdError, toEtcdError } from './errors.ts';
-import { bytesOf, inSpan, type Span, spanOf } from './keys.ts';
+import { inSpan, type Span, spanOf, wireBytesOf } from './keys.ts';
 import { readSpan } from './kv.ts';
 import {
   EventType,
@@ -373,11 +373,11 @@ function knownOf(e: KvEntry): Known {
 
 function keyValueOfKnown(key: string, k: Known): KeyValue {
   return {
-    key: bytesOf(key),
+    key: wireBytesOf(key),
     create_revision: k.createRevision,
     mod_revision: k.modRevision,
     version: k.version,
-    value: bytesOf(k.value),
+    value: wireBytesOf(k.value),
     lease: 0,
   };
 }
@@ -387,11 +387,11 @@ function eventOf(change: KvChange): WatchEvent {
   return {
     type: change.value === null ? EventType.delete : EventType.put,
     kv: {
-      key: bytesOf(change.key),
+      key: wireBytesOf(change.key),
       create_revision: 0,
       mod_revision: change.revision,
       version: 0,
-      value: change.value === null ? Buffer.alloc(0) : bytesOf(change.value),
+      value: change.value === null ? Buffer.alloc(0) : wireBytesOf(change.value),
       lease: 0,
     },
   };
