@@ -9,8 +9,11 @@
  *            exactly-once headers every real client sends) and GET /v1/kv/:key, linearizable
  *            by default.
  */
-/** `quorate` is our Raft cluster, `multipaxos` the same service on Multi-Paxos. */
-export type SystemName = 'etcd' | 'quorate' | 'multipaxos';
+/**
+ * `quorate` is our Raft cluster, `multipaxos` the same service on Multi-Paxos, `baseline` our
+ * Raft cluster as another checkout builds it (`--baseline`), to tell a regression from noise.
+ */
+export type SystemName = 'etcd' | 'quorate' | 'multipaxos' | 'baseline';
 export type LoadOp = 'put' | 'get';
 
 export interface HttpCall {

@@ -7,7 +7,12 @@
  * gap between successful writes, with a 250 ms client timeout for both systems.
  *
  *   npm run bench:kv -- [--seconds 8] [--warmup 2] [--kills 3] [--only etcd,quorate,multipaxos]
- *                       [--points put:1,put:16,...] [--repeat 3]
+ *                       [--points put:1,put:16,...] [--repeat 3] [--baseline <checkout>]
+ *
+ * `--baseline <checkout>` adds a fourth cluster: our Raft service run by another checkout's
+ * `bin/quorate.mjs` (say, a `git worktree` of the commit before a change), alternating with
+ * the others point by point, with a quorate/baseline column: a regression then shows in one
+ * run instead of in two runs an hour apart on a machine whose speed drifts.
  *
  * The same service on Multi-Paxos (`quorate node --protocol multipaxos`) runs as a third
  * column, for context beside Raft; the targets are Raft's.
@@ -22,9 +27,10 @@
  * bench-results/kv.json, every run included.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { SystemName } from './adapters.ts';
@@ -40,6 +46,7 @@ const root = join(here, '..', '..');
 // Below Linux's ephemeral range (32768-60999 here), so no outgoing connection holds them.
 const QUORATE_PORT_BASE = 21379;
 const MULTIPAXOS_PORT_BASE = 21479;
+const BASELINE_PORT_BASE = 21579;
 const LOAD_SLACK_MS = 30_000;
 const sleep = (ms: number) => new Promise<void>((wake) => setTimeout(wake, ms));
 
@@ -98,6 +105,8 @@ interface Settings {
   readonly keys: number;
   readonly valueBytes: number;
   readonly pointTimeoutMs: number;
+  /** Another checkout's bin/quorate.mjs, run as the `baseline` system. */
+  readonly baselineBin: string | undefined;
   readonly failoverTimeoutMs: number;
   readonly backoffMs: number;
   readonly killAfterMs: number;
@@ -115,6 +124,17 @@ function parsePoint(text: string): PointSpec {
   return { op, clients: n };
 }
 
+function baselineBinOf(checkout: string): string {
+  const bin = resolve(checkout, 'bin', 'quorate.mjs');
+  if (!existsSync(bin)) {
+    throw new RangeError(`--baseline takes a quorate checkout; ${bin} does not exist`);
+  }
+  if (!existsSync(resolve(checkout, 'node_modules'))) {
+    throw new RangeError(`--baseline ${checkout} has no node_modules: run npm ci there first`);
+  }
+  return bin;
+}
+
 function settingsFromArgs(): Settings {
   const { values } = parseArgs({
     options: {
@@ -124,6 +144,7 @@ function settingsFromArgs(): Settings {
       repeat: { type: 'string', default: '3' },
       only: { type: 'string' },
       points: { type: 'string' },
+      baseline: { type: 'string' },
     },
   });
   const seconds = Number(values.seconds);
@@ -143,7 +164,10 @@ function settingsFromArgs(): Settings {
     }
   }
   const points = values.points === undefined ? allPoints : values.points.split(',').map(parsePoint);
+  const baselineBin = values.baseline === undefined ? undefined : baselineBinOf(values.baseline);
+  if (baselineBin !== undefined) systems.push('baseline');
   return {
+    baselineBin,
     seconds,
     warmupSeconds,
     kills,
@@ -340,7 +364,9 @@ async function main(): Promise<void> {
       ? new EtcdSystem()
       : name === 'quorate'
         ? new QuorateSystem(QUORATE_PORT_BASE)
-        : new QuorateSystem(MULTIPAXOS_PORT_BASE, 'multipaxos'),
+        : name === 'baseline'
+          ? new QuorateSystem(BASELINE_PORT_BASE, 'raft', s.baselineBin)
+          : new QuorateSystem(MULTIPAXOS_PORT_BASE, 'multipaxos'),
   );
   const stopAll = () => Promise.allSettled(systems.map((x) => x.stop()));
   const onSignal = () => void stopAll().then(() => process.exit(130));

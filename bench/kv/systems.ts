@@ -157,16 +157,19 @@ interface EtcdStatus {
 }
 
 export class QuorateSystem implements BenchSystem {
-  readonly name: 'quorate' | 'multipaxos';
+  readonly name: 'quorate' | 'multipaxos' | 'baseline';
   readonly endpoints: readonly string[];
   private cluster: LocalCluster | undefined;
   private dataDir: string | undefined;
 
+  /** `baselineBin`: run the nodes with another checkout's bin/quorate.mjs, named `baseline`. */
   constructor(
     private readonly portBase: number,
     private readonly protocol: 'raft' | 'multipaxos' = 'raft',
+    private readonly baselineBin?: string,
   ) {
-    this.name = protocol === 'raft' ? 'quorate' : 'multipaxos';
+    this.name =
+      baselineBin !== undefined ? 'baseline' : protocol === 'raft' ? 'quorate' : 'multipaxos';
     this.endpoints = [0, 1, 2].map((i) => `http://127.0.0.1:${portBase + 2 * i}`);
   }
 
@@ -177,6 +180,7 @@ export class QuorateSystem implements BenchSystem {
       dataDir: this.dataDir,
       portBase: this.portBase,
       nodeArgs: ['--protocol', this.protocol],
+      ...(this.baselineBin === undefined ? {} : { binPath: this.baselineBin }),
     });
   }
 

@@ -39,6 +39,11 @@ export interface LocalClusterOptions {
   readonly grpcPortBase?: number;
   /** Members the cluster removed (their ids are retired): laid out, never started. */
   readonly retired?: readonly NodeId[];
+  /**
+   * The `quorate` command each node runs (default: this package's bin/quorate.mjs). A
+   * benchmark points it at another checkout to compare two versions in one run.
+   */
+  readonly binPath?: string;
 }
 
 export interface LocalNode {
@@ -202,7 +207,7 @@ class ProcessCluster implements LocalCluster {
     const clientAddress = new URL(node.clientUrl).host;
     const args = [
       ...NODE_RUNTIME_FLAGS,
-      binPath,
+      this.options.binPath ?? binPath,
       'node',
       ...['--id', String(id), '--data', node.dataDir, '--client-listen', clientAddress],
       ...['--peer-listen', node.peerAddress, '--peers', this.peers],
