@@ -1,12 +1,13 @@
 import './styles.css';
 import { byId } from './views/dom.ts';
+import type { GossipView } from './views/gossip-view.ts';
 import { LiveView } from './views/live-view.ts';
 import { PlaygroundView } from './views/playground-view.ts';
 import { ReplayView } from './views/replay-view.ts';
 import type { TotemView } from './views/totem-view.ts';
 
-type Tab = 'playground' | 'replay' | 'totem' | 'live';
-const tabs: readonly Tab[] = ['playground', 'replay', 'totem', 'live'];
+type Tab = 'playground' | 'replay' | 'totem' | 'gossip' | 'live';
+const tabs: readonly Tab[] = ['playground', 'replay', 'totem', 'gossip', 'live'];
 
 /** A page that animates: called once per animation frame while its tab is shown. */
 interface Animated {
@@ -24,6 +25,12 @@ const onDemand: Partial<Record<Tab, () => Promise<Animated>>> = {
     import('./views/totem-view.ts').then((m) => {
       const view = new m.TotemView();
       window.quorate.totem = view;
+      return view;
+    }),
+  gossip: () =>
+    import('./views/gossip-view.ts').then((m) => {
+      const view = new m.GossipView();
+      window.quorate.gossip = view;
       return view;
     }),
 };
@@ -73,6 +80,8 @@ declare global {
       live: LiveView;
       /** Set once the Totem tab was first shown. */
       totem?: TotemView;
+      /** Set once the Gossip tab was first shown. */
+      gossip?: GossipView;
     };
   }
 }
