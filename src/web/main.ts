@@ -1,4 +1,5 @@
 import './styles.css';
+import type { AntiEntropyView } from './views/antientropy-view.ts';
 import { byId } from './views/dom.ts';
 import type { GossipView } from './views/gossip-view.ts';
 import { LiveView } from './views/live-view.ts';
@@ -6,8 +7,8 @@ import { PlaygroundView } from './views/playground-view.ts';
 import { ReplayView } from './views/replay-view.ts';
 import type { TotemView } from './views/totem-view.ts';
 
-type Tab = 'playground' | 'replay' | 'totem' | 'gossip' | 'live';
-const tabs: readonly Tab[] = ['playground', 'replay', 'totem', 'gossip', 'live'];
+type Tab = 'playground' | 'replay' | 'totem' | 'gossip' | 'antientropy' | 'live';
+const tabs: readonly Tab[] = ['playground', 'replay', 'totem', 'gossip', 'antientropy', 'live'];
 
 /** A page that animates: called once per animation frame while its tab is shown. */
 interface Animated {
@@ -31,6 +32,12 @@ const onDemand: Partial<Record<Tab, () => Promise<Animated>>> = {
     import('./views/gossip-view.ts').then((m) => {
       const view = new m.GossipView();
       window.quorate.gossip = view;
+      return view;
+    }),
+  antientropy: () =>
+    import('./views/antientropy-view.ts').then((m) => {
+      const view = new m.AntiEntropyView();
+      window.quorate.antientropy = view;
       return view;
     }),
 };
@@ -82,6 +89,8 @@ declare global {
       totem?: TotemView;
       /** Set once the Gossip tab was first shown. */
       gossip?: GossipView;
+      /** Set once the Anti-entropy tab was first shown. */
+      antientropy?: AntiEntropyView;
     };
   }
 }
