@@ -76,6 +76,17 @@ describe.skipIf(chromiumPath === undefined)('Anti-entropy playground in Chromium
     expect(lit[1]!.differs).toBeLessThanOrEqual(5);
     expect(lit[1]!.differs).toBeLessThan(lit[1]!.cells);
     expect(await page.locator('#ae-merkle').getAttribute('data-same')).toBe('false');
+    // What the exchange compared so far: 8-bit ranges only under the differing 4-bit ones
+    // (at most 5 of 16 per direction), never all 256 as a full comparison would.
+    const compared = await page.evaluate(() =>
+      window.quorate
+        .antientropy!.latestExchange()
+        .filter((s) => s.type === 'hashes')
+        .flatMap((s) => s.ranges),
+    );
+    const at8 = compared.filter((r) => r.startsWith('8:')).length;
+    console.log(`anti-entropy playground: ${at8} 8-bit range summaries compared in the descent`);
+    expect(at8).toBeLessThanOrEqual(2 * 5 * 16);
     await page.screenshot({ path: join(shots, 'antientropy-1-descent.png') });
     await page.locator('#ae-play').click();
     await synced();
@@ -93,6 +104,9 @@ describe.skipIf(chromiumPath === undefined)('Anti-entropy playground in Chromium
   });
 
   it('Scuttlebutt: tables go stale under writes and all fresh once writes stop', async () => {
+    await page.evaluate(() => {
+      window.quorate.antientropy!.playing = true;
+    });
     await page.waitForFunction(() =>
       window.quorate.antientropy!.samples.some((s) => s.max > 0 && s.stalePairs > 0),
     );

@@ -67,6 +67,8 @@ export class AntiEntropyView {
   writesPerSecond = 4;
   readonly samples: StaleSample[] = [];
   private writeSeq = 0;
+  /** When the page last wrote to a Merkle replica: an exchange older than that compared other data. */
+  private merkleWriteAt = 0;
   private nextWriteAt = 0;
   private nextSampleAt = 0;
   private lastFrame = 0;
@@ -158,6 +160,7 @@ export class AntiEntropyView {
 
   /** `count` fresh keys written at n1; the repairs carry them to n2. */
   seedKeys(count: number): void {
+    this.merkleWriteAt = this.merkle.now;
     for (let i = 0; i < count; i++) {
       this.writeSeq++;
       this.merkle.clientRequest(`key${this.writeSeq}=v${this.writeSeq}`, 1);
@@ -168,6 +171,7 @@ export class AntiEntropyView {
   damage(count: number): void {
     const b = this.merkleCores().find((c) => c.id === 2);
     const keys = [...(b?.node.tree.values() ?? [])].map((e) => e.key);
+    this.merkleWriteAt = this.merkle.now;
     for (let i = 0; i < count && keys.length > 0; i++) {
       const key = keys[(this.writeSeq * 7 + i * 13) % keys.length]!;
       this.writeSeq++;
@@ -179,7 +183,8 @@ export class AntiEntropyView {
    * The sends of the latest repair round: everything either replica sent since the latest
    * root summary went out. Both replicas repair on the same period, so a round usually holds
    * both exchanges (n1 asking n2 and n2 asking n1); the root of the other one counts when it
-   * left within half a period of the latest.
+   * left within half a period of the latest. Empty until a round starts after the
+   * page's last write.
    */
   latestExchange(): RepairSend[] {
     const cores = this.merkleCores();
@@ -194,6 +199,8 @@ export class AntiEntropyView {
     if (roots.length === 0) return [];
     const latest = Math.max(...roots);
     const from = Math.min(...roots.filter((t) => t >= latest - REPAIR_INTERVAL_MS / 2));
+    // A round that began before the page's last write compared the data as it was then.
+    if (from < this.merkleWriteAt) return [];
     return cores.flatMap((c) => c.sends.filter((s) => s.at >= from));
   }
 
