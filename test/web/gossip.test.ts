@@ -75,11 +75,13 @@ describe.skipIf(chromiumPath === undefined)('Gossip playground in Chromium', () 
     await page.waitForFunction(() => window.quorate.gossip!.measured.length === 1);
     const [point] = await page.evaluate(() => window.quorate.gossip!.measured);
     console.log(
-      `gossip playground: event 4.1 reached 20 nodes in ${point!.rounds.toFixed(2)} rounds`,
+      `gossip playground: event 4.1 reached 20 nodes in ${point!.rounds} rounds of relays`,
     );
     expect(point!.n).toBe(20);
-    expect(point!.rounds).toBeGreaterThan(0);
-    expect(point!.rounds).toBeLessThan(15);
+    // The longest relay chain from the origin: an epidemic (nodes relayed it, the origin did
+    // not tell everyone itself), inside push theory's log₂N + ln N ≈ 7.3 at N = 20.
+    expect(point!.rounds).toBeGreaterThanOrEqual(2);
+    expect(point!.rounds).toBeLessThan(7.3);
     await page.screenshot({ path: join(shots, 'gossip-1-event.png') });
 
     await page.locator('#gs-node').selectOption('7');
@@ -118,6 +120,29 @@ describe.skipIf(chromiumPath === undefined)('Gossip playground in Chromium', () 
       undefined,
       { timeout: 25_000 },
     );
+    // What a frame costs at 200 nodes (simulation at 32x, drawing and panels), for the report.
+    const work = await page.evaluate(async () => {
+      const view = window.quorate.gossip!;
+      const times: number[] = [];
+      const original = view.frame.bind(view);
+      view.frame = (t: number) => {
+        const start = performance.now();
+        original(t);
+        times.push(performance.now() - start);
+      };
+      await new Promise((r) => setTimeout(r, 1500));
+      view.frame = original;
+      times.sort((a, b) => a - b);
+      return {
+        frames: times.length,
+        p50: times[times.length >> 1] ?? 0,
+        p99: times[Math.floor(times.length * 0.99)] ?? 0,
+      };
+    });
+    console.log(
+      `gossip playground at 200 nodes, 32x: ${work.frames} frames in 1.5 s, frame work p50 ${work.p50.toFixed(1)} ms, p99 ${work.p99.toFixed(1)} ms`,
+    );
+    expect(work.frames).toBeGreaterThan(0);
     await page.screenshot({ path: join(shots, 'gossip-3-200.png') });
   });
 

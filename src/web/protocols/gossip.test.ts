@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gossipPlayground, WatchedGossip } from './gossip.ts';
+import { gossipPlayground, relayRounds, theoryRounds, WatchedGossip } from './gossip.ts';
 
 describe('Playground with gossip', () => {
   it('an event reaches every node, and a killed node is declared dead by every live one', () => {
@@ -19,6 +19,10 @@ describe('Playground with gossip', () => {
     });
     expect(cores).toHaveLength(30);
     for (const c of cores) expect(c.learned.has('4.1')).toBe(true);
+    // Relayed through chains, not told by the origin alone; fewer rounds than push theory.
+    const rounds = relayRounds(cores, '4.1')!;
+    expect(rounds).toBeGreaterThanOrEqual(2);
+    expect(rounds).toBeLessThan(theoryRounds('push', 30));
     pg.crash(9);
     watch.monitor?.onCrash(9);
     pg.runUntil(25_000);

@@ -31,7 +31,11 @@ export class WatchedGossip implements Core<GossipTypes> {
   readonly id: NodeId;
   /** `origin.seq` → simulated time delivered here. */
   readonly learned = new Map<string, number>();
+  /** `origin.seq` → the node whose message taught us it (0: our own client's publish). */
+  readonly learnedFrom = new Map<string, NodeId>();
   private pending: Ready<GossipTypes> | undefined;
+  /** The sender of the input being handled, 0 for a tick or a client request. */
+  private from: NodeId = 0;
 
   constructor(
     readonly observed: ObservedGossip,
@@ -45,12 +49,15 @@ export class WatchedGossip implements Core<GossipTypes> {
   }
 
   tick(now: number): void {
+    this.from = 0;
     this.observed.tick(now);
   }
   receive(now: number, from: NodeId, msg: GossipMsg): void {
+    this.from = from;
     this.observed.receive(now, from, msg);
   }
   request(now: number, client: ClientId, req: GossipRequest): void {
+    this.from = 0;
     this.observed.request(now, client, req);
   }
   deadline(): number {
@@ -72,10 +79,15 @@ export class WatchedGossip implements Core<GossipTypes> {
     const now = this.node.clock;
     for (const d of rd.deliver) {
       if (d.type === 'event') {
-        this.learned.set(`${d.event.origin}.${d.event.seq}`, now);
+        const key = `${d.event.origin}.${d.event.seq}`;
+        this.learned.set(key, now);
+        this.learnedFrom.set(key, this.from);
         if (this.learned.size > LEARNED_KEPT_MAX) {
           const oldest = this.learned.keys().next().value;
-          if (oldest !== undefined) this.learned.delete(oldest);
+          if (oldest !== undefined) {
+            this.learned.delete(oldest);
+            this.learnedFrom.delete(oldest);
+          }
         }
       }
       this.watch.check(this.watch.monitor?.onDeliver(this.id, d));
@@ -232,3 +244,29 @@ export function gossipPlayground(s: GossipPlaygroundSettings): {
 }
 
 export { theoryRounds };
+
+/**
+ * Gossip rounds an event took to reach every node in `cores`: the longest chain of relays
+ * from its origin (each node learned it from one sender's message), the quantity the
+ * round-by-round theory counts. Undefined until every one of them has it.
+ */
+export function relayRounds(cores: readonly WatchedGossip[], key: string): number | undefined {
+  const byId = new Map(cores.map((c) => [c.id, c]));
+  const depth = new Map<NodeId, number>();
+  const depthOf = (id: NodeId, seen: number): number => {
+    const known = depth.get(id);
+    if (known !== undefined) return known;
+    const from = byId.get(id)?.learnedFrom.get(key) ?? 0;
+    // A sender that crashed since, or a loop (impossible: a node learns an event once), ends the chain.
+    const d =
+      from === 0 || !byId.has(from) || seen > cores.length ? 0 : depthOf(from, seen + 1) + 1;
+    depth.set(id, d);
+    return d;
+  };
+  let max = 0;
+  for (const c of cores) {
+    if (!c.learned.has(key)) return undefined;
+    max = Math.max(max, depthOf(c.id, 0));
+  }
+  return max;
+}

@@ -1,10 +1,10 @@
-import { GOSSIP_DEFAULTS } from '../../gossip/config.ts';
 import type { MemberStatus } from '../../gossip/types.ts';
 import type { NodeId } from '../../kernel/ids.ts';
 import {
   type GossipPg,
   type GossipWatch,
   gossipPlayground,
+  relayRounds,
   theoryRounds,
   WatchedGossip,
 } from '../protocols/gossip.ts';
@@ -15,6 +15,9 @@ import { byId, el, setText } from './dom.ts';
 const BASE_SPEED = 0.25;
 const FRAME_GAP_MAX_MS = 100;
 const PANEL_REFRESH_MS = 200;
+/** Wall-clock ms a frame may spend simulating, and the simulated slice it runs at a time. */
+const FRAME_WORK_MAX_MS = 12;
+const SIM_CHUNK_MS = 20;
 /** Simulated ms between automatic events, when on. */
 const AUTO_EVENT_MS = 3000;
 /** Rows of the "who sees whom" table: the nodes someone does not see alive. */
@@ -26,6 +29,8 @@ interface Tracked {
   readonly origin: NodeId;
   n: number;
   measured: boolean;
+  /** Simulated ms from the origin to the last node. */
+  ms?: number;
 }
 
 /**
@@ -57,7 +62,7 @@ export class GossipView {
     const dt = this.lastFrame === 0 ? 0 : Math.min(FRAME_GAP_MAX_MS, t - this.lastFrame);
     this.lastFrame = t;
     if (this.canvas.resize()) this.canvas.layout(this.pg.members.length);
-    if (this.playing) this.runUntil(this.pg.now + dt * BASE_SPEED * this.speed);
+    if (this.playing) this.runFor(dt * BASE_SPEED * this.speed);
     this.canvas.draw({
       now: this.pg.now,
       observer: this.observer,
@@ -69,6 +74,18 @@ export class GossipView {
     if (t - this.lastPanel >= PANEL_REFRESH_MS) {
       this.lastPanel = t;
       this.refresh();
+    }
+  }
+
+  /**
+   * Runs `ms` of simulated time within a frame's budget: hundreds of nodes at high speed
+   * cost more than a frame, and the page then runs slower than asked rather than freeze.
+   */
+  private runFor(ms: number): void {
+    const target = this.pg.now + ms;
+    const started = performance.now();
+    while (this.pg.now < target && performance.now() - started < FRAME_WORK_MAX_MS) {
+      this.runUntil(Math.min(target, this.pg.now + SIM_CHUNK_MS));
     }
   }
 
@@ -117,10 +134,12 @@ export class GossipView {
     const start = this.pg.core(tr.origin);
     const at = start instanceof WatchedGossip ? start.learned.get(tr.key) : undefined;
     if (at === undefined || times.some((x) => x === undefined)) return;
-    const ms = Math.max(...(times as number[])) - at;
+    const rounds = relayRounds(live, tr.key);
+    if (rounds === undefined) return;
     tr.measured = true;
     tr.n = live.length;
-    this.measured.push({ n: live.length, rounds: ms / GOSSIP_DEFAULTS.gossipIntervalMs });
+    tr.ms = Math.max(...(times as number[])) - at;
+    this.measured.push({ n: live.length, rounds });
     if (this.measured.length > 200) this.measured.shift();
   }
 
@@ -261,7 +280,7 @@ export class GossipView {
         ? 'no event yet'
         : `event ${tr.key}: reached ${reached} of ${live} live nodes${
             tr.measured && last !== undefined
-              ? ` in ${last.rounds.toFixed(1)} rounds (theory at N=${last.n}: push ${theoryRounds('push', last.n).toFixed(1)}, push-pull ${theoryRounds('push-pull', last.n).toFixed(1)})`
+              ? ` in ${last.rounds} rounds of relays, ${(tr.ms ?? 0).toFixed(0)} ms (theory at N=${last.n}: push ${theoryRounds('push', last.n).toFixed(1)}, push-pull ${theoryRounds('push-pull', last.n).toFixed(1)})`
               : ''
           }`,
     );
