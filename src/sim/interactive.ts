@@ -20,6 +20,8 @@ import { dropReasons, Network } from './network.ts';
 export interface PlaygroundSettings {
   readonly seed: number;
   readonly nodes: number;
+  /** Largest cluster accepted: the consensus pages draw at most 9; gossip pages draw hundreds. */
+  readonly nodesMax: number;
   /** One-way latency: base plus an exponential jitter with this mean. */
   readonly latencyBaseMs: number;
   readonly latencyJitterMs: number;
@@ -42,6 +44,7 @@ export interface PlaygroundSettings {
 export const defaultPlaygroundSettings: PlaygroundSettings = {
   seed: 1,
   nodes: 5,
+  nodesMax: 9,
   latencyBaseMs: 10,
   latencyJitterMs: 5,
   lossRate: 0,
@@ -207,6 +210,11 @@ export class Playground<T extends CoreTypes, Durable> {
       timerStart: host.timerStart,
       timerDeadline: host.timerDeadline,
     };
+  }
+
+  /** What `id`'s disk holds now (for inspection and for checks that read it). */
+  durable(id: NodeId): Durable {
+    return this.host(id).durable;
   }
 
   /** The live core of `id` (for inspection), undefined while crashed. */
@@ -555,9 +563,19 @@ export class Playground<T extends CoreTypes, Durable> {
   }
 }
 
+/** The most nodes any playground runs: every node holds every other, so cost grows as n². */
+const NODES_LIMIT = 500;
+
 function validate(s: PlaygroundSettings): void {
   assert(Number.isSafeInteger(s.seed) && s.seed >= 0, 'seed must be a non-negative integer');
-  assert(Number.isInteger(s.nodes) && s.nodes >= 1 && s.nodes <= 9, 'nodes must be in 1..9');
+  assert(
+    Number.isInteger(s.nodesMax) && s.nodesMax >= 1 && s.nodesMax <= NODES_LIMIT,
+    `nodesMax must be in 1..${NODES_LIMIT}`,
+  );
+  assert(
+    Number.isInteger(s.nodes) && s.nodes >= 1 && s.nodes <= s.nodesMax,
+    `nodes must be in 1..${s.nodesMax}`,
+  );
   assert(s.latencyBaseMs >= 0 && s.latencyJitterMs >= 0, 'latency must be non-negative');
   assert(s.lossRate >= 0 && s.lossRate < 1, 'lossRate must be in [0, 1)');
   assert(s.flightsMax >= 1 && s.agendaMax >= 16, 'flightsMax and agendaMax too small');

@@ -15,6 +15,8 @@ const sourceDirs = [
   'src/kernel',
   'src/raft',
   'src/paxos',
+  'src/totem',
+  'src/gossip',
   'src/sim',
   'src/check',
   'src/client',
