@@ -263,6 +263,7 @@ async function oneRing(urls: string[], n: number, timeoutMs: number): Promise<nu
 }
 
 interface Cell {
+  readonly reps: readonly unknown[];
   readonly size: number;
   readonly senders: number;
   readonly msgsPerS: number;
@@ -271,24 +272,41 @@ interface Cell {
   readonly allHashesEqual: boolean;
 }
 
-async function cells(urls: string[], mode: 'agreed' | 'safe', label: string): Promise<Cell[]> {
-  const out = [];
+/**
+ * Every cell's repetitions, per mode; the modes alternate within a cell (agreed, safe,
+ * agreed, ...) so that a drift in the machine's load or the JIT's warm-up does not land on
+ * one mode.
+ */
+async function cells(
+  urls: string[],
+  modes: readonly ('agreed' | 'safe')[],
+  label: string,
+): Promise<Record<'agreed' | 'safe', Cell[]>> {
+  const out: Record<'agreed' | 'safe', Cell[]> = { agreed: [], safe: [] };
   for (const size of SIZES) {
     for (const senders of SENDERS) {
-      const reps = [];
-      for (let r = 0; r < REPS; r++) reps.push(await throughputCell(urls, size, senders, mode));
-      out.push({
-        size,
-        senders,
-        reps,
-        msgsPerS: median(reps.map((x) => x.msgsPerS)),
-        mbPerS: median(reps.map((x) => x.mbPerS)),
-        allComplete: reps.every((x) => x.complete),
-        allHashesEqual: reps.every((x) => x.hashesEqual),
-      });
-      process.stdout.write(
-        `quorate ${label} ${mode} ${size} B x${senders}: ${Math.round(out.at(-1)!.msgsPerS)} msgs/s\n`,
-      );
+      const reps: Record<'agreed' | 'safe', Awaited<ReturnType<typeof throughputCell>>[]> = {
+        agreed: [],
+        safe: [],
+      };
+      for (let r = 0; r < REPS; r++) {
+        for (const mode of modes) reps[mode].push(await throughputCell(urls, size, senders, mode));
+      }
+      for (const mode of modes) {
+        const xs = reps[mode];
+        out[mode].push({
+          size,
+          senders,
+          reps: xs,
+          msgsPerS: median(xs.map((x) => x.msgsPerS)),
+          mbPerS: median(xs.map((x) => x.mbPerS)),
+          allComplete: xs.every((x) => x.complete),
+          allHashesEqual: xs.every((x) => x.hashesEqual),
+        });
+        process.stdout.write(
+          `quorate ${label} ${mode} ${size} B x${senders}: ${Math.round(out[mode].at(-1)!.msgsPerS)} msgs/s\n`,
+        );
+      }
     }
   }
   return out;
@@ -316,8 +334,8 @@ async function quorateRun(crypto: 'off' | 'on', kills: boolean) {
     const lat = [];
     if (CELLS) {
       if (WARMUP_S > 0) await throughputCell(urls, 100, 1, 'agreed', WARMUP_S);
-      agreed = await cells(urls, 'agreed', `crypto-${crypto}`);
-      if (crypto === 'off') safe = await cells(urls, 'safe', `crypto-${crypto}`);
+      const modes = crypto === 'off' ? (['agreed', 'safe'] as const) : (['agreed'] as const);
+      ({ agreed, safe } = await cells(urls, modes, `crypto-${crypto}`));
       // The streaming publish and the subscriptions warm up too (the first seconds after a
       // cold start measured tens of ms at p50, later ones 2 ms).
       if (WARMUP_S > 0 && RATES.length > 0) await latency(urls, 100, 'agreed', RATES[0]!, 2);
@@ -376,8 +394,8 @@ function corosync(): Promise<
     SECS: String(SECS),
     REPS: String(REPS),
     KILLREPS: String(KILLREPS),
-    SIZES: SIZES.join(' '),
-    SENDERS: SENDERS.join(' '),
+    SIZES: CELLS ? SIZES.join(' ') : '',
+    SENDERS: CELLS ? SENDERS.join(' ') : '',
     SCHED_RR: process.env.SCHED_RR ?? 'no',
   };
   return new Promise((resolve) => {

@@ -25,7 +25,8 @@ import { NodeHost } from './node-host.ts';
 
 /**
  * `quorate node --protocol totem`: the Totem core on the node host, over the sealed UDP
- * transport (AES-256-GCM under the cluster secret), with its ring seq and boot number kept
+ * transport (AES-256-GCM under the cluster secret; unsealed only when `datagramCrypto` is
+ * `insecure-none`, named as such, for benchmarks and trusted networks), with its ring seq and boot number kept
  * in <data>/totem.json (written to a temporary file, fdatasynced, renamed) before any
  * message that depends on them leaves, as the core requires. HTTP API:
  *   GET  /ring                      state, ring id, members, aru, queue depth
