@@ -52,6 +52,10 @@ export type {
   SendResult,
   Transport,
 } from './transport/transport.ts';
-export type { DatagramDrop, UdpTransportOptions } from './transport/udp-transport.ts';
+export type {
+  DatagramCrypto,
+  DatagramDrop,
+  UdpTransportOptions,
+} from './transport/udp-transport.ts';
 /** UDP peer transport: one AES-256-GCM sealed datagram per message, replay window, key rotation. */
 export { PACKET_BYTES_DEFAULT, UdpTransport } from './transport/udp-transport.ts';

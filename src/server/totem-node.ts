@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { ClientId, NodeId } from '../kernel/ids.ts';
 import type { Codec } from '../runtime/transport/codec.ts';
 import { SEAL_OVERHEAD_BYTES } from '../runtime/transport/datagram-seal.ts';
-import { UdpTransport } from '../runtime/transport/udp-transport.ts';
+import { type DatagramCrypto, UdpTransport } from '../runtime/transport/udp-transport.ts';
 import { type DecodeFailure, decodeFailures, decodeTotem, encodeTotem } from '../totem/codec.ts';
 import { TOTEM_DEFAULTS, type TotemConfig } from '../totem/config.ts';
 import { TotemNode } from '../totem/node.ts';
@@ -25,7 +25,8 @@ import { NodeHost } from './node-host.ts';
 
 /**
  * `quorate node --protocol totem`: the Totem core on the node host, over the sealed UDP
- * transport (AES-256-GCM under the cluster secret), with its ring seq and boot number kept
+ * transport (AES-256-GCM under the cluster secret; unsealed only when `datagramCrypto` is
+ * `insecure-none`, named as such, for benchmarks and trusted networks), with its ring seq and boot number kept
  * in <data>/totem.json (written to a temporary file, fdatasynced, renamed) before any
  * message that depends on them leaves, as the core requires. HTTP API:
  *   GET  /ring                      state, ring id, members, aru, queue depth
@@ -33,6 +34,10 @@ import { NodeHost } from './node-host.ts';
  *                                   delivered here, 503 backpressure, 413 too large
  *   POST /publish/batch?mode=...    body = messages, each a u32 length then its bytes;
  *                                   200 {delivered, backpressure} once all are answered
+ *   POST /publish/stream?mode=...   body = a stream of such messages, each published as soon as
+ *                                   it has arrived (one request for many, no per-message
+ *                                   round trip); 200 {published, delivered, backpressure}
+ *                                   once the body has ended and all are answered
  *   GET  /deliveries?from=N         delivered messages and configuration changes from
  *                                   position N, as JSON; `&stream=1` as server-sent events
  *   GET  /metrics                   Prometheus text
@@ -51,6 +56,8 @@ export interface TotemNodeConfig {
   readonly deliveriesMax?: number;
   /** How long a publish waits for its local delivery. */
   readonly publishTimeoutMs?: number;
+  /** Datagram protection; `insecure-none` (benchmarks, trusted networks) must be named. */
+  readonly datagramCrypto?: DatagramCrypto;
 }
 
 /** One delivered item, numbered from 1 in this node's delivery order. */
@@ -170,6 +177,7 @@ export class TotemNodeServer {
       host: config.peers.find((p) => p.id === config.id)!.host,
       port: config.peers.find((p) => p.id === config.id)!.port,
       packetBytesMax: totem.mtuBytes + SEAL_OVERHEAD_BYTES,
+      crypto: config.datagramCrypto ?? 'aes-256-gcm',
     });
     for (const p of config.peers) {
       if (p.id !== config.id) this.transport.addPeer(p.id, { host: p.host, port: p.port });
@@ -288,6 +296,8 @@ export class TotemNodeServer {
       });
     } else if (req.method === 'POST' && url.pathname === '/publish/batch') {
       this.publishBatch(req, res, url);
+    } else if (req.method === 'POST' && url.pathname === '/publish/stream') {
+      this.publishStream(req, res, url);
     } else if (req.method === 'POST' && url.pathname === '/publish') {
       this.publish(req, res, url);
     } else if (req.method === 'GET' && url.pathname === '/deliveries') {
@@ -413,6 +423,82 @@ export class TotemNodeServer {
     });
   }
 
+  private publishStream(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const mode = url.searchParams.get('mode') ?? 'agreed';
+    if (mode !== 'agreed' && mode !== 'safe') {
+      json(res, 400, { error: `mode must be agreed or safe, got '${mode}'` });
+      return;
+    }
+    const max = TOTEM_DEFAULTS.messageBytesMax;
+    let pending: Buffer = Buffer.alloc(0);
+    let published = 0;
+    let delivered = 0;
+    let backpressure = 0;
+    let ended = false;
+    let failed = false;
+    const clients = new Set<ClientId>();
+    const finish = () => {
+      if (ended && clients.size === 0 && !res.headersSent) {
+        json(res, 200, { published, delivered, backpressure });
+      }
+    };
+    const answer = (client: ClientId) => (r: TotemReply) => {
+      clients.delete(client);
+      if (r.type === 'published') delivered++;
+      else backpressure++;
+      finish();
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      const buf = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      const messages: Uint8Array[] = [];
+      let at = 0;
+      while (at + 4 <= buf.length) {
+        const n = buf.readUInt32BE(at);
+        if (n > max) {
+          failed = true;
+          json(res, 413, { error: `message of ${n} bytes is above ${max}`, published });
+          req.destroy();
+          return;
+        }
+        if (at + 4 + n > buf.length) break;
+        // A copy: the core keeps the bytes, and a view would pin the whole chunk.
+        messages.push(new Uint8Array(buf.subarray(at + 4, at + 4 + n)));
+        at += 4 + n;
+      }
+      pending = buf.subarray(at);
+      if (messages.length === 0) return;
+      published += messages.length;
+      this.host.input((now) => {
+        for (const data of messages) {
+          const client = this.nextClient++;
+          clients.add(client);
+          this.waiting.set(client, answer(client));
+          this.core.request(now, client, { type: 'publish', mode, data, ref: client });
+        }
+      });
+    });
+    req.on('end', () => {
+      ended = true;
+      if (pending.length > 0 && !failed) {
+        failed = true;
+        json(res, 400, { error: `the stream ended inside a message (${pending.length} bytes)` });
+        return;
+      }
+      const timer = setTimeout(() => {
+        for (const c of clients) this.waiting.delete(c);
+        if (!res.headersSent) {
+          json(res, 504, { error: 'not all delivered here in time', published, delivered });
+        }
+      }, this.config.publishTimeoutMs ?? 10_000);
+      res.once('finish', () => clearTimeout(timer));
+      finish();
+    });
+    req.on('close', () => {
+      if (!ended) for (const c of clients) this.waiting.delete(c);
+    });
+  }
+
   private answerPublish(res: ServerResponse, r: TotemReply): void {
     switch (r.type) {
       case 'published':
@@ -450,6 +536,8 @@ export class TotemNodeServer {
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    // Headers go now: a subscriber from the tip would otherwise see nothing until an event.
+    res.flushHeaders();
     for (const i of items) res.write(`data: ${JSON.stringify(i)}\n\n`);
     this.subscribers.add(res);
     req.on('close', () => this.subscribers.delete(res));

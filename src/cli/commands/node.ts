@@ -299,6 +299,10 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--tls-ca <file>', "PEM CA that signed every node's certificate")
     .option('--token-ms <ms>', 'Totem: token timeout of a ring of two', intOption('--token-ms', 1))
+    .option(
+      '--datagram-crypto <mode>',
+      'Totem: aes-256-gcm (default) or insecure-none (no encryption or authentication: benchmarks and trusted networks only)',
+    )
     .option('--cluster <name>', 'gossip: cluster name, bound into every datagram (default quorate)')
     .option('--tags <k=v,...>', "gossip: this node's tags")
     .option(

@@ -1,4 +1,8 @@
 import { readFileSync } from 'node:fs';
+import {
+  DATAGRAM_CRYPTO_MODES,
+  type DatagramCrypto,
+} from '../../runtime/transport/udp-transport.ts';
 import { UsageError } from '../program.ts';
 import { parsePeers } from './node.ts';
 
@@ -14,6 +18,7 @@ export interface RingNodeFlags {
   readonly peers?: string;
   readonly secretFile?: string;
   readonly tokenMs?: number;
+  readonly datagramCrypto?: string;
 }
 
 function hostPort(text: string, what: string): { host: string; port: number } {
@@ -45,6 +50,17 @@ export async function runRingNode(flags: RingNodeFlags): Promise<number> {
   }));
   if (!peers.some((p) => p.id === id)) throw new UsageError(`--peers must include node ${id}`);
   const client = hostPort(clientListen, '--client-listen');
+  const crypto = (flags.datagramCrypto ?? 'aes-256-gcm') as DatagramCrypto;
+  if (!DATAGRAM_CRYPTO_MODES.includes(crypto)) {
+    throw new UsageError(
+      `--datagram-crypto must be ${DATAGRAM_CRYPTO_MODES.join(' or ')}, got '${crypto}'`,
+    );
+  }
+  if (crypto === 'insecure-none') {
+    process.stderr.write(
+      'WARNING: --datagram-crypto insecure-none: peer datagrams are neither encrypted nor authenticated; benchmarks and trusted networks only\n',
+    );
+  }
   const { TotemNodeServer } = await import('../../server/totem-node.ts');
   const server = await TotemNodeServer.start({
     id,
@@ -55,6 +71,7 @@ export async function runRingNode(flags: RingNodeFlags): Promise<number> {
     secret,
     clusterName: 'quorate-totem',
     ...(flags.tokenMs === undefined ? {} : { tokenBaseMs: flags.tokenMs }),
+    datagramCrypto: crypto,
   });
   const self = peers.find((p) => p.id === id)!;
   process.stdout.write(

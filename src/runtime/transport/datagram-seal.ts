@@ -20,6 +20,12 @@ import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import type { NodeId } from '../../kernel/ids.ts';
 
 export const SEAL_VERSION = 1;
+/**
+ * The version byte of an unsealed datagram (`crypto: 'insecure-none'`): the same header,
+ * then the plaintext, no tag. Neither kind is accepted by a transport set for the other, so
+ * a cluster that mixes them fails loudly (every datagram dropped as `version`).
+ */
+export const PLAIN_VERSION = 2;
 export const SEAL_HEADER_BYTES = 14;
 export const SEAL_TAG_BYTES = 16;
 export const SEAL_OVERHEAD_BYTES = SEAL_HEADER_BYTES + SEAL_TAG_BYTES;
@@ -83,9 +89,10 @@ export function openDatagram(
   clusterName: string,
   datagram: Uint8Array,
 ): OpenResult {
+  // The version first: an unsealed datagram is named as such even when shorter than a seal.
+  if (datagram.length > 0 && datagram[0] !== SEAL_VERSION) return { ok: false, reason: 'version' };
   if (datagram.length < SEAL_OVERHEAD_BYTES) return { ok: false, reason: 'truncated' };
   const d = Buffer.from(datagram.buffer, datagram.byteOffset, datagram.byteLength);
-  if (d.readUInt8(0) !== SEAL_VERSION) return { ok: false, reason: 'version' };
   const key = keys.get(d.readUInt8(1));
   if (key === undefined) return { ok: false, reason: 'unknown-key' };
   const h = d.subarray(0, SEAL_HEADER_BYTES);
@@ -101,6 +108,34 @@ export function openDatagram(
   } catch {
     return { ok: false, reason: 'auth' };
   }
+}
+
+/**
+ * An unsealed datagram: no confidentiality, no authenticity (anyone on the network can read
+ * and forge it). Only for benchmarks and trusted networks, and only when asked for by name.
+ * The counter still feeds the receiver's replay window, which then only catches duplicates.
+ */
+export function plainDatagram(sender: NodeId, counter: bigint, plaintext: Uint8Array): Buffer {
+  const d = Buffer.allocUnsafe(SEAL_HEADER_BYTES + plaintext.length);
+  d.writeUInt8(PLAIN_VERSION, 0);
+  d.writeUInt8(0, 1);
+  d.writeUInt32BE(sender, 2);
+  d.writeBigUInt64BE(counter, 6);
+  d.set(plaintext, SEAL_HEADER_BYTES);
+  return d;
+}
+
+/** Reads an unsealed datagram's header; refuses a sealed one (or garbage) as `version`. */
+export function openPlainDatagram(datagram: Uint8Array): OpenResult {
+  if (datagram.length < SEAL_HEADER_BYTES) return { ok: false, reason: 'truncated' };
+  const d = Buffer.from(datagram.buffer, datagram.byteOffset, datagram.byteLength);
+  if (d.readUInt8(0) !== PLAIN_VERSION) return { ok: false, reason: 'version' };
+  return {
+    ok: true,
+    sender: d.readUInt32BE(2),
+    counter: d.readBigUInt64BE(6),
+    plaintext: d.subarray(SEAL_HEADER_BYTES),
+  };
 }
 
 /**

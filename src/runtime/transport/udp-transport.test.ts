@@ -5,6 +5,7 @@ import { msgBytes } from '../../gossip/index.ts';
 import type { NodeId } from '../../kernel/ids.ts';
 import {
   deriveDatagramKey,
+  plainDatagram,
   ReplayWindow,
   SEAL_OVERHEAD_BYTES,
   sealDatagram,
@@ -69,6 +70,34 @@ describe('UdpTransport (sealed datagrams on loopback)', () => {
     expect(new Set(b.got.map(([, m]) => (m.type === 'ping' ? m.seq : -1))).size).toBe(50);
     expect(a.got).toEqual([[2, { type: 'nack', seq: 9 }]]);
     expect(a.t.peerStats(2)?.sentBytes).toBe(50 * (msgBytes(ping(0)) + SEAL_OVERHEAD_BYTES));
+  });
+
+  it("insecure-none: carries messages in the clear, and neither mode takes the other's datagrams", async () => {
+    const a = await node(1, { crypto: 'insecure-none' });
+    const b = await node(2, { crypto: 'insecure-none' });
+    const s = await node(3);
+    a.t.addPeer(2, b.address);
+    a.t.addPeer(3, s.address);
+    for (let i = 0; i < 5; i++) expect(a.t.send(2, ping(i))).toBe('queued');
+    await eventually(() => b.got.length === 5);
+    const plain = gossipDatagramCodec.encode(ping(7));
+    // The payload is readable on the wire: that is what the mode's name warns of.
+    expect(Buffer.from(plainDatagram(1, 1n, plain)).includes(Buffer.from(plain))).toBe(true);
+    a.t.send(3, ping(8));
+    await inject(b.address, [sealed(99n, ping(9))]);
+    await eventually(() => s.t.drops.version === 1 && b.t.drops.version === 1);
+    expect(s.got).toEqual([]);
+    expect(b.got.map(([, m]) => (m.type === 'ping' ? m.seq : -1))).toEqual([0, 1, 2, 3, 4]);
+    expect(
+      () =>
+        new UdpTransport<GossipMsg>({
+          id: 1,
+          clusterName: 'test',
+          secret,
+          codec: gossipDatagramCodec,
+          crypto: 'none' as 'insecure-none',
+        }),
+    ).toThrow(/crypto must be one of aes-256-gcm, insecure-none, got 'none'/);
   });
 
   it('refuses a message over the packet budget with too-large, and sends nothing', async () => {

@@ -16,6 +16,8 @@ import {
   type DatagramKey,
   deriveDatagramKey,
   openDatagram,
+  openPlainDatagram,
+  plainDatagram,
   ReplayWindow,
   SEAL_OVERHEAD_BYTES,
   sealDatagram,
@@ -40,7 +42,16 @@ export interface UdpTransportOptions<M> {
   readonly replayWindow?: number;
   /** The first counter; default the wall clock in microseconds (see datagram-seal.ts). */
   readonly firstCounter?: bigint;
+  /**
+   * `aes-256-gcm` (the default) seals every datagram. `insecure-none` sends them in the
+   * clear and unauthenticated: anyone who can reach the port can read and forge traffic.
+   * For benchmarks and trusted networks only; it must be named, there is no shorthand.
+   */
+  readonly crypto?: DatagramCrypto;
 }
+
+export type DatagramCrypto = 'aes-256-gcm' | 'insecure-none';
+export const DATAGRAM_CRYPTO_MODES: readonly DatagramCrypto[] = ['aes-256-gcm', 'insecure-none'];
 
 /** Why a received datagram was dropped. */
 export type DatagramDrop =
@@ -81,6 +92,7 @@ export class UdpTransport<M> implements Transport<M> {
   private readonly peers = new Map<NodeId, Peer>();
   private readonly windows = new Map<NodeId, ReplayWindow>();
   private readonly windowSize: number;
+  private readonly sealed: boolean;
   private counter: bigint;
   private socket: Socket | undefined;
   private handler: MessageHandler<M> | undefined;
@@ -100,6 +112,12 @@ export class UdpTransport<M> implements Transport<M> {
     this.keys.set(this.sendKey.id, this.sendKey);
     for (const k of options.acceptKeyIds ?? [])
       this.keys.set(k, deriveDatagramKey(options.secret, k));
+    const crypto = options.crypto ?? 'aes-256-gcm';
+    assert(
+      DATAGRAM_CRYPTO_MODES.includes(crypto),
+      `crypto must be one of ${DATAGRAM_CRYPTO_MODES.join(', ')}, got '${String(crypto)}'`,
+    );
+    this.sealed = crypto === 'aes-256-gcm';
     this.windowSize = options.replayWindow ?? 1_024;
     new ReplayWindow(this.windowSize); // validates the size up front
     this.counter = options.firstCounter ?? BigInt(Date.now()) * 1000n;
@@ -155,13 +173,9 @@ export class UdpTransport<M> implements Transport<M> {
       return 'too-large';
     }
     this.counter++;
-    const datagram = sealDatagram(
-      this.sendKey,
-      this.options.clusterName,
-      this.id,
-      this.counter,
-      plain,
-    );
+    const datagram = this.sealed
+      ? sealDatagram(this.sendKey, this.options.clusterName, this.id, this.counter, plain)
+      : plainDatagram(this.id, this.counter, plain);
     socket.send(datagram, peer.address.port, peer.address.host);
     peer.sentMessages++;
     peer.sentBytes += datagram.length;
@@ -195,7 +209,9 @@ export class UdpTransport<M> implements Transport<M> {
       this.drops.oversize++;
       return;
     }
-    const opened = openDatagram(this.keys, this.options.clusterName, data);
+    const opened = this.sealed
+      ? openDatagram(this.keys, this.options.clusterName, data)
+      : openPlainDatagram(data);
     if (!opened.ok) {
       this.drops[opened.reason]++;
       return;
