@@ -56,6 +56,8 @@ const PING_HEADER_BYTES = 10;
 const ACK_HEADER_BYTES = 6;
 /** Early gossip rounds for new events: at most this many per gossip interval. */
 const EARLY_ROUNDS_PER_INTERVAL = 4;
+/** Peers of a round that has only the digest to send. */
+const QUIET_GOSSIP_NODES = 1;
 /** How often dead and left members are checked for reaping (a scan of the table). */
 const REAP_CHECK_MS = 1_000;
 /** Slice evidence kept at once; the oldest goes first. */
@@ -464,7 +466,15 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   }
 
   private gossipRound(): void {
-    const targets = this.randomPeers(this.config.gossipNodes, (m) => this.gossipable(m));
+    // With no rumour queued a round carries only the digest, and one peer is enough for it:
+    // a digest to gossipNodes peers every round was most of an idle agent's datagrams and
+    // CPU (memberlist sends nothing at all then). A mismatch still surfaces within a few
+    // rounds, and any rumour brings the full fan-out back.
+    const quiet = this.membershipQueue.size === 0 && this.eventQueue.size === 0;
+    const fanOut = quiet
+      ? Math.min(QUIET_GOSSIP_NODES, this.config.gossipNodes)
+      : this.config.gossipNodes;
+    const targets = this.randomPeers(fanOut, (m) => this.gossipable(m));
     if (targets.length === 0) return;
     const digest = this.buildDigest();
     const fixed = GOSSIP_HEADER_BYTES + digestBytes(digest);

@@ -230,7 +230,9 @@ export class GossipAgent {
 
   /** Joins through `seeds` (host:port): after a leave, or to merge with their cluster. */
   async join(seeds: readonly PeerAddress[]): Promise<NodeId[]> {
+    const lookupAt = performance.now();
     const ids = await findSeeds(seeds, this.address, this.id, this.transport, JOIN_WAIT_MS);
+    this.logger.debug({ seeds: ids, ms: performance.now() - lookupAt }, 'seeds looked up');
     await this.request({ type: 'join', seeds: ids });
     return ids;
   }
@@ -289,6 +291,7 @@ export class GossipAgent {
         return;
       case 'push-pull':
         this.counters.pushPulls[e.reason] = (this.counters.pushPulls[e.reason] ?? 0) + 1;
+        this.logger.debug({ with: e.with, reason: e.reason }, 'push-pull');
         return;
       case 'reaped':
         this.membershipVersionValue++;
