@@ -185,6 +185,12 @@ export interface KvImage extends Omit<KvSnapshot, 'log'> {
   readonly log: readonly (readonly [number, Bytes, Bytes | null, number])[];
 }
 
+/** The auth store as the edge may use it: read-only (see KvStateMachine.auth). */
+export type AuthView = Pick<
+  AuthStore,
+  'isEnabled' | 'revision' | 'user' | 'checkRange' | 'checkAdmin' | 'checkUser' | 'hasRole'
+>;
+
 export class KvStateMachine {
   private store = new MvccStore();
   private authStore = new AuthStore();
@@ -219,10 +225,7 @@ export class KvStateMachine {
   }
 
   /** The auth store, read-only use: the edge verifies tokens and checks reads against it. */
-  get auth(): Pick<
-    AuthStore,
-    'isEnabled' | 'revision' | 'user' | 'checkRange' | 'checkAdmin' | 'checkUser' | 'hasRole'
-  > {
+  get auth(): AuthView {
     return this.authStore;
   }
 
