@@ -222,6 +222,16 @@ export class AuthGate {
     }
   }
 
+  /**
+   * Waits (bounded) until this node has applied the auth state committed now: before a
+   * refusal made on this node's view is given, so a lagging member does not refuse what a
+   * change already committed elsewhere allows (a Multi-Paxos follower learns late).
+   */
+  async confirm(): Promise<void> {
+    const r = await this.engine.write({ session: 0, seq: 0, op: { f: 'authStatus' } });
+    if (r.f === 'authStatus') await this.catchUp(r.revision);
+  }
+
   /** A token issued on a member ahead of this one: wait (bounded) until this one applied it. */
   private async catchUp(revision: number): Promise<void> {
     const until = this.now() + this.catchUpMs;

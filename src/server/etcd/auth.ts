@@ -132,15 +132,27 @@ function keysOfRequest(path: string, req: unknown): { reads: KeyRange[]; writes:
  * Refuses (throws) what `caller` may not do by `policy`, against this node's applied auth
  * state. Writes are checked again where they apply; this check answers at once.
  */
-function check(gate: AuthGate, caller: Caller, path: string, req: unknown): void {
+async function check(gate: AuthGate, caller: Caller, path: string, req: unknown): Promise<void> {
+  if (refusal(gate, caller, path, req) === undefined) return;
+  await gate.confirm();
+  const refused = refusal(gate, caller, path, req);
+  if (refused !== undefined) throw new AuthRefusedError(refused);
+}
+
+function refusal(
+  gate: AuthGate,
+  caller: Caller,
+  path: string,
+  req: unknown,
+): EdgeAuthCode | undefined {
   const view = gate.engine.authView?.();
-  if (view === undefined || !view.isEnabled) return;
+  if (view === undefined || !view.isEnabled) return undefined;
   const policy = policyOf(path);
   let refused: { code: EdgeAuthCode } | undefined;
   switch (policy) {
     case 'open':
     case 'applied':
-      return;
+      return undefined;
     case 'user':
       refused = view.checkUser(caller.user);
       break;
@@ -159,7 +171,7 @@ function check(gate: AuthGate, caller: Caller, path: string, req: unknown): void
       break;
     }
   }
-  if (refused !== undefined) throw new AuthRefusedError(refused.code);
+  return refused?.code;
 }
 
 /**
@@ -188,37 +200,34 @@ function guard(
   if (!def.requestStream && !def.responseStream) {
     const unary = handler as handleUnaryCall<object, object>;
     return ((call, callback) => {
-      gate.identify(tokenOf(call.metadata)).then(
-        (caller) => {
-          try {
-            check(gate, caller, path, call.request);
-          } catch (err) {
-            callback(toStatus(err, 'read').toStatus());
-            return;
-          }
-          gate.current.run(caller, () => unary(call, callback));
-        },
-        (err: unknown) => callback(toStatus(err, 'read').toStatus()),
-      );
+      gate
+        .identify(tokenOf(call.metadata))
+        .then(async (caller) => {
+          await check(gate, caller, path, call.request);
+          return caller;
+        })
+        .then(
+          (caller) => gate.current.run(caller, () => unary(call, callback)),
+          (err: unknown) => callback(toStatus(err, 'read').toStatus()),
+        );
     }) as handleUnaryCall<object, object>;
   }
   // Streams: identify once, at the start; each listener the handler registers runs as the caller.
   return ((call: ServerDuplexStream<object, object>) => {
-    gate.identify(tokenOf(call.metadata)).then(
-      (caller) => {
-        try {
-          check(gate, caller, path, undefined);
-        } catch (err) {
-          call.emit('error', errorOf(toStatus(err, 'read')));
-          return;
-        }
-        gate.current.run(caller, () => {
-          bindListeners(call, gate, caller, path, header);
-          (handler as (c: ServerDuplexStream<object, object>) => void)(call);
-        });
-      },
-      (err: unknown) => call.emit('error', errorOf(toStatus(err, 'read'))),
-    );
+    gate
+      .identify(tokenOf(call.metadata))
+      .then(async (caller) => {
+        await check(gate, caller, path, undefined);
+        return caller;
+      })
+      .then(
+        (caller) =>
+          gate.current.run(caller, () => {
+            bindListeners(call, gate, caller, path, header);
+            (handler as (c: ServerDuplexStream<object, object>) => void)(call);
+          }),
+        (err: unknown) => call.emit('error', errorOf(toStatus(err, 'read'))),
+      );
   }) as UntypedHandleCall;
 }
 
