@@ -320,6 +320,7 @@ interface UpFlags {
   dashboardPort?: number;
   tls: boolean;
   grpcPortBase?: number;
+  auth?: true;
   json?: true;
   logLevel?: string;
   logFormat?: string;
@@ -365,6 +366,10 @@ export const upCommand: CommandModule = (program, setExitCode) => {
       intOption('--grpc-port-base', 1, 65_000),
     )
     .option('--json', 'print the endpoints as one JSON line once the cluster is up')
+    .option(
+      '--auth',
+      "turn etcd's auth on: a root user whose random password is printed once (etcd's is off by default)",
+    )
     .option('--log-level <level>', "the nodes' log level: debug, info (default), warn, error")
     .option('--log-format <format>', "the nodes' log files: json (default) or text, for people")
     .action(async (flags: UpFlags) => {
@@ -466,6 +471,10 @@ async function runUp(flags: UpFlags): Promise<number> {
   };
   for (const id of retired) explainRetired(id);
   printCluster(cluster, retired);
+  if (flags.auth === true) {
+    const { enableAuth } = await import('./up-auth.ts');
+    await enableAuth(cluster, (line) => process.stdout.write(line));
+  }
   const { startDashboard } = await import('../dashboard.ts');
   const dashboard = flags.dashboard
     ? await startDashboard({
