@@ -164,8 +164,11 @@ describe('auth store rules (etcd server/auth/store.go)', () => {
 });
 
 describe('the machine checks permissions when it applies', () => {
-  function machine(): KvStateMachine {
-    const m = new KvStateMachine(defaultKvLimits);
+  function machine(faults?: { authAtEdgeOnly: boolean }): KvStateMachine {
+    const m = new KvStateMachine({
+      ...defaultKvLimits,
+      ...(faults === undefined ? {} : { unsafeTestingFaults: faults }),
+    });
     const ops: KvOp[] = [
       { f: 'userAdd', name: 'root', password: hash },
       { f: 'userGrantRole', user: 'root', role: 'root' },
@@ -222,6 +225,24 @@ describe('the machine checks permissions when it applies', () => {
       run(as('root', { f: 'roleRevokePermission', role: 'r', key: 'a/', rangeEnd: 'a0' })).f,
     ).toBe('auth');
     expect(run(as('alice', { f: 'put', key: 'a/2', value: 'x' })).f).toBe('error');
+  });
+
+  it('catches the broken variant that trusts the edge: a revoke just before a write', () => {
+    // Both machines saw the permission when the edge checked; the revoke is ordered first.
+    const outcome = (m: KvStateMachine) => {
+      m.apply(200, {
+        session: 0,
+        seq: 0,
+        op: as('root', { f: 'roleRevokePermission', role: 'r', key: 'a/', rangeEnd: 'a0' }),
+      });
+      return m.apply(201, {
+        session: 0,
+        seq: 0,
+        op: as('alice', { f: 'put', key: 'a/1', value: 'x' }),
+      }).f;
+    };
+    expect(outcome(machine())).toBe('error');
+    expect(outcome(machine({ authAtEdgeOnly: true }))).toBe('put');
   });
 
   it('keeps the auth store in the snapshot', () => {

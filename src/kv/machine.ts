@@ -145,6 +145,8 @@ export interface KvLimits extends Partial<EtcdLimits> {
     readonly pastReadsNewest?: boolean;
     /** Each write of a txn takes its own revision instead of one for the whole txn. */
     readonly revisionPerWrite?: boolean;
+    /** A client's write applies without its permissions checked (trusting the edge's check). */
+    readonly authAtEdgeOnly?: boolean;
   };
 }
 
@@ -346,7 +348,10 @@ export class KvStateMachine {
 
   private run(op: KvOp): KvResult {
     if (op.f === 'asUser') {
-      const denied = this.permit(op.user, op.op);
+      const denied =
+        this.limits.unsafeTestingFaults?.authAtEdgeOnly === true
+          ? undefined
+          : this.permit(op.user, op.op);
       if (denied !== undefined) return denied;
       return isAuthOp(op.op) ? this.authStore.apply(op.op, op.user) : this.run(op.op);
     }
