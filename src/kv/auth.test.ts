@@ -255,3 +255,23 @@ describe('the machine checks permissions when it applies', () => {
     expect(imageOf(restored.snapshot()).auth).toEqual(imageOf(m.snapshot()).auth);
   });
 });
+
+describe('an op as a user', () => {
+  it('counts its inner op for flow control and validates strictly', async () => {
+    const { checkKvOp, opSizeBytes } = await import('./validate.ts');
+    const put = { f: 'put', key: 'k', value: 'x'.repeat(1000) } as const;
+    expect(opSizeBytes({ f: 'asUser', user: 'alice', op: put })).toBeGreaterThan(1000);
+    expect(checkKvOp({ f: 'asUser', user: 'alice', op: put }).ok).toBe(true);
+    expect(checkKvOp({ f: 'asUser', user: 'a', op: { f: 'asUser', user: 'b', op: put } }).ok).toBe(
+      false,
+    );
+    expect(checkKvOp({ f: 'userAdd', name: 'u', password: { scheme: 'md5' } }).ok).toBe(false);
+    expect(
+      checkKvOp({
+        f: 'roleGrantPermission',
+        name: 'r',
+        perm: { permType: 'readwrite', key: 'a', rangeEnd: '' },
+      }).ok,
+    ).toBe(true);
+  });
+});

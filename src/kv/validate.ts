@@ -280,6 +280,7 @@ function everyItem(
 
 /** A command's size for flow control: the bytes of its keys and values, plus a constant. */
 export function opSizeBytes(op: KvOp | RequestOp): number {
+  if (op.f === 'asUser') return op.user.length + opSizeBytes(op.op);
   let bytes = 32;
   if ('key' in op) bytes += op.key.length;
   if ('value' in op) bytes += op.value.length;
