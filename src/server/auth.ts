@@ -254,13 +254,20 @@ export function isAuthCode(code: string): code is AuthErrorCode {
  */
 export function callerEngine(gate: AuthGate): KvEngine {
   const engine = gate.engine;
+  const write = (cmd: KvCommand) => gate.write(cmd, gate.current.getStore() ?? { user: '' });
+  // Bound once: the gRPC handlers reach for the engine's methods on every call.
+  const bound = new Map<string | symbol, unknown>();
   return new Proxy(engine, {
     get(target, prop, receiver) {
-      if (prop === 'write') {
-        return (cmd: KvCommand) => gate.write(cmd, gate.current.getStore() ?? { user: '' });
-      }
+      if (prop === 'write') return write;
       const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
+      if (typeof value !== 'function') return value;
+      let fn = bound.get(prop);
+      if (fn === undefined) {
+        fn = value.bind(target);
+        bound.set(prop, fn);
+      }
+      return fn;
     },
   });
 }
