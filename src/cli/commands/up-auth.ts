@@ -15,10 +15,11 @@ import type { LocalCluster } from './up.ts';
 const SETUP_DEADLINE_MS = 30_000;
 const RETRY_MS = 200;
 
+/** Returns root's password when it made one (kept in memory only, for `up`'s own calls). */
 export async function enableAuth(
   cluster: LocalCluster,
   write: (line: string) => void,
-): Promise<void> {
+): Promise<string | undefined> {
   const node = cluster.nodes.find((n) => n.grpcUrl !== undefined);
   if (node?.grpcUrl === undefined) throw new Error('--auth needs the gRPC API (no node serves it)');
   const ca = cluster.tls === undefined ? undefined : await readFile(cluster.tls.ca, 'utf8');
@@ -41,7 +42,7 @@ export async function enableAuth(
     const status = await call<{ enabled: boolean }>('AuthStatus', {});
     if (status.enabled) {
       write('auth: on (enabled earlier; the root password was printed then)\n');
-      return;
+      return undefined;
     }
     const password = randomBytes(18).toString('base64url');
     await call('UserAdd', { name: 'root', password });
@@ -53,6 +54,7 @@ export async function enableAuth(
         '  (printed this once and stored nowhere: keep it; quorate kv --user root:<password>, ' +
         'etcdctl --user root:<password>)\n',
     );
+    return password;
   } finally {
     client.close();
   }

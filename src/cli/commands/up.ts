@@ -439,8 +439,16 @@ async function runUp(flags: UpFlags): Promise<number> {
       onNodeExit(node, code);
     },
   });
+  // Before up's own client: with auth on, it calls as root (the password only in memory).
+  const rootPassword =
+    flags.auth === true
+      ? await (await import('./up-auth.ts')).enableAuth(cluster, (line) =>
+          process.stdout.write(line),
+        )
+      : undefined;
   const { clientOf } = await import('./client-options.ts');
   const client = clientOf({
+    ...(rootPassword === undefined ? {} : { user: `root:${rootPassword}` }),
     endpoints: cluster.nodes
       .filter((n) => !retired.has(n.id))
       .map((n) => n.clientUrl)
@@ -471,10 +479,6 @@ async function runUp(flags: UpFlags): Promise<number> {
   };
   for (const id of retired) explainRetired(id);
   printCluster(cluster, retired);
-  if (flags.auth === true) {
-    const { enableAuth } = await import('./up-auth.ts');
-    await enableAuth(cluster, (line) => process.stdout.write(line));
-  }
   const { startDashboard } = await import('../dashboard.ts');
   const dashboard = flags.dashboard
     ? await startDashboard({
