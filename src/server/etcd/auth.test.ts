@@ -29,7 +29,7 @@ afterAll(async () => {
 
 /** A unary call with the token (if any) in the `token` metadata, as etcdctl sends it. */
 function call<Res>(
-  service: 'KV' | 'Auth' | 'Lease' | 'Cluster',
+  service: 'KV' | 'Auth' | 'Lease' | 'Cluster' | 'Maintenance',
   method: string,
   req: object,
   token?: string,
@@ -204,6 +204,12 @@ describe('etcd auth over gRPC', () => {
     expect(await failure(call('Cluster', 'MemberRemove', { ID: 3 }, alice))).toEqual(denied);
     expect(engine.status().members.length).toBe(before);
     await call('Cluster', 'MemberList', {}, alice);
+    // Maintenance (etcd's authMaintenanceServer): status and alarm reads need a user,
+    // changing an alarm the root role.
+    expect(await failure(call('Maintenance', 'Status', {}))).toEqual(noUser);
+    await call('Maintenance', 'Status', {}, alice);
+    await call('Maintenance', 'Alarm', { action: 0 }, alice);
+    expect(await failure(call('Maintenance', 'Alarm', { action: 2 }, alice))).toEqual(denied);
   });
 
   it('Auth: management needs the root role; root cannot be removed while enabled', async () => {
