@@ -5,6 +5,7 @@ import { QuorateError, UnknownOutcomeError, UnreachableError } from './errors.ts
 import { type HttpSend, httpSend } from './http.ts';
 import { parseSse } from './sse.ts';
 import {
+  type AuthenticateResponse,
   type CasResponse,
   type DeleteResponse,
   type ErrorBody,
@@ -35,6 +36,10 @@ export interface ClientOptions {
   readonly pendingWritesMax?: number;
   /** PEM of a private CA for https endpoints; it replaces the system's roots for them. */
   readonly ca?: string | Buffer;
+  /** A token (etcd's Authenticate, or POST /v1/auth/authenticate), sent as a bearer. */
+  readonly token?: string;
+  /** Or a user and password: the client authenticates before its first call. */
+  readonly user?: { readonly name: string; readonly password: string };
 }
 
 export type Consistency = 'linearizable' | 'stale';
@@ -92,6 +97,10 @@ export class QuorateClient {
   private writeQueue: Promise<unknown> = Promise.resolve();
   private pendingWrites = 0;
 
+  private token: string | undefined;
+  private readonly user: { readonly name: string; readonly password: string } | undefined;
+  private authenticating: Promise<string> | undefined;
+
   constructor(options: ClientOptions) {
     if (options.endpoints.length === 0) throw new RangeError('give at least one endpoint');
     this.endpoints = options.endpoints.map(normalizeUrl);
@@ -103,9 +112,33 @@ export class QuorateClient {
     this.fetch = options.ca === undefined ? (url, init) => fetch(url, init) : caFetch(options.ca);
     this.send = httpSend(options.ca);
     this.session = options.session ?? randomSession();
+    this.token = options.token;
+    this.user = options.user;
     if (!Number.isSafeInteger(this.session) || this.session < 1) {
       throw new RangeError(`session must be an integer in 1..${SESSION_MAX}`);
     }
+  }
+
+  /** Authenticates as `name` (auth must be on): later calls carry the token it gets. */
+  async authenticate(name: string, password: string): Promise<string> {
+    const r = await this.call<AuthenticateResponse>('read', 'POST', '/v1/auth/authenticate', {
+      body: { name, password },
+      anonymous: true,
+    });
+    this.token = r.token;
+    return r.token;
+  }
+
+  /** The bearer header of calls, authenticating first with the configured user. */
+  private async authHeaders(): Promise<Record<string, string>> {
+    if (this.token === undefined && this.user !== undefined) {
+      const { name, password } = this.user;
+      this.authenticating ??= this.authenticate(name, password).finally(() => {
+        this.authenticating = undefined;
+      });
+      await this.authenticating;
+    }
+    return this.token === undefined ? {} : { authorization: `Bearer ${this.token}` };
   }
 
   /** The node this client currently sends to: the known leader, else a configured endpoint. */
@@ -231,7 +264,7 @@ export class QuorateClient {
     const connectTimer = setTimeout(stop, this.timeoutMs);
     try {
       const res = await this.fetch(`${target}/v1/watch${query({ prefix, fromRevision })}`, {
-        headers: { accept: 'text/event-stream' },
+        headers: { accept: 'text/event-stream', ...(await this.authHeaders()) },
         signal: abort.signal,
       });
       clearTimeout(connectTimer);
@@ -286,8 +319,11 @@ export class QuorateClient {
     kind: CallKind,
     method: string,
     path: string,
-    extra: { body?: unknown; headers?: Record<string, string> } = {},
+    extra: { body?: unknown; headers?: Record<string, string>; anonymous?: boolean } = {},
   ): Promise<T> {
+    if (extra.anonymous !== true) {
+      extra = { ...extra, headers: { ...(await this.authHeaders()), ...extra.headers } };
+    }
     let mayHaveApplied = false;
     let last: unknown;
     for (let attempt = 0; attempt <= this.retries; attempt++) {

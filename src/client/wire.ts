@@ -53,6 +53,16 @@ export const HEADER = {
   leader: 'quorate-leader',
 } as const;
 
+/** POST /v1/auth/authenticate: etcd's Authenticate over HTTP; send the token as a bearer. */
+export interface AuthenticateRequest {
+  readonly name: string;
+  readonly password: string;
+}
+
+export interface AuthenticateResponse {
+  readonly token: string;
+}
+
 export type ErrorCode =
   /** Malformed input: bad JSON, a missing or mistyped field, a bad header. */
   | 'invalid-request'
@@ -77,6 +87,10 @@ export type ErrorCode =
   | 'compacted'
   | 'slow-watcher'
   | 'too-many-watchers'
+  /** Auth is on and the request has no valid bearer token (or the password was wrong). */
+  | 'unauthenticated'
+  /** Auth is on and the user may not do this (etcd's "permission denied"). */
+  | 'permission-denied'
   | 'internal';
 
 export interface ErrorBody {

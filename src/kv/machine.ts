@@ -1,4 +1,12 @@
 import { assert } from '../kernel/assert.ts';
+import {
+  type AuthError,
+  type AuthImage,
+  type AuthOp,
+  type AuthResult,
+  AuthStore,
+  isAuthOp,
+} from './auth.ts';
 import { type Bytes, prefixEnd } from './bytes.ts';
 import { applyEtcd, applyTxn, defaultEtcdLimits, type EtcdLimits } from './etcd.ts';
 import { type KvRecord, MvccStore } from './mvcc.ts';
@@ -7,8 +15,10 @@ import type {
   EtcdReadOp,
   EtcdResult,
   EventsSince,
+  KeyRange,
   KeyValue,
   PutRequest,
+  RequestOp,
   TxnRequest,
 } from './ops.ts';
 
@@ -31,7 +41,23 @@ import type {
  * session is enough to answer a retried command with its first result instead of applying
  * it twice (Raft dissertation, section 6.3).
  */
-export type KvOp =
+export type KvOp = CallerOp | AsUserOp;
+
+/**
+ * A client's op as the user it authenticated as (\'\' when it sent no credentials). The
+ * edge wraps every client write in one, and the machine checks the user's permissions when
+ * it applies it (etcd's authApplierV3): at that point in the log, so a permission revoked
+ * just before it cannot be raced. Ops not wrapped are the cluster's own (member records,
+ * lease expiry) and are not checked.
+ */
+export interface AsUserOp {
+  readonly f: 'asUser';
+  readonly user: string;
+  readonly op: CallerOp;
+}
+
+/** Every op but the `asUser` wrapper. */
+export type CallerOp =
   | { readonly f: 'get'; readonly key: Bytes }
   | PutRequest
   | { readonly f: 'delete'; readonly key: Bytes }
@@ -50,7 +76,8 @@ export type KvOp =
       readonly value: Bytes;
     }
   | { readonly f: 'list'; readonly prefix: Bytes; readonly limit: number }
-  | Exclude<EtcdOp, PutRequest>;
+  | Exclude<EtcdOp, PutRequest>
+  | AuthOp;
 
 /** The operations that change nothing: only these may be served as reads. */
 export type KvReadOp = Extract<KvOp, { f: 'get' } | { f: 'list' }> | EtcdReadOp;
@@ -81,6 +108,7 @@ export type KvResult =
       readonly revision: number;
     }
   | EtcdResult
+  | Exclude<AuthResult, AuthError>
   /** A sequence number older than the session's last: a late duplicate, not applied. */
   | { readonly f: 'stale'; readonly lastSeq: number };
 
@@ -117,6 +145,8 @@ export interface KvLimits extends Partial<EtcdLimits> {
     readonly pastReadsNewest?: boolean;
     /** Each write of a txn takes its own revision instead of one for the whole txn. */
     readonly revisionPerWrite?: boolean;
+    /** A client's write applies without its permissions checked (trusting the edge's check). */
+    readonly authAtEdgeOnly?: boolean;
   };
 }
 
@@ -148,6 +178,8 @@ export interface KvSnapshot {
   readonly leases: readonly (readonly [number, number, number])[];
   /** In least-recently-used order, so eviction continues identically after a restore. */
   readonly sessions: readonly (readonly [number, number, KvResult])[];
+  /** Users, roles, permissions and whether auth is on (auth.ts). */
+  readonly auth: AuthImage;
 }
 
 /** A snapshot as decoded: the log's writes as [revision, key, value (null: delete), lease]. */
@@ -155,8 +187,15 @@ export interface KvImage extends Omit<KvSnapshot, 'log'> {
   readonly log: readonly (readonly [number, Bytes, Bytes | null, number])[];
 }
 
+/** The auth store as the edge may use it: read-only (see KvStateMachine.auth). */
+export type AuthView = Pick<
+  AuthStore,
+  'isEnabled' | 'revision' | 'user' | 'checkRange' | 'checkAdmin' | 'checkUser' | 'hasRole'
+>;
+
 export class KvStateMachine {
   private store = new MvccStore();
+  private authStore = new AuthStore();
   private readonly sessions = new Map<number, Session>();
   private applied = 0;
   private readonly limits: Required<Omit<KvLimits, 'unsafeTestingFaults'>> & KvLimits;
@@ -185,6 +224,11 @@ export class KvStateMachine {
   /** Reads below this revision are refused as compacted (0: nothing compacted yet). */
   get compactRevision(): number {
     return this.store.compactRevision;
+  }
+
+  /** The auth store, read-only use: the edge verifies tokens and checks reads against it. */
+  get auth(): AuthView {
+    return this.authStore;
   }
 
   /** Keys with retained history (live, or deleted but still readable at a past revision). */
@@ -267,6 +311,7 @@ export class KvStateMachine {
         .sort((a, b) => a.id - b.id)
         .map((l) => [l.id, l.ttl, l.remainingTtl] as const),
       sessions: [...this.sessions].map(([id, s]) => [id, s.seq, s.result] as const),
+      auth: this.authStore.image(),
     };
   }
 
@@ -289,6 +334,7 @@ export class KvStateMachine {
     );
     machine.store.leaseIdHigh = image.leaseIdHigh;
     for (const [id, seq, result] of image.sessions) machine.sessions.set(id, { seq, result });
+    machine.authStore = AuthStore.restore(image.auth);
     return machine;
   }
 
@@ -301,6 +347,15 @@ export class KvStateMachine {
   }
 
   private run(op: KvOp): KvResult {
+    if (op.f === 'asUser') {
+      const denied =
+        this.limits.unsafeTestingFaults?.authAtEdgeOnly === true
+          ? undefined
+          : this.permit(op.user, op.op);
+      if (denied !== undefined) return denied;
+      return isAuthOp(op.op) ? this.authStore.apply(op.op, op.user) : this.run(op.op);
+    }
+    if (isAuthOp(op)) return this.authStore.apply(op, undefined);
     switch (op.f) {
       case 'get':
         return { f: 'get', entry: entryOf(this.store.get(op.key)), revision: this.store.revision };
@@ -342,6 +397,87 @@ export class KvStateMachine {
         return applyEtcd(this.store, op, this.limits);
       default:
         return applyEtcd(this.store, op, this.limits);
+    }
+  }
+
+  /**
+   * Whether `user` may run `op` now (etcd's authApplierV3 checks): key ranges against the
+   * user's permissions, administration against the root role. Auth requests check their
+   * own caller (AuthStore.apply). Undefined: permitted.
+   */
+  private permit(user: string, op: CallerOp): AuthError | undefined {
+    const auth = this.authStore;
+    if (!auth.isEnabled || isAuthOp(op)) return undefined;
+    const read = (r: KeyRange) => auth.checkRange(user, r, 'read');
+    const write = (r: KeyRange) => auth.checkRange(user, r, 'write');
+    const leaseKeys = (id: number, access: 'read' | 'write') => {
+      if (auth.checkAdmin(user) === undefined) return undefined;
+      for (const key of this.store.leases.get(id)?.keys ?? []) {
+        const denied = auth.checkRange(user, { key }, access);
+        if (denied !== undefined) return denied;
+      }
+      return undefined;
+    };
+    switch (op.f) {
+      case 'get':
+        return read({ key: op.key });
+      case 'list':
+        return read({ key: op.prefix, rangeEnd: prefixEnd(op.prefix) });
+      case 'delete':
+        return write({ key: op.key });
+      case 'cas':
+      case 'casVersion':
+        return read({ key: op.key }) ?? write({ key: op.key });
+      case 'range':
+      case 'put':
+      case 'deleteRange':
+      case 'txn':
+        return this.permitRequest(user, op, leaseKeys);
+      case 'compact':
+      case 'leaseCheckpoint':
+        // Compaction discards every user's history: administrators only (etcd lets any
+        // caller compact; we do not).
+        return auth.checkAdmin(user);
+      case 'leaseGrant':
+      case 'leaseLeases':
+        return auth.checkUser(user);
+      case 'leaseRevoke':
+        return auth.checkUser(user) ?? leaseKeys(op.id, 'write');
+      case 'leaseTimeToLive':
+        return auth.checkUser(user) ?? leaseKeys(op.id, 'read');
+    }
+  }
+
+  private permitRequest(
+    user: string,
+    op: RequestOp,
+    leaseKeys: (id: number, access: 'read' | 'write') => AuthError | undefined,
+  ): AuthError | undefined {
+    const auth = this.authStore;
+    switch (op.f) {
+      case 'range':
+        return auth.checkRange(user, op, 'read');
+      case 'put':
+        return (
+          auth.checkRange(user, { key: op.key }, 'write') ??
+          (op.lease !== undefined && op.lease !== 0 ? leaseKeys(op.lease, 'write') : undefined) ??
+          (op.prevKv === true ? auth.checkRange(user, { key: op.key }, 'read') : undefined)
+        );
+      case 'deleteRange':
+        return (
+          auth.checkRange(user, op, 'write') ??
+          (op.prevKv === true ? auth.checkRange(user, op, 'read') : undefined)
+        );
+      case 'txn':
+        for (const c of op.compare) {
+          const denied = auth.checkRange(user, c, 'read');
+          if (denied !== undefined) return denied;
+        }
+        for (const o of [...op.success, ...op.failure]) {
+          const denied = this.permitRequest(user, o, leaseKeys);
+          if (denied !== undefined) return denied;
+        }
+        return undefined;
     }
   }
 

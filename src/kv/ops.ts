@@ -1,3 +1,4 @@
+import { type AuthError, authErrorGrpcCode, authErrorMessage } from './auth.ts';
 import type { Bytes } from './bytes.ts';
 
 /**
@@ -262,7 +263,9 @@ export type KvError =
   /** Our bound (`leasesMax`); etcd has none, its message is ours. */
   | { readonly f: 'error'; readonly code: 'leasesFull'; readonly leasesMax: number }
   | { readonly f: 'error'; readonly code: 'duplicateKey' }
-  | { readonly f: 'error'; readonly code: 'tooManyOps'; readonly opsMax: number };
+  | { readonly f: 'error'; readonly code: 'tooManyOps'; readonly opsMax: number }
+  /** The auth store's refusals (auth.ts), including a call outside the caller's permissions. */
+  | AuthError;
 
 export type KvErrorCode = KvError['code'];
 
@@ -293,13 +296,15 @@ export function kvErrorMessage(error: KvError): string {
       return 'etcdserver: duplicate key given in txn request';
     case 'tooManyOps':
       return 'etcdserver: too many operations in txn request';
+    default:
+      return authErrorMessage(error.code);
   }
 }
 
 /** The gRPC status code etcd answers each error with. */
 export function kvErrorGrpcCode(
   error: KvError,
-): 'OUT_OF_RANGE' | 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'FAILED_PRECONDITION' {
+): 'OUT_OF_RANGE' | 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'FAILED_PRECONDITION' | 'PERMISSION_DENIED' {
   switch (error.code) {
     case 'compacted':
     case 'futureRevision':
@@ -317,6 +322,8 @@ export function kvErrorGrpcCode(
     case 'duplicateKey':
     case 'tooManyOps':
       return 'INVALID_ARGUMENT';
+    default:
+      return authErrorGrpcCode(error.code);
   }
 }
 

@@ -172,6 +172,8 @@ export function writeRanges(op: KvOp | RequestOp): KeyRange[] {
       return [op];
     case 'txn':
       return [...op.success, ...op.failure].flatMap(writeRanges);
+    case 'asUser':
+      return writeRanges(op.op);
     default:
       return [];
   }

@@ -43,7 +43,11 @@ type FieldKind =
   | 'a compare result'
   | 'compares'
   | 'ops'
-  | 'checkpoints';
+  | 'checkpoints'
+  | 'a name'
+  | 'a password hash or null'
+  | 'a permission'
+  | 'a caller op';
 
 /** `?` marks an optional field. */
 type Fields = Readonly<Record<string, FieldKind | `${FieldKind}?`>>;
@@ -92,6 +96,24 @@ const opFields = {
   leaseCheckpoint: { checkpoints: 'checkpoints' },
   leaseTimeToLive: { id: 'a positive count', keys: 'a flag?' },
   leaseLeases: {},
+  authEnable: {},
+  authDisable: {},
+  userAdd: { name: 'a name', password: 'a password hash or null' },
+  userDelete: { name: 'a name' },
+  userChangePassword: { name: 'a name', password: 'a password hash or null' },
+  userGrantRole: { user: 'a name', role: 'a name' },
+  userRevokeRole: { name: 'a name', role: 'a name' },
+  roleAdd: { name: 'a name' },
+  roleDelete: { role: 'a name' },
+  roleGrantPermission: { name: 'a name', perm: 'a permission' },
+  roleRevokePermission: { role: 'a name', key: 'bytes', rangeEnd: 'bytes' },
+  authStatus: {},
+  userGet: { name: 'a name' },
+  userList: {},
+  roleGet: { role: 'a name' },
+  roleList: {},
+  authLookup: { name: 'a name' },
+  asUser: { user: 'a name', op: 'a caller op' },
 } as const satisfies {
   readonly [F in KvOp['f']]: {
     readonly [K in Exclude<keyof Extract<KvOp, { f: F }>, 'f'>]-?: FieldKind | `${FieldKind}?`;
@@ -192,6 +214,25 @@ function whyNotKind(kind: FieldKind, value: unknown, depth: number): string | un
     case 'ops':
       if (depth <= 0) return `txns nest at most ${TXN_DEPTH_MAX} deep`;
       return everyItem(value, (op) => whyNotOp(op, requestOpFields, 'op', depth - 1));
+    case 'a name':
+      return typeof value === 'string' && value.length <= NAME_LENGTH_MAX
+        ? undefined
+        : `not a string of at most ${NAME_LENGTH_MAX} units`;
+    case 'a password hash or null':
+      if (value === null) return undefined;
+      if (!isRecord(value)) return 'not a password hash';
+      if (value.scheme !== 'scrypt') return 'not an scrypt hash';
+      return whyNotFields(value, '', passwordFields, 'password hash', depth);
+    case 'a permission':
+      if (!isRecord(value)) return 'not a permission';
+      return (
+        oneOf(value.permType, ['read', 'write', 'readwrite']) ??
+        whyNotFields(value, 'permType', { key: 'bytes', rangeEnd: 'bytes' }, 'permission', depth)
+      );
+    case 'a caller op': {
+      if (isRecord(value) && value.f === 'asUser') return 'an asUser op cannot nest';
+      return whyNotOp(value, opFields, 'op', depth);
+    }
     case 'checkpoints':
       return everyItem(value, (c) =>
         isRecord(c)
@@ -206,6 +247,18 @@ function whyNotKind(kind: FieldKind, value: unknown, depth: number): string | un
       );
   }
 }
+
+/** Longest user or role name accepted, UTF-16 units. */
+const NAME_LENGTH_MAX = 1024;
+
+const passwordFields = {
+  scheme: 'a name',
+  salt: 'a name',
+  hash: 'a name',
+  cost: 'a positive count',
+  blockSize: 'a positive count',
+  parallelization: 'a positive count',
+} as const satisfies Fields;
 
 function oneOf(value: unknown, names: readonly string[]): string | undefined {
   return typeof value === 'string' && names.includes(value)
@@ -227,6 +280,7 @@ function everyItem(
 
 /** A command's size for flow control: the bytes of its keys and values, plus a constant. */
 export function opSizeBytes(op: KvOp | RequestOp): number {
+  if (op.f === 'asUser') return op.user.length + opSizeBytes(op.op);
   let bytes = 32;
   if ('key' in op) bytes += op.key.length;
   if ('value' in op) bytes += op.value.length;

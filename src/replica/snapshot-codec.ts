@@ -1,3 +1,4 @@
+import { type AuthImage, emptyAuthImage } from '../kv/auth.ts';
 import { type KvImage, type KvLimits, type KvSnapshot, KvStateMachine } from '../kv/machine.ts';
 import type { KvRecord } from '../kv/mvcc.ts';
 import type { KeyValue } from '../kv/ops.ts';
@@ -62,6 +63,8 @@ export function decodeKvSnapshot(bytes: Uint8Array, limits?: KvLimits): KvStateM
     })),
     log: json.log,
     sessions: json.sessions,
+    // Snapshots from before auth have none: auth off, no users.
+    auth: json.auth ?? emptyAuthImage,
   };
   return KvStateMachine.restore(image, limits);
 }
@@ -75,6 +78,7 @@ interface Wire {
   readonly base: readonly (readonly [string, string, number, number, number, number])[];
   readonly log: KvImage['log'];
   readonly sessions: KvImage['sessions'];
+  readonly auth?: AuthImage;
 }
 
 /** Most records one `step` encodes, and most UTF-16 units it produces (about one slice). */
@@ -126,7 +130,8 @@ export class KvSnapshotEncoder {
     this.push(
       `{"appliedIndex":${snapshot.appliedIndex},"revision":${snapshot.revision},` +
         `"compactRevision":${snapshot.compactRevision},"leaseIdHigh":${snapshot.leaseIdHigh},` +
-        `"${LISTS[0]}":[`,
+        // Users and roles are few (an administrator makes them): one piece, not sliced.
+        `"auth":${JSON.stringify(snapshot.auth)},"${LISTS[0]}":[`,
     );
   }
 

@@ -1,5 +1,5 @@
 import type { NodeId } from '../kernel/ids.ts';
-import type { KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
+import type { AuthView, KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
 import { describeRefusal, type Refusal } from '../replica/refusal.ts';
 
 /**
@@ -37,6 +37,11 @@ export interface KvEngine {
    * name it, so clients can go there directly next time.
    */
   leaderHint?(): string | undefined;
+  /**
+   * The auth store as this node has applied it, read-only (tokens and reads are checked
+   * against it at the edge). Absent: the engine cannot serve auth, and it stays off.
+   */
+  authView?(): AuthView;
   /** Membership changes; leader only (a `notLeader` refusal otherwise). */
   addLearner(member: MemberAddress): Promise<void>;
   promote(id: NodeId): Promise<void>;

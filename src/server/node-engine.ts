@@ -1,5 +1,5 @@
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
-import type { KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
+import type { AuthView, KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
 import type { RoutedTypes, RouterBinding } from '../replica/router.ts';
 import type {
   EngineStatus,
@@ -120,6 +120,11 @@ export class NodeEngine<T extends RoutedTypes, R extends HostedReplica<T>> imple
     const leader = this.host.router.leader();
     if (leader === NO_NODE || leader === this.id) return undefined;
     return this.hooks.clientUrl(leader);
+  }
+
+  authView(): AuthView {
+    // Looked up each time: a snapshot install replaces the machine.
+    return this.binding.replica.machine.auth;
   }
 
   status(): EngineStatus {

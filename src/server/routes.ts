@@ -15,6 +15,7 @@ import {
 import { isNodeId } from '../kernel/ids.ts';
 import type { KvCommand, KvOp, KvResult } from '../kv/machine.ts';
 import { kvErrorMessage } from '../kv/ops.ts';
+import { asCaller, authResultError } from './auth-routes.ts';
 import { bytesIn, encodingOf, entryOrNull, entryOut, type WireEncoding } from './bytes-edge.ts';
 import type { EngineStatus, KvEngine, ReadConsistency } from './engine.ts';
 import { ApiError, type CallKind, engineError } from './errors.ts';
@@ -85,7 +86,11 @@ function resultOf<F extends KvResult['f']>(result: KvResult, f: F): Extract<KvRe
       `seq is older than this session's last (${result.lastSeq}); the write was not applied`,
     );
   }
-  if (result.f === 'error') throw new ApiError(400, 'invalid-request', kvErrorMessage(result));
+  if (result.f === 'error') {
+    throw (
+      authResultError(result.code) ?? new ApiError(400, 'invalid-request', kvErrorMessage(result))
+    );
+  }
   if (result.f !== f) throw new Error(`engine answered '${result.f}' to a '${f}'`);
   return result as Extract<KvResult, { f: F }>;
 }
@@ -98,7 +103,7 @@ export function registerKvRoutes(app: FastifyInstance, ctx: RouteContext): void 
 function registerKvWrites(app: FastifyInstance, ctx: RouteContext): void {
   const s = schemas(ctx.limits);
   const write = (req: FastifyRequest, op: KvOp) => {
-    const cmd: KvCommand = { ...sessionOf(req), op };
+    const cmd: KvCommand = { ...sessionOf(req), op: asCaller(req, op) };
     return ctx.engine.write(cmd);
   };
   app.put<{ Params: KeyParams; Body: { value: string }; Querystring: Encoding }>(

@@ -4,6 +4,8 @@ import Fastify, {
   type FastifyReply,
   LogController,
 } from 'fastify';
+import { AuthGate, type AuthGateOptions } from './auth.ts';
+import { registerAuth } from './auth-routes.ts';
 import type { KvEngine } from './engine.ts';
 import { ApiError, frameworkError } from './errors.ts';
 import { type Logger, silentLogger } from './logger.ts';
@@ -42,6 +44,8 @@ export interface ServerOptions {
   readonly closeGraceMs?: number;
   /** Serve HTTPS instead of HTTP. */
   readonly tls?: ServerTls;
+  /** etcd's auth (bearer tokens); without it the API has none, as before auth existed. */
+  readonly auth?: AuthGateOptions;
 }
 
 const defaults = {
@@ -140,6 +144,7 @@ export function createServer(options: ServerOptions): QuorateServer {
     limits: settings,
     retryAfterSeconds: settings.retryAfterSeconds,
   };
+  if (options.auth !== undefined) registerAuth(app, new AuthGate(options.engine, options.auth));
   registerKvRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
 

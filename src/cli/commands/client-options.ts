@@ -39,6 +39,8 @@ export interface ClientFlags {
   ca?: string;
   json?: true;
   writeOut?: OutputFormat;
+  user?: string;
+  token?: string;
 }
 
 /** How a cluster command prints its answer (`-w`, as etcdctl's `--write-out`). */
@@ -81,6 +83,11 @@ export function withClientOptions(command: Command): Command {
       parseOutputFormat,
     )
     .option('--json', 'print the answer as JSON (same as -w json)')
+    .option(
+      '--user <name:password>',
+      'authenticate as this user when auth is on (as etcdctl; default: $QUORATE_USER)',
+    )
+    .option('--token <token>', 'a token from an earlier authentication (default: $QUORATE_TOKEN)')
     .addHelpText('after', exitCodesHelp);
 }
 
@@ -163,16 +170,38 @@ export function clientOf(flags: ClientFlags): QuorateClient {
       throw new UsageError(`--ca ${caFile}: ${(err as Error).message}`);
     }
   }
+  const token = flags.token ?? envVar('QUORATE_TOKEN');
+  const user = userOf(flags.user ?? envVar('QUORATE_USER'));
+  if (token !== undefined && user !== undefined) {
+    throw new UsageError('--user and --token are two credentials: pass one');
+  }
   return new QuorateClient({
     endpoints,
     timeoutMs: flags.timeout ?? 5000,
     ...(ca === undefined ? {} : { ca }),
+    ...(token === undefined ? {} : { token }),
+    ...(user === undefined ? {} : { user }),
   });
+}
+
+/** `name:password`, split at the first colon as etcdctl does. */
+function userOf(raw: string | undefined): { name: string; password: string } | undefined {
+  if (raw === undefined) return undefined;
+  const colon = raw.indexOf(':');
+  if (colon <= 0) throw new UsageError('--user must be name:password');
+  return { name: raw.slice(0, colon), password: raw.slice(colon + 1) };
 }
 
 /** Exit code for a failed client call: bad input 2, cluster trouble 3, anything else 1. */
 export function exitCodeOf(err: QuorateError): number {
-  const badInput = ['invalid-request', 'too-large', 'unsupported-media-type', 'not-found'];
+  const badInput = [
+    'unauthenticated',
+    'permission-denied',
+    'invalid-request',
+    'too-large',
+    'unsupported-media-type',
+    'not-found',
+  ];
   // Asking a node for a call its protocol lacks (membership on Multi-Paxos) is a usage error.
   const unsupported = err.code === 'method-not-allowed' || err.code === 'not-implemented';
   if (badInput.includes(err.code) || unsupported) return EXIT.usage;

@@ -48,6 +48,8 @@ export async function runNode(config: NodeConfig): Promise<number> {
     engine,
     metrics,
     logger,
+    // Tokens verify on every member of the cluster and on both APIs: keyed by its secret.
+    auth: { secret: config.secret },
     ...(config.tls === undefined ? {} : { tls: config.tls }),
   });
   const grpc =

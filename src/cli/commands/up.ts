@@ -325,6 +325,7 @@ interface UpFlags {
   dashboardPort?: number;
   tls: boolean;
   grpcPortBase?: number;
+  auth?: true;
   json?: true;
   logLevel?: string;
   logFormat?: string;
@@ -370,6 +371,10 @@ export const upCommand: CommandModule = (program, setExitCode) => {
       intOption('--grpc-port-base', 1, 65_000),
     )
     .option('--json', 'print the endpoints as one JSON line once the cluster is up')
+    .option(
+      '--auth',
+      "turn etcd's auth on: a root user whose random password is printed once (etcd's is off by default)",
+    )
     .option('--log-level <level>', "the nodes' log level: debug, info (default), warn, error")
     .option('--log-format <format>', "the nodes' log files: json (default) or text, for people")
     .action(async (flags: UpFlags) => {
@@ -439,8 +444,16 @@ async function runUp(flags: UpFlags): Promise<number> {
       onNodeExit(node, code);
     },
   });
+  // Before up's own client: with auth on, it calls as root (the password only in memory).
+  const rootPassword =
+    flags.auth === true
+      ? await (await import('./up-auth.ts')).enableAuth(cluster, (line) =>
+          process.stdout.write(line),
+        )
+      : undefined;
   const { clientOf } = await import('./client-options.ts');
   const client = clientOf({
+    ...(rootPassword === undefined ? {} : { user: `root:${rootPassword}` }),
     endpoints: cluster.nodes
       .filter((n) => !retired.has(n.id))
       .map((n) => n.clientUrl)

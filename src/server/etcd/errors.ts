@@ -1,6 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { unreachable } from '../../kernel/assert.ts';
 import { NO_NODE } from '../../kernel/ids.ts';
+import { AuthRefusedError, type EdgeAuthCode } from '../auth.ts';
 import { RefusedError } from '../engine.ts';
 
 /**
@@ -117,6 +118,25 @@ export function refusalStatus(err: RefusedError, kind: 'read' | 'write'): EtcdEr
 export function toEtcdError(err: unknown, kind: 'read' | 'write'): EtcdError {
   if (err instanceof EtcdError) return err;
   if (err instanceof RefusedError) return refusalStatus(err, kind);
+  if (err instanceof AuthRefusedError) return authStatusOf(err.code);
   const message = err instanceof Error ? err.message : String(err);
   return new EtcdError(status.INTERNAL, `quorate: ${message}`);
+}
+
+/** etcd's gRPC status for each auth refusal (rpctypes/error.go). */
+export function authStatusOf(code: EdgeAuthCode): EtcdError {
+  const err = new AuthRefusedError(code);
+  switch (code) {
+    case 'invalidToken':
+      return new EtcdError(status.UNAUTHENTICATED, err.message);
+    case 'permissionDenied':
+      return new EtcdError(status.PERMISSION_DENIED, err.message);
+    case 'userEmpty':
+    case 'roleEmpty':
+    case 'invalidAuthMgmt':
+    case 'authFailed':
+      return new EtcdError(status.INVALID_ARGUMENT, err.message);
+    default:
+      return new EtcdError(status.FAILED_PRECONDITION, err.message);
+  }
 }

@@ -3,6 +3,7 @@ import {
   Client,
   type ClientDuplexStream,
   credentials,
+  type Metadata,
   type MethodDefinition,
   type ServiceError,
 } from '@grpc/grpc-js';
@@ -68,6 +69,46 @@ export class EtcdGrpcClient {
       def.path,
       def.requestSerialize,
       def.responseDeserialize,
+    );
+  }
+
+  /** `unary` with request metadata (an auth `token`, as etcd's clients send it). */
+  unaryWith<Req extends object, Res>(
+    service: EtcdServiceName,
+    method: string,
+    request: Sent<Req>,
+    metadata: Metadata,
+    deadlineMs = 10_000,
+  ): Promise<Res> {
+    const def = methodOf<Sent<Req>, Res>(service, method);
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize,
+        request,
+        metadata,
+        { deadline: Date.now() + deadlineMs },
+        (err: ServiceError | null, res?: Res) => {
+          if (err !== null) reject(err);
+          else resolve(res as Res);
+        },
+      );
+    });
+  }
+
+  /** `bidi` with request metadata. */
+  bidiWith<Req extends object, Res>(
+    service: EtcdServiceName,
+    method: string,
+    metadata: Metadata,
+  ): ClientDuplexStream<Sent<Req>, Res> {
+    const def = methodOf<Sent<Req>, Res>(service, method);
+    return this.client.makeBidiStreamRequest(
+      def.path,
+      def.requestSerialize,
+      def.responseDeserialize,
+      metadata,
     );
   }
 

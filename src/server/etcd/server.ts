@@ -10,8 +10,10 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { NodeId } from '../../kernel/ids.ts';
+import { AuthGate, type AuthGateOptions, callerEngine } from '../auth.ts';
 import type { KvEngine } from '../engine.ts';
 import type { Logger } from '../logger.ts';
+import { authService, guardServer } from './auth.ts';
 import {
   alarm,
   type ClusterContext,
@@ -54,6 +56,8 @@ export interface EtcdServerOptions {
   readonly relayTimeoutMs?: number;
   /** On close, how long calls in flight may take before they are cut. */
   readonly closeGraceMs?: number;
+  /** Token lifetime and hashing cost of etcd's auth (on only once enabled, as in etcd). */
+  readonly auth?: Omit<AuthGateOptions, 'secret'>;
 }
 
 export interface EtcdServer {
@@ -153,8 +157,10 @@ export function createEtcdServer(options: EtcdServerOptions): EtcdServer {
     ),
   };
   let address: string | undefined;
+  const gate = new AuthGate(options.engine, { ...options.auth, secret: options.clusterSecret });
   const ctx: ClusterContext = {
-    engine: options.engine,
+    // Writes go out as the caller the auth guard names, for the state machine to check.
+    engine: callerEngine(gate),
     clusterId: clusterIdOf(options.clusterSecret),
     rangeKeysMax: positive('rangeKeysMax', options.rangeKeysMax ?? defaults.rangeKeysMax),
     keyLengthMax: positive('keyLengthMax', options.keyLengthMax ?? defaults.keyLengthMax),
@@ -174,6 +180,7 @@ export function createEtcdServer(options: EtcdServerOptions): EtcdServer {
   const sessions = new Set<WatchSession>();
   const header = (): ResponseHeader => headerOf(ctx, ctx.engine.status().revision);
   const server = new Server();
+  guardServer(server, gate, header);
   server.addService(
     etcdService('KV'),
     complete(
@@ -246,17 +253,9 @@ export function createEtcdServer(options: EtcdServerOptions): EtcdServer {
       (m) => unimplemented(`leases (${m})`),
     ),
   );
-  // Auth is off, as etcd's is by default; enabling it is what is missing.
   server.addService(
     etcdService('Auth'),
-    complete(
-      'Auth',
-      {
-        AuthStatus: unary('read', () => ({ header: header(), enabled: false, authRevision: 0 })),
-        Authenticate: unary('read', () => Promise.reject(etcdErrors.authNotEnabled())),
-      },
-      (m) => unimplemented(`authentication (${m})`),
-    ),
+    complete('Auth', authService(gate, header), (m) => unimplemented(`Auth.${m}`)),
   );
   const credentials =
     options.tls === undefined

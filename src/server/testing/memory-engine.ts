@@ -6,6 +6,7 @@
  */
 import type { NodeId } from '../../kernel/ids.ts';
 import {
+  type AuthView,
   defaultKvLimits,
   type KvChange,
   type KvCommand,
@@ -84,6 +85,10 @@ export class MemoryEngine implements KvEngine {
   releaseHung(): void {
     for (const release of this.hung) release();
     this.hung.clear();
+  }
+
+  authView(): AuthView {
+    return this.machine.auth;
   }
 
   async write(cmd: KvCommand): Promise<KvResult> {
