@@ -111,9 +111,18 @@ describe.skipIf(chromiumPath === undefined)('Anti-entropy playground in Chromium
       window.quorate.antientropy!.samples.some((s) => s.max > 0 && s.stalePairs > 0),
     );
     await slide(page, 'ae-rate', '0');
+    // The table and the chart are drawn from different frames' samples: wait for both to be
+    // fresh (a write sent just before the rate went to 0 can still be in flight for one).
     await page.waitForFunction(() => {
       const cells = Array.from(document.querySelectorAll('#ae-table td[data-lag]'));
-      return cells.length === 25 && cells.every((td) => td.getAttribute('data-lag') === '0');
+      const latest = window.quorate.antientropy!.samples.at(-1);
+      return (
+        cells.length === 25 &&
+        cells.every((td) => td.getAttribute('data-lag') === '0') &&
+        latest !== undefined &&
+        latest.max === 0 &&
+        latest.stalePairs === 0
+      );
     });
     const last = await page.evaluate(() => window.quorate.antientropy!.samples.at(-1));
     expect(last).toMatchObject({ max: 0, stalePairs: 0 });
