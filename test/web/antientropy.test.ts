@@ -1,62 +1,29 @@
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Dashboard, startDashboard } from '../../src/cli/dashboard.ts';
-import { ensureWebBuild } from '../../src/web/build.ts';
-import {
-  ensureScreenshotDir,
-  findChromium,
-  launchChromium,
-  NO_CHROMIUM_MESSAGE,
-} from './chromium.ts';
+import { describe, expect, it } from 'vitest';
+import { findChromium, NO_CHROMIUM_MESSAGE } from './chromium.ts';
+import { slide, usePlaygroundPage } from './playground-page.ts';
 
 const chromiumPath = findChromium();
 if (chromiumPath === undefined) console.warn(NO_CHROMIUM_MESSAGE);
 
-async function slide(page: Page, id: string, value: string): Promise<void> {
-  await page.locator(`#${id}`).fill(value);
-  await page.locator(`#${id}`).dispatchEvent('input');
-  await page.locator(`#${id}`).dispatchEvent('change');
-}
-
 describe.skipIf(chromiumPath === undefined)('Anti-entropy playground in Chromium', () => {
-  let browser: Browser;
-  let dashboard: Dashboard;
-  let page: Page;
-  const errors: string[] = [];
-  const shots = ensureScreenshotDir();
-
-  beforeAll(async () => {
-    await ensureWebBuild();
-    dashboard = await startDashboard({ host: '127.0.0.1', port: 0, cluster: undefined });
-    browser = await launchChromium(chromiumPath!);
-    page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(e.message));
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await dashboard?.close();
-  });
+  const pg = usePlaygroundPage(chromiumPath!, { width: 1280, height: 1100 });
 
   it('Merkle: the repair descends into the differing branches only, and the roots end equal', async () => {
-    await page.goto(`${dashboard.url}#antientropy`);
-    await page.waitForFunction(() => window.quorate.antientropy !== undefined);
-    await slide(page, 'ae-speed', '5');
+    await pg.page.goto(`${pg.url}#antientropy`);
+    await pg.page.waitForFunction(() => window.quorate.antientropy !== undefined);
+    await slide(pg.page, 'ae-speed', '5');
     const synced = () =>
-      page.waitForFunction(() => {
+      pg.page.waitForFunction(() => {
         const s = document.getElementById('ae-merkle');
         return s?.dataset.same === 'true' && s.dataset.keys === '200,200';
       });
     await synced();
-    await page.locator('#ae-d').selectOption('5');
-    await page.locator('#ae-damage').click();
+    await pg.page.locator('#ae-d').selectOption('5');
+    await pg.page.locator('#ae-damage').click();
     // The rendered trees light a differing range the exchange compared, below the root.
     // Paused the moment it does, so the picture and the checks below see the same state.
-    await page.waitForFunction(() => {
+    await pg.page.waitForFunction(() => {
       const view = window.quorate.antientropy!;
       const lit = view
         .treeCells()
@@ -65,8 +32,8 @@ describe.skipIf(chromiumPath === undefined)('Anti-entropy playground in Chromium
       if (lit) view.playing = false;
       return lit;
     });
-    await page.waitForTimeout(300);
-    const lit = await page.evaluate(() =>
+    await pg.page.waitForTimeout(300);
+    const lit = await pg.page.evaluate(() =>
       window.quorate.antientropy!.treeCells().map((row) => ({
         cells: row.length,
         differs: row.filter((c) => c.differs).length,
@@ -75,10 +42,10 @@ describe.skipIf(chromiumPath === undefined)('Anti-entropy playground in Chromium
     // Fewer ranges differ than are drawn at the first level: the descent is selective.
     expect(lit[1]!.differs).toBeLessThanOrEqual(5);
     expect(lit[1]!.differs).toBeLessThan(lit[1]!.cells);
-    expect(await page.locator('#ae-merkle').getAttribute('data-same')).toBe('false');
+    expect(await pg.page.locator('#ae-merkle').getAttribute('data-same')).toBe('false');
     // What the exchange compared so far: 8-bit ranges only under the differing 4-bit ones
     // (at most 5 of 16 per direction), never all 256 as a full comparison would.
-    const compared = await page.evaluate(() =>
+    const compared = await pg.page.evaluate(() =>
       window.quorate
         .antientropy!.latestExchange()
         .filter((s) => s.type === 'hashes')
@@ -87,10 +54,10 @@ describe.skipIf(chromiumPath === undefined)('Anti-entropy playground in Chromium
     const at8 = compared.filter((r) => r.startsWith('8:')).length;
     console.log(`anti-entropy playground: ${at8} 8-bit range summaries compared in the descent`);
     expect(at8).toBeLessThanOrEqual(2 * 5 * 16);
-    await page.screenshot({ path: join(shots, 'antientropy-1-descent.png') });
-    await page.locator('#ae-play').click();
+    await pg.page.screenshot({ path: join(pg.shots, 'antientropy-1-descent.png') });
+    await pg.page.locator('#ae-play').click();
     await synced();
-    const moved = await page.evaluate(() => {
+    const moved = await pg.page.evaluate(() => {
       const ex = window.quorate.antientropy!.latestExchange();
       return {
         entries: ex.filter((s) => s.type === 'values').reduce((n, s) => n + s.entries, 0),
@@ -100,20 +67,20 @@ describe.skipIf(chromiumPath === undefined)('Anti-entropy playground in Chromium
     console.log(
       `anti-entropy playground: latest exchange moved ${moved.entries} entries in ${moved.bytes} B`,
     );
-    await page.screenshot({ path: join(shots, 'antientropy-2-repaired.png') });
+    await pg.page.screenshot({ path: join(pg.shots, 'antientropy-2-repaired.png') });
   });
 
   it('Scuttlebutt: tables go stale under writes and all fresh once writes stop', async () => {
-    await page.evaluate(() => {
+    await pg.page.evaluate(() => {
       window.quorate.antientropy!.playing = true;
     });
-    await page.waitForFunction(() =>
+    await pg.page.waitForFunction(() =>
       window.quorate.antientropy!.samples.some((s) => s.max > 0 && s.stalePairs > 0),
     );
-    await slide(page, 'ae-rate', '0');
+    await slide(pg.page, 'ae-rate', '0');
     // The table and the chart are drawn from different frames' samples: wait for both to be
     // fresh (a write sent just before the rate went to 0 can still be in flight for one).
-    await page.waitForFunction(() => {
+    await pg.page.waitForFunction(() => {
       const cells = Array.from(document.querySelectorAll('#ae-table td[data-lag]'));
       const latest = window.quorate.antientropy!.samples.at(-1);
       return (
@@ -124,12 +91,12 @@ describe.skipIf(chromiumPath === undefined)('Anti-entropy playground in Chromium
         latest.stalePairs === 0
       );
     });
-    const last = await page.evaluate(() => window.quorate.antientropy!.samples.at(-1));
+    const last = await pg.page.evaluate(() => window.quorate.antientropy!.samples.at(-1));
     expect(last).toMatchObject({ max: 0, stalePairs: 0 });
-    await page.screenshot({ path: join(shots, 'antientropy-3-fresh.png') });
+    await pg.page.screenshot({ path: join(pg.shots, 'antientropy-3-fresh.png') });
   });
 
   it('logs no console errors', () => {
-    expect(errors).toEqual([]);
+    expect(pg.errors).toEqual([]);
   });
 });

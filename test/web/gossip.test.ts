@@ -1,69 +1,35 @@
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Dashboard, startDashboard } from '../../src/cli/dashboard.ts';
-import { ensureWebBuild } from '../../src/web/build.ts';
-import {
-  ensureScreenshotDir,
-  findChromium,
-  launchChromium,
-  NO_CHROMIUM_MESSAGE,
-} from './chromium.ts';
+import { describe, expect, it } from 'vitest';
+import { findChromium, NO_CHROMIUM_MESSAGE } from './chromium.ts';
+import { slide, usePlaygroundPage } from './playground-page.ts';
 
 const chromiumPath = findChromium();
 if (chromiumPath === undefined) console.warn(NO_CHROMIUM_MESSAGE);
 
-/** Sets a range input as a visitor drags it: the value, then the input and change events. */
-async function slide(page: Page, id: string, value: string): Promise<void> {
-  await page.locator(`#${id}`).fill(value);
-  await page.locator(`#${id}`).dispatchEvent('input');
-  await page.locator(`#${id}`).dispatchEvent('change');
-}
-
 describe.skipIf(chromiumPath === undefined)('Gossip playground in Chromium', () => {
-  let browser: Browser;
-  let dashboard: Dashboard;
-  let page: Page;
-  const errors: string[] = [];
-  const shots = ensureScreenshotDir();
-
-  beforeAll(async () => {
-    await ensureWebBuild();
-    dashboard = await startDashboard({ host: '127.0.0.1', port: 0, cluster: undefined });
-    browser = await launchChromium(chromiumPath!);
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(e.message));
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await dashboard?.close();
-  });
+  const pg = usePlaygroundPage(chromiumPath!, { width: 1280, height: 900 });
 
   it('an event reaches all 20 nodes, measured in rounds; a killed node is marked dead at all the others', async () => {
-    await page.goto(`${dashboard.url}#gossip`);
-    await page.waitForFunction(() => window.quorate.gossip !== undefined);
-    await page.locator('#gs-auto').uncheck();
-    await slide(page, 'gs-speed', '5');
-    await slide(page, 'gs-nodes', '20');
+    await pg.page.goto(`${pg.url}#gossip`);
+    await pg.page.waitForFunction(() => window.quorate.gossip !== undefined);
+    await pg.page.locator('#gs-auto').uncheck();
+    await slide(pg.page, 'gs-speed', '5');
+    await slide(pg.page, 'gs-nodes', '20');
     // Converged: no node that some live node does not see alive.
-    await page.waitForFunction(
+    await pg.page.waitForFunction(
       () =>
         window.quorate.gossip!.pg.now > 2000 &&
         document.querySelectorAll('#gs-rows tr').length === 0,
     );
 
-    await page.locator('#gs-node').selectOption('4');
-    await page.locator('#gs-publish').click();
-    await page.waitForFunction(() => {
+    await pg.page.locator('#gs-node').selectOption('4');
+    await pg.page.locator('#gs-publish').click();
+    await pg.page.waitForFunction(() => {
       const e = document.getElementById('gs-event')!;
       return e.dataset.key === '4.1' && e.dataset.reached === '20' && e.dataset.live === '20';
     });
     // Every core delivered it, as its own stream says, and the rounds were measured.
-    const learned = await page.evaluate(() =>
+    const learned = await pg.page.evaluate(() =>
       window.quorate.gossip!.pg.members.map((id) => {
         const core = window.quorate.gossip!.pg.core(id) as unknown as {
           learned: Map<string, number>;
@@ -72,8 +38,8 @@ describe.skipIf(chromiumPath === undefined)('Gossip playground in Chromium', () 
       }),
     );
     expect(learned).toEqual(Array(20).fill(true));
-    await page.waitForFunction(() => window.quorate.gossip!.measured.length === 1);
-    const [point] = await page.evaluate(() => window.quorate.gossip!.measured);
+    await pg.page.waitForFunction(() => window.quorate.gossip!.measured.length === 1);
+    const [point] = await pg.page.evaluate(() => window.quorate.gossip!.measured);
     console.log(
       `gossip playground: event 4.1 reached 20 nodes in ${point!.rounds} rounds of relays`,
     );
@@ -82,14 +48,14 @@ describe.skipIf(chromiumPath === undefined)('Gossip playground in Chromium', () 
     // not tell everyone itself), inside push theory's log₂N + ln N ≈ 7.3 at N = 20.
     expect(point!.rounds).toBeGreaterThanOrEqual(2);
     expect(point!.rounds).toBeLessThan(7.3);
-    await page.screenshot({ path: join(shots, 'gossip-1-event.png') });
+    await pg.page.screenshot({ path: join(pg.shots, 'gossip-1-event.png') });
 
-    await page.locator('#gs-node').selectOption('7');
-    await page.locator('#gs-kill').click();
-    await page.locator('#gs-node').selectOption('1');
-    await page.locator('#gs-node').dispatchEvent('change');
+    await pg.page.locator('#gs-node').selectOption('7');
+    await pg.page.locator('#gs-kill').click();
+    await pg.page.locator('#gs-node').selectOption('1');
+    await pg.page.locator('#gs-node').dispatchEvent('change');
     // The rendered row for n7: dead at every one of the 19 live nodes.
-    await page.waitForFunction(
+    await pg.page.waitForFunction(
       () => {
         const row = document.querySelector('#gs-rows tr[data-node="7"]') as HTMLElement | null;
         return (
@@ -99,20 +65,20 @@ describe.skipIf(chromiumPath === undefined)('Gossip playground in Chromium', () 
       undefined,
       { timeout: 20_000 },
     );
-    const rows = await page.$$eval('#gs-rows tr', (trs) =>
+    const rows = await pg.page.$$eval('#gs-rows tr', (trs) =>
       trs.map((tr) => (tr as HTMLElement).dataset.node),
     );
     expect(rows).toEqual(['7']);
-    expect(await page.locator('#gs-check').getAttribute('data-ok')).toBe('true');
-    expect(await page.locator('#gs-check').textContent()).toContain('wrong dead verdicts: 0');
-    await page.screenshot({ path: join(shots, 'gossip-2-dead.png') });
+    expect(await pg.page.locator('#gs-check').getAttribute('data-ok')).toBe('true');
+    expect(await pg.page.locator('#gs-check').textContent()).toContain('wrong dead verdicts: 0');
+    await pg.page.screenshot({ path: join(pg.shots, 'gossip-2-dead.png') });
   });
 
   it('runs 200 nodes from the slider', async () => {
-    await slide(page, 'gs-nodes', '200');
-    await page.waitForFunction(() => window.quorate.gossip!.pg.members.length === 200);
-    await page.locator('#gs-publish').click();
-    await page.waitForFunction(
+    await slide(pg.page, 'gs-nodes', '200');
+    await pg.page.waitForFunction(() => window.quorate.gossip!.pg.members.length === 200);
+    await pg.page.locator('#gs-publish').click();
+    await pg.page.waitForFunction(
       () => {
         const e = document.getElementById('gs-event')!;
         return e.dataset.live === '200' && e.dataset.reached === '200';
@@ -121,7 +87,7 @@ describe.skipIf(chromiumPath === undefined)('Gossip playground in Chromium', () 
       { timeout: 25_000 },
     );
     // What a frame costs at 200 nodes (simulation at 32x, drawing and panels), for the report.
-    const work = await page.evaluate(async () => {
+    const work = await pg.page.evaluate(async () => {
       const view = window.quorate.gossip!;
       const times: number[] = [];
       const original = view.frame.bind(view);
@@ -143,10 +109,10 @@ describe.skipIf(chromiumPath === undefined)('Gossip playground in Chromium', () 
       `gossip playground at 200 nodes, 32x: ${work.frames} frames in 1.5 s, frame work p50 ${work.p50.toFixed(1)} ms, p99 ${work.p99.toFixed(1)} ms`,
     );
     expect(work.frames).toBeGreaterThan(0);
-    await page.screenshot({ path: join(shots, 'gossip-3-200.png') });
+    await pg.page.screenshot({ path: join(pg.shots, 'gossip-3-200.png') });
   });
 
   it('logs no console errors', () => {
-    expect(errors).toEqual([]);
+    expect(pg.errors).toEqual([]);
   });
 });

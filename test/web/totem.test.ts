@@ -1,14 +1,8 @@
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Dashboard, startDashboard } from '../../src/cli/dashboard.ts';
-import { ensureWebBuild } from '../../src/web/build.ts';
-import {
-  ensureScreenshotDir,
-  findChromium,
-  launchChromium,
-  NO_CHROMIUM_MESSAGE,
-} from './chromium.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { findChromium, NO_CHROMIUM_MESSAGE } from './chromium.ts';
+import { usePlaygroundPage } from './playground-page.ts';
 
 const chromiumPath = findChromium();
 if (chromiumPath === undefined) console.warn(NO_CHROMIUM_MESSAGE);
@@ -91,100 +85,80 @@ function expectOneOrder(streams: readonly string[][]): void {
 }
 
 describe.skipIf(chromiumPath === undefined)('Totem playground in Chromium', () => {
-  let browser: Browser;
-  let dashboard: Dashboard;
-  let page: Page;
-  const errors: string[] = [];
-  const shots = ensureScreenshotDir();
-
-  beforeAll(async () => {
-    await ensureWebBuild();
-    dashboard = await startDashboard({ host: '127.0.0.1', port: 0, cluster: undefined });
-    browser = await launchChromium(chromiumPath!);
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-    });
-    page.on('pageerror', (e) => errors.push(e.message));
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await dashboard?.close();
-  });
+  const pg = usePlaygroundPage(chromiumPath!, { width: 1280, height: 900 });
 
   async function open(): Promise<void> {
-    await page.goto(`${dashboard.url}#totem`);
-    await page.waitForFunction(() => window.quorate.totem !== undefined);
+    await pg.page.goto(`${pg.url}#totem`);
+    await pg.page.waitForFunction(() => window.quorate.totem !== undefined);
     // A fresh ring of five from the same seed (the page may hold the previous test's run).
-    await page.locator('#tm-reset').click();
-    await page.locator('#tm-speed').fill('4');
-    await page.locator('#tm-speed').dispatchEvent('input');
-    await waitForRing(page, [1, 2, 3, 4, 5], '{1,2,3,4,5}');
+    await pg.page.locator('#tm-reset').click();
+    await pg.page.locator('#tm-speed').fill('4');
+    await pg.page.locator('#tm-speed').dispatchEvent('input');
+    await waitForRing(pg.page, [1, 2, 3, 4, 5], '{1,2,3,4,5}');
   }
 
   it('killing 1 of 5 forms a new ring of the other four, announced transitional then regular', async () => {
     await open();
-    await page.screenshot({ path: join(shots, 'totem-1-ring.png') });
-    await page.locator('#tm-node').selectOption('3');
-    await page.locator('#tm-kill').click();
-    await waitForRing(page, [1, 2, 4, 5], '{1,2,4,5}');
-    const after = await rows(page);
+    await pg.page.screenshot({ path: join(pg.shots, 'totem-1-ring.png') });
+    await pg.page.locator('#tm-node').selectOption('3');
+    await pg.page.locator('#tm-kill').click();
+    await waitForRing(pg.page, [1, 2, 4, 5], '{1,2,4,5}');
+    const after = await rows(pg.page);
     expect(after.find((r) => r.node === 3)).toMatchObject({ state: 'down', members: '' });
     for (const r of after.filter((r) => r.node !== 3)) {
       expect(r.badge).toBe('Operational');
       expect(r.members).toBe('{1,2,4,5}');
     }
-    const banners = await page.$$eval('#tm-banners .banner', (bs) =>
+    const banners = await pg.page.$$eval('#tm-banners .banner', (bs) =>
       bs.map((b) => `${b.getAttribute('data-kind')} ${b.getAttribute('data-members')}`),
     );
     expect(banners).toContain('transitional 1,2,4,5');
     expect(banners).toContain('regular 1,2,4,5');
     // The four keep delivering in the new ring, all in one order.
     const before = Math.min(...after.filter((r) => r.node !== 3).map((r) => r.delivered));
-    await page.waitForFunction(
+    await pg.page.waitForFunction(
       (n) =>
         Array.from(document.querySelectorAll('#tm-rows tr'))
           .filter((tr) => tr.getAttribute('data-node') !== '3')
           .every((tr) => Number(tr.querySelectorAll('td')[5]?.textContent) >= n + 10),
       before,
     );
-    expectOneOrder(await sinceLastRegular(page, [1, 2, 4, 5]));
-    await page.screenshot({ path: join(shots, 'totem-2-after-kill.png') });
+    expectOneOrder(await sinceLastRegular(pg.page, [1, 2, 4, 5]));
+    await pg.page.screenshot({ path: join(pg.shots, 'totem-2-after-kill.png') });
   });
 
   it("a partition's two sides each form a ring and deliver in one order; merging makes one ring", async () => {
     await open();
-    await page.locator('#tm-senders').fill('5');
-    await page.locator('#tm-senders').dispatchEvent('input');
-    await page.locator('#tm-groups').fill('1,2 | 3,4,5');
-    await page.locator('#tm-partition').click();
-    await waitForRing(page, [1, 2], '{1,2}');
-    await waitForRing(page, [3, 4, 5], '{3,4,5}');
-    await page.waitForFunction(() =>
+    await pg.page.locator('#tm-senders').fill('5');
+    await pg.page.locator('#tm-senders').dispatchEvent('input');
+    await pg.page.locator('#tm-groups').fill('1,2 | 3,4,5');
+    await pg.page.locator('#tm-partition').click();
+    await waitForRing(pg.page, [1, 2], '{1,2}');
+    await waitForRing(pg.page, [3, 4, 5], '{3,4,5}');
+    await pg.page.waitForFunction(() =>
       window.quorate
         .totem!.looks()
         .every(
           (n) => n.delivered.length - n.delivered.findLastIndex((e) => e.kind === 'config') > 15,
         ),
     );
-    const left = await sinceLastRegular(page, [1, 2]);
-    const right = await sinceLastRegular(page, [3, 4, 5]);
+    const left = await sinceLastRegular(pg.page, [1, 2]);
+    const right = await sinceLastRegular(pg.page, [3, 4, 5]);
     expectOneOrder(left);
     expectOneOrder(right);
     // Each side orders only its own senders' messages.
     for (const m of left.flat()) expect(['1', '2']).toContain(m.split('.')[0]);
     for (const m of right.flat()) expect(['3', '4', '5']).toContain(m.split('.')[0]);
-    await page.screenshot({ path: join(shots, 'totem-3-partition.png') });
+    await pg.page.screenshot({ path: join(pg.shots, 'totem-3-partition.png') });
 
-    await page.locator('#tm-merge').click();
-    await waitForRing(page, [1, 2, 3, 4, 5], '{1,2,3,4,5}');
-    const merged = await rows(page);
+    await pg.page.locator('#tm-merge').click();
+    await waitForRing(pg.page, [1, 2, 3, 4, 5], '{1,2,3,4,5}');
+    const merged = await rows(pg.page);
     expect(new Set(merged.map((r) => r.badge))).toEqual(new Set(['Operational']));
-    await page.screenshot({ path: join(shots, 'totem-4-merged.png') });
+    await pg.page.screenshot({ path: join(pg.shots, 'totem-4-merged.png') });
   });
 
   it('logs no console errors', () => {
-    expect(errors).toEqual([]);
+    expect(pg.errors).toEqual([]);
   });
 });

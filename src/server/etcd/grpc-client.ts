@@ -3,7 +3,7 @@ import {
   Client,
   type ClientDuplexStream,
   credentials,
-  type Metadata,
+  Metadata,
   type MethodDefinition,
   type ServiceError,
 } from '@grpc/grpc-js';
@@ -44,32 +44,14 @@ export class EtcdGrpcClient {
     request: Sent<Req>,
     deadlineMs = 10_000,
   ): Promise<Res> {
-    const def = methodOf<Sent<Req>, Res>(service, method);
-    return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
-        def.path,
-        def.requestSerialize,
-        def.responseDeserialize,
-        request,
-        { deadline: Date.now() + deadlineMs },
-        (err: ServiceError | null, res?: Res) => {
-          if (err !== null) reject(err);
-          else resolve(res as Res);
-        },
-      );
-    });
+    return this.unaryWith(service, method, request, new Metadata(), deadlineMs);
   }
 
   bidi<Req extends object, Res>(
     service: EtcdServiceName,
     method: string,
   ): ClientDuplexStream<Sent<Req>, Res> {
-    const def = methodOf<Sent<Req>, Res>(service, method);
-    return this.client.makeBidiStreamRequest(
-      def.path,
-      def.requestSerialize,
-      def.responseDeserialize,
-    );
+    return this.bidiWith(service, method, new Metadata());
   }
 
   /** `unary` with request metadata (an auth `token`, as etcd's clients send it). */

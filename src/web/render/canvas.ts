@@ -1,5 +1,6 @@
 import type { Flight, NodeState } from '../../sim/interactive.ts';
 import { CLIENT } from '../../sim/interactive.ts';
+import { HiDpiCanvas } from './hidpi-canvas.ts';
 import { type Point, roleColor, type Scene, toneColors } from './scene.ts';
 
 const NODE_RADIUS = 30;
@@ -11,33 +12,10 @@ const CELL = 26;
  * dots, the client) and every node's log on the right. Nothing is allocated per message
  * beyond what the scene holds, so five nodes stay far inside a 16 ms frame.
  */
-export class SceneCanvas {
-  private readonly ctx: CanvasRenderingContext2D;
-  private width = 0;
-  private height = 0;
+export class SceneCanvas extends HiDpiCanvas {
   /** Where each node sits; the owner moves them when the user drags. */
   positions: Point[] = [];
   client: Point = { x: 0, y: 0 };
-
-  constructor(readonly canvas: HTMLCanvasElement) {
-    const ctx = canvas.getContext('2d', { alpha: false });
-    if (ctx === null) throw new Error('2D canvas is not available');
-    this.ctx = ctx;
-  }
-
-  /** Matches the backing store to the element's CSS size; true when it changed. */
-  resize(): boolean {
-    const ratio = window.devicePixelRatio || 1;
-    const w = this.canvas.clientWidth;
-    const h = this.canvas.clientHeight;
-    if (w === this.width && h === this.height) return false;
-    this.width = w;
-    this.height = h;
-    this.canvas.width = Math.round(w * ratio);
-    this.canvas.height = Math.round(h * ratio);
-    this.ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    return true;
-  }
 
   /** The area the cluster is drawn in (the log panel takes the rest). */
   clusterBox(): { center: Point; radius: number } {

@@ -3,6 +3,7 @@ import type { NodeId } from '../../kernel/ids.ts';
 import type { Flight } from '../../sim/interactive.ts';
 import { CLIENT } from '../../sim/interactive.ts';
 import { theoryRounds } from '../protocols/gossip.ts';
+import { HiDpiCanvas } from './hidpi-canvas.ts';
 import { type Point, ringLayout, toneColors } from './scene.ts';
 
 /** One node as the picture shows it: its own state, and how the observer sees it. */
@@ -49,31 +50,9 @@ const WAVE_MS = 600;
  * ring shrinking towards the verdict, each node's health score; on the right, rounds until
  * an event reached all, measured against push and push-pull theory.
  */
-export class GossipCanvas {
-  private readonly ctx: CanvasRenderingContext2D;
-  private width = 0;
-  private height = 0;
+export class GossipCanvas extends HiDpiCanvas {
   positions: Point[] = [];
   private radius = 10;
-
-  constructor(readonly canvas: HTMLCanvasElement) {
-    const ctx = canvas.getContext('2d', { alpha: false });
-    if (ctx === null) throw new Error('2D canvas is not available');
-    this.ctx = ctx;
-  }
-
-  resize(): boolean {
-    const ratio = window.devicePixelRatio || 1;
-    const w = this.canvas.clientWidth;
-    const h = this.canvas.clientHeight;
-    if (w === this.width && h === this.height) return false;
-    this.width = w;
-    this.height = h;
-    this.canvas.width = Math.round(w * ratio);
-    this.canvas.height = Math.round(h * ratio);
-    this.ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    return true;
-  }
 
   layout(count: number): void {
     const w = Math.min(this.width * 0.55, this.height + 60);

@@ -3,6 +3,7 @@ import type { Flight } from '../../sim/interactive.ts';
 import { CLIENT } from '../../sim/interactive.ts';
 import type { TotemState } from '../../totem/types.ts';
 import type { DeliveredEntry } from '../protocols/totem.ts';
+import { HiDpiCanvas } from './hidpi-canvas.ts';
 import { type Point, ringLayout, toneColors } from './scene.ts';
 
 const NODE_RADIUS = 28;
@@ -51,30 +52,8 @@ function ringColor(ring: string): string {
  * green, delivered in a transitional configuration outlined dashed, and configuration
  * changes as T / R bars.
  */
-export class TotemCanvas {
-  private readonly ctx: CanvasRenderingContext2D;
-  private width = 0;
-  private height = 0;
+export class TotemCanvas extends HiDpiCanvas {
   positions: Point[] = [];
-
-  constructor(readonly canvas: HTMLCanvasElement) {
-    const ctx = canvas.getContext('2d', { alpha: false });
-    if (ctx === null) throw new Error('2D canvas is not available');
-    this.ctx = ctx;
-  }
-
-  resize(): boolean {
-    const ratio = window.devicePixelRatio || 1;
-    const w = this.canvas.clientWidth;
-    const h = this.canvas.clientHeight;
-    if (w === this.width && h === this.height) return false;
-    this.width = w;
-    this.height = h;
-    this.canvas.width = Math.round(w * ratio);
-    this.canvas.height = Math.round(h * ratio);
-    this.ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    return true;
-  }
 
   layout(count: number): void {
     const w = Math.min(this.width * 0.45, this.height + 60);

@@ -14,7 +14,10 @@ import {
   WatchedMerkle,
   WatchedScuttle,
 } from '../protocols/antientropy.ts';
+import { HiDpiCanvas } from '../render/hidpi-canvas.ts';
 import { byId, el, setText } from './dom.ts';
+
+const BACKGROUND = '#11151c';
 
 const BASE_SPEED = 0.1;
 const FRAME_GAP_MAX_MS = 100;
@@ -73,12 +76,12 @@ export class AntiEntropyView {
   private nextSampleAt = 0;
   private lastFrame = 0;
   private lastPanel = 0;
-  private readonly treeCanvas: HTMLCanvasElement;
-  private readonly chartCanvas: HTMLCanvasElement;
+  private readonly treeCanvas: HiDpiCanvas;
+  private readonly chartCanvas: HiDpiCanvas;
 
   constructor() {
-    this.treeCanvas = byId<HTMLCanvasElement>('ae-tree');
-    this.chartCanvas = byId<HTMLCanvasElement>('ae-chart');
+    this.treeCanvas = new HiDpiCanvas(byId<HTMLCanvasElement>('ae-tree'));
+    this.chartCanvas = new HiDpiCanvas(byId<HTMLCanvasElement>('ae-chart'));
     this.merkle = merklePlayground(1, REPAIR_INTERVAL_MS);
     this.scuttle = this.buildScuttle();
     this.seedKeys(200);
@@ -292,26 +295,9 @@ export class AntiEntropyView {
     on('ae-mtu', 'input', () => setText('ae-mtu-label', byId<HTMLInputElement>('ae-mtu').value));
   }
 
-  private sizeCanvas(c: HTMLCanvasElement): CanvasRenderingContext2D | undefined {
-    const ctx = c.getContext('2d', { alpha: false });
-    if (ctx === null) return undefined;
-    const ratio = window.devicePixelRatio || 1;
-    const w = c.clientWidth;
-    const h = c.clientHeight;
-    if (c.width !== Math.round(w * ratio) || c.height !== Math.round(h * ratio)) {
-      c.width = Math.round(w * ratio);
-      c.height = Math.round(h * ratio);
-    }
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.fillStyle = '#11151c';
-    ctx.fillRect(0, 0, w, h);
-    return ctx;
-  }
-
   private drawTrees(): void {
-    const ctx = this.sizeCanvas(this.treeCanvas);
-    if (ctx === undefined) return;
-    const w = this.treeCanvas.clientWidth;
+    const ctx = this.treeCanvas.cleared(BACKGROUND);
+    const w = this.treeCanvas.canvas.clientWidth;
     const levels = this.treeCells();
     const half = w / 2;
     const rowH = 44;
@@ -354,15 +340,14 @@ export class AntiEntropyView {
     ctx.strokeStyle = '#30363d';
     ctx.beginPath();
     ctx.moveTo(half, 0);
-    ctx.lineTo(half, this.treeCanvas.clientHeight);
+    ctx.lineTo(half, this.treeCanvas.canvas.clientHeight);
     ctx.stroke();
   }
 
   private drawChart(): void {
-    const ctx = this.sizeCanvas(this.chartCanvas);
-    if (ctx === undefined) return;
-    const w = this.chartCanvas.clientWidth;
-    const h = this.chartCanvas.clientHeight;
+    const ctx = this.chartCanvas.cleared(BACKGROUND);
+    const w = this.chartCanvas.canvas.clientWidth;
+    const h = this.chartCanvas.canvas.clientHeight;
     const left = 40;
     const top = 14;
     const bottom = h - 24;
