@@ -95,6 +95,27 @@ describe('single-server membership changes with learners (dissertation 4.1, 4.2)
     expect(net.core(1).deadline()).toBe(Number.POSITIVE_INFINITY); // no longer campaigns
   });
 
+  it('a leader that removed itself and lost its quorum before the change committed still campaigns, so the cluster is not stuck', () => {
+    // Found by the membership property test (fast-check seed -185681640): the only voter
+    // left behind held a shorter log, so it could never win, and the removed leader, the
+    // one that could, did not stand because it was no longer a voter (dissertation 4.2.2).
+    const net = new Network<string>({ ids: [1, 2, 3] });
+    net.elect(1);
+    expect(change(net, 1, { type: 'remove', node: 3 })?.type).toBe('accepted');
+    net.stabilize();
+    expect(net.core(2).status().config.voters).toEqual([1, 2]);
+    net.isolate(1);
+    expect(change(net, 1, { type: 'remove', node: 1 })?.type).toBe('accepted');
+    expect(net.core(1).status().config.voters).toEqual([2]); // in force, not committed
+    net.run(1000); // check-quorum: the isolated leader steps down
+    expect(net.core(1).status().role).not.toBe('leader');
+    net.heal();
+    net.run(3000);
+    expect(net.leader()).toBe(2);
+    expect(net.core(2).status().config.voters).toEqual([2]);
+    expect(net.core(1).deadline()).toBe(Number.POSITIVE_INFINITY); // the change committed: it stops
+  });
+
   it('reverts an uncommitted change when a crash truncates it (the config follows the log)', () => {
     const net = new Network<string>({
       ids: [1, 2, 3],

@@ -5,6 +5,7 @@ import type { Rng } from '../kernel/rng.ts';
 import { type RaftOptions, validateRaftOptions } from './config.ts';
 import type { RaftDurableState } from './durable.ts';
 import { RaftLog } from './log.ts';
+import { isMember } from './membership.ts';
 import type { Progress } from './progress.ts';
 import { ReadIndexTracker } from './read-index.ts';
 import { SnapshotReceiver } from './snapshot.ts';
@@ -164,8 +165,17 @@ export abstract class RaftState<C> {
       : Number.POSITIVE_INFINITY;
   }
 
+  /**
+   * Whether this node may stand for election. A voter may. So may a node the newest,
+   * still uncommitted configuration removes (dissertation 4.2.2): it may be the only one
+   * holding that entry — a leader that removed itself and then lost its quorum — and the
+   * remaining voters, whose logs are behind it, would never elect anyone else. Its own
+   * vote does not count (tallies count the configuration's voters only), and once the
+   * entry commits it stops.
+   */
   protected promotable(): boolean {
-    return this.config.voters.includes(this.id);
+    if (this.config.voters.includes(this.id)) return true;
+    return this.configIndex > this.raftLog.commit && !isMember(this.config, this.id);
   }
 
   protected drop(from: NodeId, m: Msg<C>, reason: DropReason): void {
