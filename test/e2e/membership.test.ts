@@ -74,7 +74,21 @@ describe('membership', () => {
         if (l === undefined || n4 === undefined || roleOf(n4, 4) !== 'learner') return undefined;
         return n4.appliedIndex >= l.commitIndex - 5 ? true : undefined;
       });
-      await admin(urlOf(c, leader), 'POST', '/v1/members/4/promote');
+      // The leader promotes only a learner within appendEntriesMax of its last index, judged
+      // at that moment; under this load the learner can fall behind again between our look
+      // and the call, so a not-caught-up refusal is asked again, as an operator would.
+      await waitUntil('node 4 to be promoted', async () => {
+        const res = await fetch(`${urlOf(c, leader)}/v1/members/4/promote`, {
+          method: 'POST',
+          signal: AbortSignal.timeout(15_000),
+        });
+        const text = await res.text();
+        if (res.status === 200) return true;
+        expect(text, `promote refused for another reason (${res.status})`).toMatch(
+          /learner-not-caught-up/,
+        );
+        return undefined;
+      });
       await admin(urlOf(c, leader), 'DELETE', `/v1/members/${old}`);
       const before = workload.okCount;
       await waitUntil('writes after the change', async () =>
