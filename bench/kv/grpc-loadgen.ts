@@ -38,6 +38,8 @@ export interface GrpcLoadResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly errors: Record<string, number>;
+  /** CPU time this load process used (user + system). */
+  readonly cpuMs: number;
 }
 
 const CLIENTS_MAX = 1024;
@@ -86,9 +88,11 @@ export async function runGrpcLoad(spec: GrpcLoadSpec): Promise<GrpcLoadResult> {
       }
     }
   };
+  const cpuBefore = process.cpuUsage();
   const began = performance.now();
   await Promise.all(Array.from({ length: spec.clients }, (_, i) => client(i)));
   for (const c of channels) c.close();
+  const cpu = process.cpuUsage(cpuBefore);
   const seconds = spec.op === 'fill' ? (performance.now() - began) / 1000 : spec.durationMs / 1000;
   const sorted = Float64Array.from(latencies).sort();
   const round = (x: number) => Math.round(x * 100) / 100;
@@ -99,6 +103,7 @@ export async function runGrpcLoad(spec: GrpcLoadSpec): Promise<GrpcLoadResult> {
     p50Ms: round(percentile(sorted, 50)),
     p99Ms: round(percentile(sorted, 99)),
     errors,
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
   };
 }
 
