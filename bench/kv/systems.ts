@@ -25,6 +25,8 @@ const LEADER_POLL_MS = 100;
 export interface BenchSystem {
   readonly name: SystemName;
   readonly endpoints: readonly string[];
+  /** host:port of each member's etcd v3 gRPC API, in the order of `endpoints`. */
+  readonly grpcEndpoints: readonly string[];
   start(): Promise<void>;
   /** Index (into endpoints) of the member every live member agrees leads, if any. */
   leader(): Promise<number | undefined>;
@@ -76,6 +78,8 @@ export class EtcdSystem implements BenchSystem {
     'http://127.0.0.1:22379',
     'http://127.0.0.1:32379',
   ];
+  // etcd serves gRPC and its JSON gateway on the same client port.
+  readonly grpcEndpoints = this.endpoints.map((e) => new URL(e).host);
   private stateDir: string | undefined;
   private base: string | undefined;
   private readonly livePids: (number | undefined)[] = [undefined, undefined, undefined];
@@ -159,6 +163,7 @@ interface EtcdStatus {
 export class QuorateSystem implements BenchSystem {
   readonly name: 'quorate' | 'multipaxos' | 'baseline';
   readonly endpoints: readonly string[];
+  readonly grpcEndpoints: readonly string[];
   private cluster: LocalCluster | undefined;
   private dataDir: string | undefined;
 
@@ -171,6 +176,12 @@ export class QuorateSystem implements BenchSystem {
     this.name =
       baselineBin !== undefined ? 'baseline' : protocol === 'raft' ? 'quorate' : 'multipaxos';
     this.endpoints = [0, 1, 2].map((i) => `http://127.0.0.1:${portBase + 2 * i}`);
+    this.grpcEndpoints = [0, 1, 2].map((i) => `127.0.0.1:${this.grpcPortBase() + i}`);
+  }
+
+  /** After the three client and three peer ports. */
+  private grpcPortBase(): number {
+    return this.portBase + 6;
   }
 
   async start(): Promise<void> {
@@ -179,6 +190,7 @@ export class QuorateSystem implements BenchSystem {
       nodes: 3,
       dataDir: this.dataDir,
       portBase: this.portBase,
+      grpcPortBase: this.grpcPortBase(),
       nodeArgs: ['--protocol', this.protocol],
       ...(this.baselineBin === undefined ? {} : { binPath: this.baselineBin }),
     });

@@ -28,7 +28,15 @@ export class EtcdGrpcClient {
 
   constructor(
     target: string,
-    options: { readonly ca?: string | Buffer; readonly credentials?: ChannelCredentials } = {},
+    options: {
+      readonly ca?: string | Buffer;
+      readonly credentials?: ChannelCredentials;
+      /**
+       * A TCP connection of this client's own: grpc-js otherwise shares one per target
+       * among all clients of the process, where several real clients would have several.
+       */
+      readonly ownConnection?: boolean;
+    } = {},
   ) {
     const creds =
       options.credentials ??
@@ -38,6 +46,7 @@ export class EtcdGrpcClient {
     // Channelz (per-call statistics nobody reads here) costs CPU on every call: off.
     this.client = new Client(target.replace(/^https?:\/\//, ''), creds, {
       'grpc.enable_channelz': 0,
+      ...(options.ownConnection === true ? { 'grpc.use_local_subchannel_pool': 1 } : {}),
     });
   }
 
