@@ -1,5 +1,6 @@
 import {
   type ChannelCredentials,
+  type ChannelOptions,
   Client,
   type ClientDuplexStream,
   credentials,
@@ -36,6 +37,8 @@ export class EtcdGrpcClient {
        * among all clients of the process, where several real clients would have several.
        */
       readonly ownConnection?: boolean;
+      /** More grpc-js channel options (the benchmark turns transparent retries off). */
+      readonly channelOptions?: ChannelOptions;
     } = {},
   ) {
     const creds =
@@ -47,6 +50,7 @@ export class EtcdGrpcClient {
     this.client = new Client(target.replace(/^https?:\/\//, ''), creds, {
       'grpc.enable_channelz': 0,
       ...(options.ownConnection === true ? { 'grpc.use_local_subchannel_pool': 1 } : {}),
+      ...options.channelOptions,
     });
   }
 
