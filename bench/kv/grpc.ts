@@ -11,7 +11,7 @@
  * quorate/etcd. The clusters and their start-up are bench:kv's (systems.ts, bench/peers/etcd).
  *
  *   npm run bench:kv-grpc -- [--seconds 8] [--warmup 2] [--repeat 3] [--loadgens 2]
- *                            [--only etcd,quorate,multipaxos]
+ *                            [--only etcd,quorate,multipaxos] [--grpc-points put:16,get:1,watch]
  */
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -255,6 +255,23 @@ export function renderGrpcTable(results: GrpcResults, points: readonly GrpcPoint
   return rows.join('\n');
 }
 
+/** `--grpc-points`: `put:16`, `get:1`, `watch` (100 watchers), `watch:1000`; empty: all. */
+export function parseGrpcPoints(text: string | undefined): readonly GrpcPoint[] {
+  if (text === undefined || text === '') return grpcPoints;
+  return text.split(',').map((item): GrpcPoint => {
+    const [op, n] = item.split(':');
+    const count = n === undefined && op === 'watch' ? 100 : Number(n);
+    if (!Number.isInteger(count) || count < 1 || count > 1024) {
+      throw new RangeError(`--grpc-points: put:C, get:C or watch[:W] (1..1024), got ${item}`);
+    }
+    if (op === 'put' || op === 'get') return { op, clients: count };
+    if (op === 'watch') {
+      return { op, watchers: count, connections: Math.max(1, Math.ceil(count / 10)), clients: 1 };
+    }
+    throw new RangeError(`--grpc-points: put:C, get:C or watch[:W], got ${item}`);
+  });
+}
+
 export function parseLoadgens(text: string | undefined): number {
   const n = Number(text ?? '2');
   if (!Number.isInteger(n) || n < 1 || n > LOADGENS_MAX) {
@@ -265,6 +282,7 @@ export function parseLoadgens(text: string | undefined): number {
 
 interface Settings extends GrpcSettings {
   readonly repeat: number;
+  readonly points: readonly GrpcPoint[];
   readonly only: readonly ('etcd' | 'quorate' | 'multipaxos')[];
 }
 
@@ -275,6 +293,7 @@ function settings(): Settings {
       warmup: { type: 'string', default: '2' },
       repeat: { type: 'string', default: '3' },
       loadgens: { type: 'string', default: '2' },
+      'grpc-points': { type: 'string' },
       only: { type: 'string', default: 'etcd,quorate,multipaxos' },
     },
   });
@@ -287,6 +306,7 @@ function settings(): Settings {
     warmupSeconds: Number(values.warmup),
     repeat: Number(values.repeat),
     loadgens: parseLoadgens(values.loadgens),
+    points: parseGrpcPoints(values['grpc-points']),
     only,
   };
   if (!(s.seconds > 0 && s.seconds <= 600) || !(s.warmupSeconds >= 0 && s.warmupSeconds <= 60)) {
@@ -315,7 +335,7 @@ async function main(): Promise<void> {
     }
     for (let round = 0; round < s.repeat; round++) {
       const order = round % 2 === 0 ? systems : [...systems].reverse();
-      for (const p of grpcPoints) {
+      for (const p of s.points) {
         for (const system of order) {
           const endpoints = grpcFromFollower(system.grpcEndpoints, await stableLeader(system));
           const r = await runGrpcPoint(endpoints, p, s);
@@ -331,14 +351,14 @@ async function main(): Promise<void> {
   const results: GrpcResults = {};
   for (const system of systems) {
     const points: Record<string, GrpcPointSummary> = {};
-    for (const p of grpcPoints) {
+    for (const p of s.points) {
       const rs = runs.get(`${system.name} ${grpcPointName(p)}`);
       if (rs !== undefined) points[grpcPointName(p)] = summarize(rs);
     }
     results[system.name] = points;
   }
   console.log(
-    `\nmedians of ${s.repeat} runs of ${s.seconds} s:\n${renderGrpcTable(results, grpcPoints)}`,
+    `\nmedians of ${s.repeat} runs of ${s.seconds} s:\n${renderGrpcTable(results, s.points)}`,
   );
   await mkdir(join(root, 'bench-results'), { recursive: true });
   await writeFile(

@@ -8,7 +8,7 @@
  *
  *   npm run bench:kv -- [--seconds 8] [--warmup 2] [--kills 3] [--only etcd,quorate,multipaxos]
  *                       [--points put:1,put:16,...] [--repeat 3] [--baseline <checkout>]
- *                       [--apis http,grpc] [--loadgens 2]
+ *                       [--apis http,grpc] [--loadgens 2] [--grpc-points put:16,get:1,watch]
  *
  * The gRPC column (grpc.ts): in every round, after the HTTP points, the same clusters are
  * driven through etcd's v3 gRPC API (etcd's native one, and quorate's src/server/etcd) by
@@ -43,11 +43,12 @@ import { parseArgs } from 'node:util';
 import type { SystemName } from './adapters.ts';
 import {
   describeRun,
+  type GrpcPoint,
   type GrpcPointResult,
   type GrpcResults,
   grpcFromFollower,
   grpcPointName,
-  grpcPoints,
+  parseGrpcPoints,
   parseLoadgens,
   prepareGrpc,
   renderGrpcTable,
@@ -142,6 +143,7 @@ interface Settings {
   readonly apis: readonly ('http' | 'grpc')[];
   /** Load processes each gRPC point is split over. */
   readonly loadgens: number;
+  readonly grpcPoints: readonly GrpcPoint[];
 }
 
 function parsePoint(text: string): PointSpec {
@@ -176,6 +178,7 @@ function settingsFromArgs(): Settings {
       baseline: { type: 'string' },
       apis: { type: 'string', default: 'http,grpc' },
       loadgens: { type: 'string', default: '2' },
+      'grpc-points': { type: 'string' },
     },
   });
   const apis = (values.apis ?? '').split(',');
@@ -219,6 +222,7 @@ function settingsFromArgs(): Settings {
     jitWarmupMs: 10_000,
     apis: apis as ('http' | 'grpc')[],
     loadgens: parseLoadgens(values.loadgens),
+    grpcPoints: parseGrpcPoints(values['grpc-points']),
   };
 }
 
@@ -378,7 +382,7 @@ async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<
         runs?.set(name, [...(runs.get(name) ?? []), result]);
       }
     }
-    for (const p of s.apis.includes('grpc') ? grpcPoints : []) {
+    for (const p of s.apis.includes('grpc') ? s.grpcPoints : []) {
       for (const system of inTurn(round++)) {
         const endpoints = grpcFromFollower(system.grpcEndpoints, await stableLeader(system));
         const result = await runGrpcPoint(endpoints, p, s);
@@ -409,7 +413,7 @@ async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<
   const grpc: GrpcResults = {};
   for (const system of systems) {
     const points: Record<string, ReturnType<typeof summarize>> = {};
-    for (const p of grpcPoints) {
+    for (const p of s.grpcPoints) {
       const runs = grpcRuns.get(`${system.name} ${grpcPointName(p)}`);
       if (runs !== undefined) points[grpcPointName(p)] = summarize(runs);
     }
@@ -447,11 +451,11 @@ async function main(): Promise<void> {
     points: s.points.map(pointName),
     results: results.http,
     ...(s.apis.includes('grpc')
-      ? { grpcPoints: grpcPoints.map(grpcPointName), grpc: results.grpc }
+      ? { grpcPoints: s.grpcPoints.map(grpcPointName), grpc: results.grpc }
       : {}),
   };
   if (s.apis.includes('http')) console.log(`\nHTTP APIs:\n${renderTable(report)}`);
-  if (s.apis.includes('grpc')) console.log(`\n${renderGrpcTable(results.grpc, grpcPoints)}`);
+  if (s.apis.includes('grpc')) console.log(`\n${renderGrpcTable(results.grpc, s.grpcPoints)}`);
   const out = join(root, 'bench-results', 'kv.json');
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
