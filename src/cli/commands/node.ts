@@ -4,6 +4,7 @@ import type { MemberAddress } from '../../server/engine.ts';
 import type { LogFormat } from '../../server/logger.ts';
 import { parsePeerAddress } from '../../server/raft-members.ts';
 import { type CommandModule, intOption, UsageError } from '../program.ts';
+import { commandSummaries } from '../summaries.ts';
 import type { GossipNodeFlags } from './gossip-node.ts';
 
 /**
@@ -260,7 +261,7 @@ export function logFormatOf(raw: string): LogFormat {
 export const nodeCommand: CommandModule = (program, setExitCode) => {
   program
     .command('node')
-    .description('run one key-value node (Raft or Multi-Paxos)')
+    .description(commandSummaries.node.description)
     .option('--config <file>', 'JSON file with any of the options below (flags win)')
     .option(
       '--protocol <name>',

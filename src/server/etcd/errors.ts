@@ -1,6 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { unreachable } from '../../kernel/assert.ts';
 import { NO_NODE } from '../../kernel/ids.ts';
+import { type KvError, kvErrorGrpcCode, kvErrorMessage } from '../../kv/ops.ts';
 import { AuthRefusedError, type EdgeAuthCode } from '../auth.ts';
 import { RefusedError } from '../engine.ts';
 
@@ -71,6 +72,23 @@ export const etcdErrors = {
   authNotEnabled: () =>
     new EtcdError(status.FAILED_PRECONDITION, 'etcdserver: authentication is not enabled'),
 } as const;
+
+/**
+ * The one place a state machine refusal (src/kv/ops.ts KvError) becomes etcd's gRPC status.
+ * etcd's gRPC layer words the store's own errors with its "etcdserver: " prefix
+ * (rpctypes.ErrGRPCCompacted); the other messages already carry it.
+ */
+export function kvErrorStatus(error: KvError): EtcdError {
+  const message = kvErrorMessage(error);
+  const text = message.startsWith('mvcc: ') ? `etcdserver: ${message}` : message;
+  const reason =
+    error.code === 'compacted'
+      ? `compacted at revision ${error.compactRevision}`
+      : error.code === 'futureRevision'
+        ? `revision ${error.revision} is ahead of this member's store`
+        : undefined;
+  return new EtcdError(status[kvErrorGrpcCode(error)], text, reason);
+}
 
 /** A request that etcd would serve but quorate cannot yet: says what is missing. */
 export function unimplemented(what: string): EtcdError {
