@@ -7,8 +7,9 @@
  *     SECS seconds x REPS repetitions, equal delivery hashes and complete delivery on every
  *     node; ours with crypto off (`--datagram-crypto insecure-none`, as corosync runs here)
  *     and on (AES-256-GCM), agreed, and safe with crypto off (safe/agreed per cell);
- *   - publish-to-delivered-at-all latency, open loop at each of RATES msgs/s: one
- *     streaming publish request (POST /publish/stream, a message written at its send time)
+ *   - publish-to-delivered-at-all latency, open loop at each of RATES msgs/s, published at
+ *     each node of LAT_AT (1 = the representative, 3 = a member the idle token must be
+ *     released to): one streaming publish request (POST /publish/stream, a message written at its send time)
  *     and a server-sent event subscription at every node; a message's latency is its last
  *     node's arrival minus its send time (p50/p99), agreed and safe;
  *   - kill -9 of a member to the new configuration at the survivors, KILLREPS times.
@@ -36,6 +37,9 @@ const list = (text: string) =>
     .filter((x) => x !== '')
     .map(Number);
 const RATES = list(process.env.RATES ?? '200 2000');
+// Which node publishes in the latency cells (1-based): node 1 is the ring's representative,
+// which holds an idle token itself; node 3 must have it released by the representative.
+const LAT_AT = list(process.env.LAT_AT ?? '1 3');
 const TOKEN = process.env.TOKEN;
 const SIZES = list(process.env.SIZES ?? '100 1024');
 const SENDERS = list(process.env.SENDERS ?? '1 3');
@@ -181,6 +185,7 @@ async function latency(
   size: number,
   mode: 'agreed' | 'safe',
   rate: number,
+  at = 1,
   secs = Math.max(3, SECS / 2),
 ) {
   const tag = `L${mode[0]}${rate}-${Date.now()}-`;
@@ -201,7 +206,7 @@ async function latency(
     out.write(text, 4, 'latin1');
     return out;
   };
-  const pub = request(`${urls[0]}/publish/stream?mode=${mode}`, { method: 'POST' });
+  const pub = request(`${urls[at - 1]}/publish/stream?mode=${mode}`, { method: 'POST' });
   const answer = new Promise<string>((resolve) => {
     pub.on('response', (res) => {
       let t = '';
@@ -241,6 +246,7 @@ async function latency(
   return {
     mode,
     rate,
+    publisherNode: at,
     sent: sentAt.length,
     deliveredAtAll: lats.length,
     missing,
@@ -338,14 +344,18 @@ async function quorateRun(crypto: 'off' | 'on', kills: boolean) {
       ({ agreed, safe } = await cells(urls, modes, `crypto-${crypto}`));
       // The streaming publish and the subscriptions warm up too (the first seconds after a
       // cold start measured tens of ms at p50, later ones 2 ms).
-      if (WARMUP_S > 0 && RATES.length > 0) await latency(urls, 100, 'agreed', RATES[0]!, 2);
+      if (WARMUP_S > 0 && RATES.length > 0) {
+        await latency(urls, 100, 'agreed', RATES[0]!, LAT_AT[0] ?? 1, 2);
+      }
       for (const rate of RATES) {
-        for (const mode of ['agreed', 'safe'] as const) {
-          lat.push(await latency(urls, 100, mode, rate));
-          const l = lat.at(-1)!;
-          process.stdout.write(
-            `quorate crypto-${crypto} latency ${mode} @${rate}/s: p50 ${l.p50Ms.toFixed(2)} ms p99 ${l.p99Ms.toFixed(2)} ms (${l.deliveredAtAll}/${l.sent} at all)\n`,
-          );
+        for (const at of LAT_AT) {
+          for (const mode of ['agreed', 'safe'] as const) {
+            lat.push(await latency(urls, 100, mode, rate, at));
+            const l = lat.at(-1)!;
+            process.stdout.write(
+              `quorate crypto-${crypto} latency ${mode} @${rate}/s at node ${at}: p50 ${l.p50Ms.toFixed(2)} ms p99 ${l.p99Ms.toFixed(2)} ms (${l.deliveredAtAll}/${l.sent} at all)\n`,
+            );
+          }
         }
       }
     }
@@ -472,6 +482,7 @@ const result = {
     REPS,
     KILLREPS,
     RATES,
+    LAT_AT,
     TOKEN: TOKEN ?? 'default',
     CRYPTO,
     WARMUP_S,
@@ -495,7 +506,13 @@ process.stdout.write(
       crypto: r.crypto,
       agreed: r.cells.map((c) => [c.size, c.senders, Math.round(c.msgsPerS)]),
       safeOverAgreed: r.safeOverAgreed.map((x) => [x.size, x.senders, +x.ratio.toFixed(2)]),
-      latency: r.latency.map((l) => [l.mode, l.rate, +l.p50Ms.toFixed(2), +l.p99Ms.toFixed(2)]),
+      latency: r.latency.map((l) => [
+        l.mode,
+        l.rate,
+        l.publisherNode,
+        +l.p50Ms.toFixed(2),
+        +l.p99Ms.toFixed(2),
+      ]),
     })),
     killMedianMs,
     corosync: theirs,
