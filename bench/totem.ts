@@ -112,6 +112,29 @@ async function sender(
   return delivered;
 }
 
+/** The node processes of the cluster under test, for their CPU time. */
+let nodePids: number[] = [];
+const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * User + system CPU seconds the node processes have used (/proc/<pid>/stat fields 14, 15):
+ * on a machine shared with other work, messages per CPU-second judges our cost better than
+ * wall-clock throughput does.
+ */
+function nodesCpuS(): number {
+  let ticks = 0;
+  for (const pid of nodePids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // A process that is gone used no more.
+    }
+  }
+  return ticks / CLOCK_TICKS_PER_S;
+}
+
 async function throughputCell(
   urls: string[],
   size: number,
@@ -120,6 +143,7 @@ async function throughputCell(
   secs = SECS,
 ) {
   const before = await Promise.all(urls.map(ring));
+  const cpuBefore = nodesCpuS();
   const start = Date.now();
   const counts = await Promise.all(
     urls.slice(0, senders).map((u, i) => sender(u, size, start + secs * 1000, `s${i}`, mode)),
@@ -143,7 +167,18 @@ async function throughputCell(
   );
   const hashesEqual = new Set(after.map((a) => a?.deliveryHash)).size === 1;
   const msgsPerS = total / ((end - start) / 1000);
-  return { total, msgsPerS, mbPerS: (msgsPerS * size) / 1e6, complete, hashesEqual };
+  const cpuS = nodesCpuS() - cpuBefore;
+  // Every node handles every message: CPU-seconds of all three nodes per message delivered.
+  const msgsPerCpuS = cpuS > 0 ? total / cpuS : Number.NaN;
+  return {
+    total,
+    msgsPerS,
+    mbPerS: (msgsPerS * size) / 1e6,
+    cpuS,
+    msgsPerCpuS,
+    complete,
+    hashesEqual,
+  };
 }
 
 /** Server-sent events of one node's deliveries, from its next position on. */
@@ -274,6 +309,8 @@ interface Cell {
   readonly senders: number;
   readonly msgsPerS: number;
   readonly mbPerS: number;
+  /** Messages delivered per CPU-second of the three node processes together. */
+  readonly msgsPerCpuS: number;
   readonly allComplete: boolean;
   readonly allHashesEqual: boolean;
 }
@@ -306,11 +343,12 @@ async function cells(
           reps: xs,
           msgsPerS: median(xs.map((x) => x.msgsPerS)),
           mbPerS: median(xs.map((x) => x.mbPerS)),
+          msgsPerCpuS: median(xs.map((x) => x.msgsPerCpuS)),
           allComplete: xs.every((x) => x.complete),
           allHashesEqual: xs.every((x) => x.hashesEqual),
         });
         process.stdout.write(
-          `quorate ${label} ${mode} ${size} B x${senders}: ${Math.round(out[mode].at(-1)!.msgsPerS)} msgs/s\n`,
+          `quorate ${label} ${mode} ${size} B x${senders}: ${Math.round(out[mode].at(-1)!.msgsPerS)} msgs/s, ${Math.round(out[mode].at(-1)!.msgsPerCpuS)} msgs per node-CPU-second\n`,
         );
       }
     }
@@ -325,6 +363,8 @@ async function quorateRun(crypto: 'off' | 'on', kills: boolean) {
     nodes: 3,
     dataDir,
     portBase,
+    // BIN: another launcher for the nodes, e.g. one that starts the inspector's profiler.
+    ...(process.env.BIN === undefined ? {} : { binPath: process.env.BIN }),
     nodeArgs: [
       '--protocol',
       'totem',
@@ -333,6 +373,10 @@ async function quorateRun(crypto: 'off' | 'on', kills: boolean) {
     ],
   });
   const urls = cluster.nodes.map((n) => n.clientUrl);
+  nodePids = cluster.nodes.flatMap((n) => {
+    const pid = cluster.pid(n.id);
+    return pid === undefined ? [] : [pid];
+  });
   try {
     await oneRing(urls, 3, 30_000);
     let agreed: Cell[] = [];
@@ -504,7 +548,12 @@ process.stdout.write(
   `${JSON.stringify({
     quorate: runs.map((r) => ({
       crypto: r.crypto,
-      agreed: r.cells.map((c) => [c.size, c.senders, Math.round(c.msgsPerS)]),
+      agreed: r.cells.map((c) => [
+        c.size,
+        c.senders,
+        Math.round(c.msgsPerS),
+        Math.round(c.msgsPerCpuS),
+      ]),
       safeOverAgreed: r.safeOverAgreed.map((x) => [x.size, x.senders, +x.ratio.toFixed(2)]),
       latency: r.latency.map((l) => [
         l.mode,

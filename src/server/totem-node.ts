@@ -68,8 +68,18 @@ interface Position {
 
 /** The codec the transport uses: malformed datagrams are counted by reason, then refused. */
 export function countingTotemCodec(counts: Map<DecodeFailure, number>): Codec<TotemMsg> {
+  // The core broadcasts one (immutable) message object to every member, so the transport
+  // asks for the same encoding once per peer: the last one is kept.
+  let lastMsg: TotemMsg | undefined;
+  let lastBytes: Uint8Array = new Uint8Array(0);
   return {
-    encode: encodeTotem,
+    encode(msg) {
+      if (msg !== lastMsg) {
+        lastBytes = encodeTotem(msg);
+        lastMsg = msg;
+      }
+      return lastBytes;
+    },
     decode(bytes) {
       const d = decodeTotem(bytes);
       if (d.ok) return d.msg;
@@ -178,6 +188,7 @@ export class TotemNodeServer {
       port: config.peers.find((p) => p.id === config.id)!.port,
       packetBytesMax: totem.mtuBytes + SEAL_OVERHEAD_BYTES,
       crypto: config.datagramCrypto ?? 'aes-256-gcm',
+      connectPeers: true,
     });
     for (const p of config.peers) {
       if (p.id !== config.id) this.transport.addPeer(p.id, { host: p.host, port: p.port });

@@ -72,6 +72,32 @@ describe('UdpTransport (sealed datagrams on loopback)', () => {
     expect(a.t.peerStats(2)?.sentBytes).toBe(50 * (msgBytes(ping(0)) + SEAL_OVERHEAD_BYTES));
   });
 
+  it('connectPeers: sends from a socket connected to each peer, and follows a peer that moves', async () => {
+    const a = await node(1, { connectPeers: true });
+    const b = await node(2);
+    a.t.addPeer(2, b.address);
+    // A raw socket sees where datagrams come from: the connected socket, not the shared one.
+    const raw = createSocket('udp4');
+    const from: number[] = [];
+    raw.on('message', (_d, rinfo) => from.push(rinfo.port));
+    await new Promise<void>((resolve) => raw.bind(0, '127.0.0.1', () => resolve()));
+    try {
+      for (let i = 0; i < 20; i++) a.t.send(2, ping(i));
+      await eventually(() => b.got.length === 20);
+      a.t.addPeer(2, { host: '127.0.0.1', port: raw.address().port });
+      await eventually(() => {
+        a.t.send(2, ping(99));
+        return from.length > 0 && from.at(-1) !== a.address.port;
+      });
+      const before = b.got.length;
+      for (let i = 0; i < 5; i++) a.t.send(2, ping(i));
+      await eventually(() => from.length >= 6);
+      expect(b.got.length).toBe(before);
+    } finally {
+      raw.close();
+    }
+  });
+
   it("insecure-none: carries messages in the clear, and neither mode takes the other's datagrams", async () => {
     const a = await node(1, { crypto: 'insecure-none' });
     const b = await node(2, { crypto: 'insecure-none' });
