@@ -68,18 +68,8 @@ interface Position {
 
 /** The codec the transport uses: malformed datagrams are counted by reason, then refused. */
 export function countingTotemCodec(counts: Map<DecodeFailure, number>): Codec<TotemMsg> {
-  // The core broadcasts one (immutable) message object to every member, so the transport
-  // asks for the same encoding once per peer: the last one is kept.
-  let lastMsg: TotemMsg | undefined;
-  let lastBytes: Uint8Array = new Uint8Array(0);
   return {
-    encode(msg) {
-      if (msg !== lastMsg) {
-        lastBytes = encodeTotem(msg);
-        lastMsg = msg;
-      }
-      return lastBytes;
-    },
+    encode: encodeTotem,
     decode(bytes) {
       const d = decodeTotem(bytes);
       if (d.ok) return d.msg;
@@ -189,6 +179,8 @@ export class TotemNodeServer {
       packetBytesMax: totem.mtuBytes + SEAL_OVERHEAD_BYTES,
       crypto: config.datagramCrypto ?? 'aes-256-gcm',
       connectPeers: true,
+      // The core's messages are readonly values; a broadcast is one object to every member.
+      immutableMessages: true,
     });
     for (const p of config.peers) {
       if (p.id !== config.id) this.transport.addPeer(p.id, { host: p.host, port: p.port });
