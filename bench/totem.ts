@@ -3,7 +3,9 @@
  * corosync daemons (bench/peers/corosync: network namespaces, a libcpg client; needs root,
  * iproute2 and `apt-get install corosync libcpg-dev`), in the same run, with the same token
  * timeout (TOKEN unset = both at their defaults, 3,000 ms + 650 ms per member above 2):
- *   - ordered messages per second and MB/s at 3 nodes, 100 B and 1 KiB, 1 and 3 senders,
+ *   - ordered messages per second, MB/s and messages per CPU-second of the three node
+ *     processes (from /proc; the machine may be shared, and CPU per message is steadier
+ *     than wall-clock rates) at 3 nodes, 100 B and 1 KiB, 1 and 3 senders,
  *     SECS seconds x REPS repetitions, equal delivery hashes and complete delivery on every
  *     node; ours with crypto off (`--datagram-crypto insecure-none`, as corosync runs here)
  *     and on (AES-256-GCM), agreed, and safe with crypto off (safe/agreed per cell);
@@ -15,7 +17,8 @@
  *   - kill -9 of a member to the new configuration at the survivors, KILLREPS times.
  * CELLS=no skips throughput and latency (for the re-forming run at another TOKEN); CRYPTO
  * ("off on") picks our crypto modes; each mode's nodes get WARMUP_S seconds of unmeasured
- * load first (JIT warm-up; corosync is compiled). Medians over the repetitions and
+ * load first (JIT warm-up; corosync is compiled). BIN launches the nodes through another
+ * script (one that starts the inspector's CPU profiler, say). Medians over the repetitions and
  * quorate/corosync per cell, JSON in bench-results/. COROSYNC=no skips corosync.
  */
 import { spawn } from 'node:child_process';
