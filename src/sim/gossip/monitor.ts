@@ -118,14 +118,17 @@ export class GossipMonitor implements Monitor<GossipTypes, GossipDurable> {
   /** Every live member sees every live member alive at its incarnation and every other node gone. */
   atEnd(view: GossipView): string | undefined {
     const live = view.members.filter((id) => isLiveMember(view, id));
+    // A joiner with no other live node (the rest left or crashed for good) has nobody to
+    // join: waiting on its seeds is right. Its member table is the one it had when it left:
+    // a node that is not a member neither probes nor is probed, so nothing can correct that
+    // table and it claims nothing about the cluster; it is not held to the truth. Two
+    // joiners join each other (a push-pull makes its receiver a member), so with anyone
+    // else live, joining is a failure.
+    if (live.length === 1 && gossipNodeOf(view, live[0]!)!.currentMode === 'joining')
+      return undefined;
     for (const id of live) {
       const node = gossipNodeOf(view, id)!;
-      // A joiner with no other live node (the rest left or crashed for good) has nobody to
-      // join: waiting on its seeds is right. Two joiners join each other (a push-pull makes
-      // its receiver a member), so with anyone else live, joining is a failure.
-      const alone = node.currentMode === 'joining' && live.length === 1;
-      if (node.currentMode !== 'member' && !alone)
-        return `n${id} is still ${node.currentMode} after healing`;
+      if (node.currentMode !== 'member') return `n${id} is still ${node.currentMode} after healing`;
     }
     for (const id of live) {
       const problem = this.viewProblem(view, gossipNodeOf(view, id)!, live);
