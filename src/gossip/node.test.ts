@@ -161,6 +161,43 @@ describe('GossipNode: probing and suspicion (SWIM 3.1, Lifeguard)', () => {
   });
 });
 
+describe('GossipNode: suspicion confirmations (Lifeguard 4.2)', () => {
+  /**
+   * Node 1 hears "3 suspects 5" relayed by 2 and then by 4, or (`independent`) a second
+   * suspicion of 5 by 4 itself. Every ping it sends is acked, so it suspects nobody itself.
+   * n = 5: 4 s shortest, 24 s longest, 2 confirmations needed; one brings it to 11.4 s.
+   */
+  function statusOf5At12s(independent: boolean): string | undefined {
+    const n = withMembers(1, [2, 3, 4, 5]);
+    n.receive(0, 2, {
+      type: 'gossip',
+      rumours: [{ kind: 'suspect', id: 5, incarnation: 1, from: 3 }],
+    });
+    const second = independent ? 4 : 3;
+    n.receive(0, 4, {
+      type: 'gossip',
+      rumours: [{ kind: 'suspect', id: 5, incarnation: 1, from: second }],
+    });
+    drain(n);
+    for (let t = 0; t <= 12_000; t += 50) {
+      n.tick(t);
+      for (const m of drain(n).sent) {
+        if (m.msg.type === 'ping') n.receive(t, m.to, { type: 'ack', seq: m.msg.seq, rumours: [] });
+      }
+      drain(n);
+    }
+    return n.member(5)?.status;
+  }
+
+  it('counts the accuser a rumour names, not the member that relayed it', () => {
+    expect(statusOf5At12s(false)).toBe('suspect');
+  });
+
+  it('an independent accuser shortens the suspicion', () => {
+    expect(statusOf5At12s(true)).toBe('dead');
+  });
+});
+
 describe('GossipNode: bounds and bad input', () => {
   it('refuses an event over eventBytesMax naming the limit, and stores nothing', () => {
     const n = node(1);
