@@ -11,7 +11,7 @@ import { applyGossipPersist, initialGossipDurable } from '../../gossip/index.ts'
 import { GossipNode } from '../../gossip/node.ts';
 import type { GossipDurable, GossipMsg, GossipTypes } from '../../gossip/types.ts';
 import type { FaultControl, ProtocolFault, SimProtocol } from '../protocol.ts';
-import { GossipMonitor, gossipNodeOf, isLiveMember } from './monitor.ts';
+import { GossipMonitor, gossipNodeOf } from './monitor.ts';
 import { ObservedGossip, WireLedger } from './observed.ts';
 import { EventWorkload, type EventWorkloadSettings } from './workload.ts';
 
@@ -161,7 +161,14 @@ export function gossipSimProtocol(settings: GossipSimSettings): SimProtocol<
         ctx,
         s,
         () => monitor?.atEnd(view()) === undefined,
-        () => 2 * ctx.members.filter((id) => isLiveMember(view(), id)).length <= n,
+        // A leaving node still counts as live at healing but is gone leaveGraceMs later.
+        () => {
+          const staying = ctx.members.filter((id) => {
+            const mode = gossipNodeOf(view(), id)?.currentMode;
+            return mode === 'member' || mode === 'joining';
+          });
+          return 2 * staying.length <= n;
+        },
       );
     },
     describeMessage,

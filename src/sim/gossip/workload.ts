@@ -39,7 +39,7 @@ export class EventWorkload implements Workload<GossipTypes> {
     private readonly s: EventWorkloadSettings,
     /** Whether every live view is the truth right now. */
     private readonly convergedNow: () => boolean,
-    /** Whether at most half the nodes are live (asked once, at healing: no faults follow). */
+    /** Whether at most half the nodes stay live (asked once, at healing: no faults follow). */
     private readonly minorityLive: () => boolean,
   ) {
     this.windowMs = s.convergeMs;
