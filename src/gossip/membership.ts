@@ -301,6 +301,7 @@ export abstract class MembershipCore {
   }
 
   protected bumpHealth(delta: number): void {
+    if (!this.config.lifeguard) return;
     this.health = Math.max(0, Math.min(this.config.awarenessMax - 1, this.health + delta));
   }
 
