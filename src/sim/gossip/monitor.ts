@@ -29,6 +29,8 @@ export function isLiveMember(view: GossipView, id: NodeId): boolean {
 export class GossipMonitor implements Monitor<GossipTypes, GossipDurable> {
   /** Wrong dead verdicts about live nodes (allowed only with faults). */
   falseDead = 0;
+  /** Wrong dead verdicts per node they were about. */
+  readonly falseDeadAbout = new Map<NodeId, number>();
   verdicts = 0;
   /** Dead or left members forgotten after their reap interval. */
   reaped = 0;
@@ -64,6 +66,7 @@ export class GossipMonitor implements Monitor<GossipTypes, GossipDurable> {
     // A verdict on an incarnation from before the node's last restart is about a process that did die.
     if (event.incarnation < (this.startIncarnation.get(event.about) ?? 0)) return undefined;
     this.falseDead++;
+    this.falseDeadAbout.set(event.about, (this.falseDeadAbout.get(event.about) ?? 0) + 1);
     if (!this.healthy) return undefined;
     return `live node declared dead on a healthy network: n${node} declared n${event.about} (incarnation ${event.incarnation}) dead at ${time.toFixed(1)}ms`;
   }
