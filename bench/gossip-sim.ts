@@ -15,6 +15,13 @@
  *     npm run bench:gossip-sim -- --quick           # a few seeds of each, to try it
  *     npm run bench:gossip-sim -- --only spread,bandwidth,false --sizes 100,1000
  *     npm run bench:gossip-sim -- --only bandwidth --sizes 1000 --form-ms 60000
+ *
+ * 4. Lifeguard (`--only lifeguard`, not in the default set): one of n = 50 nodes CPU-starved
+ *    by the simulator's slow fault (inputs handled 300 ms late on average) from 5 s to
+ *    30 s, 300 seeds, wrong dead verdicts with Lifeguard on and off, and their ratio:
+ *
+ *     npm run bench:gossip-sim -- --only lifeguard --out bench-results/gossip-lifeguard.json
+ *     npm run bench:gossip-sim -- --only lifeguard --lifeguard-seeds 30 --slow-ms 1000
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { GOSSIP_DEFAULTS } from '../src/gossip/config.ts';
