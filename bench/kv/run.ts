@@ -424,14 +424,15 @@ async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<
 
 async function main(): Promise<void> {
   const s = settingsFromArgs();
+  const grpc = s.apis.includes('grpc');
   const systems: BenchSystem[] = s.systems.map((name) =>
     name === 'etcd'
       ? new EtcdSystem()
       : name === 'quorate'
-        ? new QuorateSystem(QUORATE_PORT_BASE)
+        ? new QuorateSystem(QUORATE_PORT_BASE, 'raft', undefined, grpc)
         : name === 'baseline'
-          ? new QuorateSystem(BASELINE_PORT_BASE, 'raft', s.baselineBin)
-          : new QuorateSystem(MULTIPAXOS_PORT_BASE, 'multipaxos'),
+          ? new QuorateSystem(BASELINE_PORT_BASE, 'raft', s.baselineBin, grpc)
+          : new QuorateSystem(MULTIPAXOS_PORT_BASE, 'multipaxos', undefined, grpc),
   );
   const stopAll = () => Promise.allSettled(systems.map((x) => x.stop()));
   const onSignal = () => void stopAll().then(() => process.exit(130));

@@ -167,11 +167,16 @@ export class QuorateSystem implements BenchSystem {
   private cluster: LocalCluster | undefined;
   private dataDir: string | undefined;
 
-  /** `baselineBin`: run the nodes with another checkout's bin/quorate.mjs, named `baseline`. */
+  /**
+   * `baselineBin`: run the nodes with another checkout's bin/quorate.mjs, named `baseline`.
+   * `grpc`: serve etcd's gRPC API too; off for `--apis http`, so that a baseline checkout
+   * from before the gRPC API (which refuses its flag) can still be compared over HTTP.
+   */
   constructor(
     private readonly portBase: number,
     private readonly protocol: 'raft' | 'multipaxos' = 'raft',
     private readonly baselineBin?: string,
+    private readonly grpc = true,
   ) {
     this.name =
       baselineBin !== undefined ? 'baseline' : protocol === 'raft' ? 'quorate' : 'multipaxos';
@@ -190,7 +195,7 @@ export class QuorateSystem implements BenchSystem {
       nodes: 3,
       dataDir: this.dataDir,
       portBase: this.portBase,
-      grpcPortBase: this.grpcPortBase(),
+      ...(this.grpc ? { grpcPortBase: this.grpcPortBase() } : {}),
       nodeArgs: ['--protocol', this.protocol],
       ...(this.baselineBin === undefined ? {} : { binPath: this.baselineBin }),
     });
