@@ -324,6 +324,12 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
       'gossip: forget dead members after',
       intOption('--reap-dead-ms', 1),
     )
+    .option('--store <kind>', 'gossip: serve the anti-entropy store too (merkle)')
+    .option(
+      '--repair-interval-ms <ms>',
+      'gossip --store: one Merkle repair with a random live peer this often (default 1000)',
+      intOption('--repair-interval-ms', 1),
+    )
     .option(
       '--reap-left-ms <ms>',
       'gossip: forget left members after',

@@ -307,3 +307,42 @@ describe('tombstones', () => {
     expect(contents(a).get('gone')).toBe('<deleted>');
   });
 });
+
+describe('MerkleNode admitted members (a real store: the gossip membership grows)', () => {
+  it('drops repairs and authors it has not admitted, then takes them once admitted', () => {
+    const a = new MerkleNode(config(1, [1]), Rng.fromSeed(1));
+    const b = new MerkleNode(config(2, [2]), Rng.fromSeed(2));
+    const net = new MerkleLockstep(
+      new Map([
+        [1, a],
+        [2, b],
+      ]),
+    );
+    put(b, T0, 'k', 'from-b');
+    b.admit([1]);
+    repair(net, b, 1, T0 + 1);
+    // a has not admitted b: every message of b's is unknown-peer, nothing stored.
+    expect(a.dropped.get('unknown-peer') ?? 0).toBeGreaterThan(0);
+    expect(a.tree.get('k')).toBeUndefined();
+    a.admit([2]);
+    a.setLive([1, 2]);
+    repair(net, b, 1, T0 + 2);
+    expect(contents(a).get('k')).toBe('from-b');
+    expect(a.tree.rootSummary()).toEqual(b.tree.rootSummary());
+  });
+
+  it('a restarted replica admits the authors of its durable entries', () => {
+    const b = new MerkleNode(config(2, [1, 2]), Rng.fromSeed(2));
+    put(b, T0, 'k', 'v');
+    let d = initialMerkleDurable();
+    for (;;) {
+      const rd = b.ready();
+      if (rd === undefined) break;
+      for (const p of rd.persist) d = applyMerklePersist(d, p);
+      b.advance();
+    }
+    // Node 3 restarts knowing only itself, holding b's entry: b may repair it at once.
+    const c = new MerkleNode(config(3, [3]), Rng.fromSeed(3), d);
+    expect(() => c.setLive([2, 3])).not.toThrow();
+  });
+});

@@ -41,6 +41,9 @@ import {
 
 export { MERKLE_DEFAULTS, type MerkleConfig };
 
+/** Most members a replica admits over its life (a gossip cluster's members, past ones too). */
+export const ADMITTED_MAX = 65_536;
+
 export type MerkleRequest =
   | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
   | { readonly type: 'delete'; readonly key: string }
@@ -139,6 +142,8 @@ export class MerkleNode implements Core<MerkleTypes> {
   private session = 0;
   private nextRepairAt = 0;
   private live: NodeId[];
+  /** Who may send us repairs and author entries: the configured members plus `admit`ted ones. */
+  private readonly members: Set<NodeId>;
   /** Per peer: our store sequence number when our roots were last seen equal. */
   private readonly agreedSeq = new Map<NodeId, number>();
   private readonly tombstones = new Set<string>();
@@ -152,11 +157,14 @@ export class MerkleNode implements Core<MerkleTypes> {
     this.config = config;
     this.id = config.id;
     this.live = [...config.members];
+    this.members = new Set(config.members);
     this.tree = new MerkleTree({ leafKeysMax: config.leafKeysMax });
     // One past the bound: every version issued before a crash is at or below it.
     this.clock = { wall: durable.clockBound + 1, logical: 0, node: this.id };
     this.clockBound = durable.clockBound;
     for (const e of durable.entries.values()) {
+      // We accepted its author once; peers must still be able to repair its entries to us.
+      this.members.add(e.version.node);
       this.store(e);
       this.clock = hlcObserve(this.clock, e.version);
     }
@@ -177,7 +185,26 @@ export class MerkleNode implements Core<MerkleTypes> {
   setLive(live: readonly NodeId[]): void {
     for (const id of live) assertNodeId(id, 'live member');
     assert(live.includes(this.id), 'a node is live in its own view');
+    assert(
+      live.every((id) => this.members.has(id)),
+      'live members are members (admit them first)',
+    );
     this.live = [...live];
+    this.invariants();
+  }
+
+  /**
+   * Members learned after construction (a real store's gossip membership grows): they may
+   * then send repairs and author entries. Never shrinks: a member that left still authored
+   * entries its peers hold. Bounded by `ADMITTED_MAX`.
+   */
+  admit(ids: readonly NodeId[]): void {
+    for (const id of ids) {
+      assertNodeId(id, 'admitted member');
+      if (this.members.has(id)) continue;
+      assert(this.members.size < ADMITTED_MAX, `at most ${ADMITTED_MAX} members`);
+      this.members.add(id);
+    }
     this.invariants();
   }
 
@@ -244,7 +271,7 @@ export class MerkleNode implements Core<MerkleTypes> {
   }
 
   receive(now: number, from: NodeId, msg: MerkleMsg): void {
-    if (!this.config.members.includes(from) || from === this.id) {
+    if (!this.members.has(from) || from === this.id) {
       this.drop('unknown-peer', from);
       this.invariants();
       return;
@@ -281,7 +308,7 @@ export class MerkleNode implements Core<MerkleTypes> {
 
   /** Start a repair with `peer` now (the tick does this with a random live peer). */
   repairWith(peer: NodeId): void {
-    assert(this.config.members.includes(peer) && peer !== this.id, 'repair with another member');
+    assert(this.members.has(peer) && peer !== this.id, 'repair with another member');
     this.beginRepair(peer);
     this.invariants();
   }
@@ -413,7 +440,7 @@ export class MerkleNode implements Core<MerkleTypes> {
       return 'malformed';
     }
     if (e.value !== undefined && !(e.value instanceof Uint8Array)) return 'malformed';
-    if (!this.config.members.includes(e.version.node)) return 'malformed';
+    if (!this.members.has(e.version.node)) return 'malformed';
     if (utf8(e.key).length > this.config.keyBytesMax) return 'too-large';
     if (e.value !== undefined && e.value.length > this.config.valueBytesMax) return 'too-large';
     if (hlcTooFarAhead(e.version, now, this.config.clockDriftMaxMs)) return 'future';
