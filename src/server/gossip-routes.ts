@@ -99,6 +99,8 @@ export function createGossipServer(
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 16 * 1024,
+    // A store key is up to 256 UTF-8 bytes, percent-encoded up to three times as long.
+    maxParamLength: 1_024,
   });
   app.removeContentTypeParser('text/plain');
   app.addHook('preHandler', async (req, reply) => {
