@@ -166,6 +166,19 @@ export function registerStoreRoutes(app: FastifyInstance, store: GossipStore): v
   );
 
   app.get('/v1/store-status', async () => storeStatus(store));
+  if (store.unsafeTestingFaults) {
+    // Test and bench only (--unsafe-store-faults): a partition of the store's repair traffic.
+    app.post('/v1/store-faults', async (req, reply) =>
+      guard(reply, async () => {
+        const blocked = (req.body as { blocked?: unknown } | null)?.blocked;
+        if (!Array.isArray(blocked) || !blocked.every((x) => Number.isInteger(x) && x >= 1)) {
+          throw new StoreBadRequest('blocked must be a list of node ids');
+        }
+        store.blockPeers(blocked as number[]);
+        return { blocked };
+      }),
+    );
+  }
 }
 
 function hex(n: number): string {
@@ -189,7 +202,10 @@ export function storeStatus(store: GossipStore) {
       started: store.counters.repairsStarted,
       inSync: store.counters.inSync,
       bytes: store.repairBytes(),
+      sentBytes: store.repairBytesSent(),
+      blocked: store.counters.blockedByFault,
     },
+    dataBytes: store.dataBytes(),
     consistency: 'eventual',
   };
 }

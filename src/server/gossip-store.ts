@@ -46,6 +46,11 @@ export interface GossipStoreOptions {
   readonly dataDir: string;
   readonly logger: Logger;
   readonly core?: StoreTunables;
+  /**
+   * Test and bench only: allow `blockPeers`, which drops repair traffic to and from chosen
+   * peers (a partition of the store while gossip membership still sees everyone alive).
+   */
+  readonly unsafeTestingFaults?: boolean;
 }
 
 export interface KindTraffic {
@@ -72,6 +77,8 @@ export interface StoreCounters {
   dropped: Record<string, number>;
   /** Frames that did not decode as a repair message (never reached the core). */
   undecodable: number;
+  /** Repair messages dropped by an injected partition (`blockPeers`), both directions. */
+  blockedByFault: number;
   writes: number;
   refused: number;
   delivered: number;
@@ -94,6 +101,8 @@ export function liveFromMembers(
 /** The repair protocol's `Transport` over the agent's streams (the agent owns the sockets). */
 class ServiceChannel implements Transport<MerkleMsg> {
   readonly id: NodeId;
+  /** Peers whose repair traffic an injected partition drops (test and bench only). */
+  readonly blocked = new Set<NodeId>();
   private handler: MessageHandler<MerkleMsg> = () => {};
 
   constructor(
@@ -107,6 +116,10 @@ class ServiceChannel implements Transport<MerkleMsg> {
   }
 
   private receive(from: NodeId, bytes: Uint8Array): void {
+    if (this.blocked.has(from)) {
+      this.counters.blockedByFault++;
+      return;
+    }
     let msg: MerkleMsg;
     try {
       msg = undefinedForNull(filePacker.unpack(bytes)) as MerkleMsg;
@@ -134,6 +147,10 @@ class ServiceChannel implements Transport<MerkleMsg> {
   removePeer(): void {}
 
   send(to: NodeId, msg: MerkleMsg): SendResult {
+    if (this.blocked.has(to)) {
+      this.counters.blockedByFault++;
+      return 'queued'; // lost on the way, as a partition would lose it
+    }
     this.agent.learnAddress(to);
     const bytes = filePacker.pack(msg);
     const c = this.sent[msg.type];
@@ -187,6 +204,8 @@ export class GossipStore {
     readonly sent: StoreTraffic,
     readonly received: StoreTraffic,
     readonly counters: StoreCounters,
+    private readonly channel: ServiceChannel,
+    readonly unsafeTestingFaults: boolean,
   ) {
     this.rateSample = { at: Date.now(), writes: 0, bytes: 0, delivered: 0 };
   }
@@ -211,6 +230,7 @@ export class GossipStore {
       collected: 0,
       dropped: {},
       undecodable: 0,
+      blockedByFault: 0,
       writes: 0,
       refused: 0,
       delivered: 0,
@@ -232,7 +252,19 @@ export class GossipStore {
         failed: (err) => o.logger.fatal({ err }, 'store log could not be written'),
       },
     });
-    store = new GossipStore(o.agent, core, host, log, o.logger, sent, received, counters);
+    const faults = o.unsafeTestingFaults === true;
+    store = new GossipStore(
+      o.agent,
+      core,
+      host,
+      log,
+      o.logger,
+      sent,
+      received,
+      counters,
+      channel,
+      faults,
+    );
     store.syncMembers();
     await host.start();
     store.poll = setInterval(() => {
@@ -275,6 +307,28 @@ export class GossipStore {
       bytes,
       delivered: this.counters.delivered,
     };
+  }
+
+  /** Test and bench only: drop repair traffic to and from `peers` (empty: heal). */
+  blockPeers(peers: readonly NodeId[]): void {
+    if (!this.unsafeTestingFaults) throw new Error('store faults are not enabled');
+    this.channel.blocked.clear();
+    for (const p of peers) this.channel.blocked.add(p);
+    this.logger.warn({ blocked: peers }, 'store partition injected (testing fault)');
+  }
+
+  /** Repair bytes sent, as encoded on the wire. */
+  repairBytesSent(): number {
+    let n = 0;
+    for (const k of MERKLE_MSG_TYPES) n += this.sent[k].bytes;
+    return n;
+  }
+
+  /** Bytes of keys and values held (UTF-8 keys, tombstones as their keys). */
+  dataBytes(): number {
+    let n = 0;
+    for (const e of this.core.tree.values()) n += Buffer.byteLength(e.key) + (e.value?.length ?? 0);
+    return n;
   }
 
   /** Repair bytes sent and received, as encoded on the wire. */

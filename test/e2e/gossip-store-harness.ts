@@ -9,7 +9,15 @@ export interface StoreStatus {
   readonly entries: number;
   readonly tombstones: number;
   readonly root: string;
-  readonly repair: { readonly started: number; readonly inSync: number; readonly bytes: number };
+  readonly repair: {
+    readonly started: number;
+    readonly inSync: number;
+    /** Sent and received, encoded. */
+    readonly bytes: number;
+    readonly sentBytes: number;
+  };
+  /** Keys and values held here, bytes. */
+  readonly dataBytes: number;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };

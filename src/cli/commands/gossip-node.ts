@@ -35,6 +35,7 @@ export interface GossipNodeFlags {
   readonly logFormat?: string;
   readonly store?: string;
   readonly repairIntervalMs?: number;
+  readonly unsafeStoreFaults?: boolean;
 }
 
 export interface GossipNodeConfig {
@@ -53,6 +54,7 @@ export interface GossipNodeConfig {
   /** The anti-entropy store served beside membership (gossip-store.ts), or none. */
   readonly store: 'merkle' | undefined;
   readonly repairIntervalMs: number | undefined;
+  readonly unsafeStoreFaults: boolean;
 }
 
 /** host:port; a listen address may take port 0 (any free port). */
@@ -116,6 +118,7 @@ export function resolveGossipConfig(f: GossipNodeFlags): GossipNodeConfig {
   return {
     store: f.store,
     repairIntervalMs: f.repairIntervalMs,
+    unsafeStoreFaults: f.unsafeStoreFaults === true,
     id: f.id,
     data: f.data,
     clientListen: address('--client-listen', f.clientListen, true),
@@ -164,6 +167,7 @@ export async function runGossipNode(flags: GossipNodeFlags): Promise<number> {
         agent,
         dataDir: config.data,
         logger,
+        unsafeTestingFaults: config.unsafeStoreFaults,
         core:
           config.repairIntervalMs === undefined
             ? {}

@@ -326,6 +326,10 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
     )
     .option('--store <kind>', 'gossip: serve the anti-entropy store too (merkle)')
     .option(
+      '--unsafe-store-faults',
+      'gossip --store, tests and benches only: POST /v1/store-faults drops repair traffic to chosen peers',
+    )
+    .option(
       '--repair-interval-ms <ms>',
       'gossip --store: one Merkle repair with a random live peer this often (default 1000)',
       intOption('--repair-interval-ms', 1),
