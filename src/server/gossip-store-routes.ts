@@ -70,6 +70,16 @@ function refusal(reply: FastifyReply, r: MerkleRefusal): FastifyReply {
       return problem(reply, 413, 'too-large', `${r.limit} is ${r.max} bytes, got ${r.bytes}`);
     case 'full':
       return problem(reply, 507, 'full', `${r.limit} is ${r.max} entries`);
+    case 'rate-limited':
+      reply.header('retry-after', String(Math.max(1, Math.ceil(r.retryAfterMs / 1_000))));
+      return reply.code(429).send({
+        error: {
+          code: 'rate-limited',
+          message: `${r.limit} is ${r.ratePerSecond} writes/s; retry in ${r.retryAfterMs} ms`,
+        },
+        retryAfterMs: r.retryAfterMs,
+        consistency: 'eventual',
+      });
     default:
       return r satisfies never;
   }

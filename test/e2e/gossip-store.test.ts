@@ -125,4 +125,31 @@ describe('anti-entropy store on real gossip agents', () => {
     expect(await storeGet(a.url, 'big')).toBeNull();
     expect(await storeGet(a.url, 'x')).toBeNull();
   }, 30_000);
+
+  it('a write above --store-write-rate answers 429 with retry-after and stores nothing', async () => {
+    const [port] = await freePorts(1);
+    const solo = await startAgent({
+      name: 'rate',
+      root,
+      peerPort: port!,
+      join: [],
+      extraArgs: [...STORE_ARGS, '--store-write-rate', '2'],
+    });
+    agents.push(solo);
+    const codes: number[] = [];
+    let limited: Response | undefined;
+    for (let i = 0; i < 4; i++) {
+      const res = await storePut(solo.url, `r${i}`, 'v');
+      codes.push(res.status);
+      if (res.status === 429) limited ??= res;
+    }
+    expect(codes.slice(0, 2)).toEqual([200, 200]);
+    expect(limited, `codes ${codes.join(',')}`).toBeDefined();
+    expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const body = (await limited!.json()) as { error: { code: string }; retryAfterMs: number };
+    expect(body.error.code).toBe('rate-limited');
+    expect(body.retryAfterMs).toBeGreaterThan(0);
+    const stored = await Promise.all([0, 1, 2, 3].map((i) => storeGet(solo.url, `r${i}`)));
+    expect(stored.filter((v) => v === 'v')).toHaveLength(codes.filter((c) => c === 200).length);
+  }, 60_000);
 });

@@ -36,6 +36,7 @@ export interface GossipNodeFlags {
   readonly store?: string;
   readonly repairIntervalMs?: number;
   readonly unsafeStoreFaults?: boolean;
+  readonly storeWriteRate?: number;
 }
 
 export interface GossipNodeConfig {
@@ -55,6 +56,8 @@ export interface GossipNodeConfig {
   readonly store: 'merkle' | undefined;
   readonly repairIntervalMs: number | undefined;
   readonly unsafeStoreFaults: boolean;
+  /** Local writes a second the store accepts (429 above it); undefined: no limit. */
+  readonly storeWriteRate: number | undefined;
 }
 
 /** host:port; a listen address may take port 0 (any free port). */
@@ -119,6 +122,7 @@ export function resolveGossipConfig(f: GossipNodeFlags): GossipNodeConfig {
     store: f.store,
     repairIntervalMs: f.repairIntervalMs,
     unsafeStoreFaults: f.unsafeStoreFaults === true,
+    storeWriteRate: f.storeWriteRate,
     id: f.id,
     data: f.data,
     clientListen: address('--client-listen', f.clientListen, true),
@@ -168,10 +172,18 @@ export async function runGossipNode(flags: GossipNodeFlags): Promise<number> {
         dataDir: config.data,
         logger,
         unsafeTestingFaults: config.unsafeStoreFaults,
-        core:
-          config.repairIntervalMs === undefined
+        core: {
+          ...(config.repairIntervalMs === undefined
             ? {}
-            : { repairIntervalMs: config.repairIntervalMs },
+            : { repairIntervalMs: config.repairIntervalMs }),
+          // A burst of one second's writes.
+          ...(config.storeWriteRate === undefined
+            ? {}
+            : {
+                writeRatePerSecondMax: config.storeWriteRate,
+                writeBurstMax: config.storeWriteRate,
+              }),
+        },
       });
     } catch (err) {
       process.stderr.write(`quorate node ${agent.id}: store: ${(err as Error).message}\n`);

@@ -326,6 +326,11 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
     )
     .option('--store <kind>', 'gossip: serve the anti-entropy store too (merkle)')
     .option(
+      '--store-write-rate <n>',
+      'gossip --store: local writes a second accepted, in bursts of a second (429 with retry-after above it; default no limit)',
+      intOption('--store-write-rate', 1),
+    )
+    .option(
       '--unsafe-store-faults',
       'gossip --store, tests and benches only: POST /v1/store-faults drops repair traffic to chosen peers',
     )

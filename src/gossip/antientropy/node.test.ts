@@ -346,3 +346,37 @@ describe('MerkleNode admitted members (a real store: the gossip membership grows
     expect(() => c.setLive([2, 3])).not.toThrow();
   });
 });
+
+describe('MerkleNode write rate (writeRatePerSecondMax)', () => {
+  it('refuses writes above the rate with the time until the next token, stores nothing, and recovers', () => {
+    const a = new MerkleNode(
+      config(1, [1], { writeRatePerSecondMax: 10, writeBurstMax: 3 }),
+      Rng.fromSeed(1),
+    );
+    for (let i = 0; i < 3; i++) put(a, T0, `k${i}`, 'v');
+    put(a, T0, 'over', 'v');
+    a.request(T0, 1, { type: 'delete', key: 'k0' });
+    const replies = repliesOf(a);
+    expect(replies.slice(0, 3).map((r) => r.type)).toEqual(['ok', 'ok', 'ok']);
+    for (const r of replies.slice(3)) {
+      expect(r).toMatchObject({
+        type: 'refused',
+        refusal: { type: 'rate-limited', retryAfterMs: 100, ratePerSecond: 10 },
+      });
+    }
+    expect(a.tree.get('over')).toBeUndefined();
+    expect(a.tree.get('k0')?.value).toBeDefined();
+    // A refusal for size spends no token; 100 ms later one write fits again.
+    a.request(T0 + 100, 1, { type: 'put', key: 'x'.repeat(300), value: utf8('v') });
+    put(a, T0 + 100, 'later', 'v');
+    put(a, T0 + 100, 'later2', 'v');
+    const after = repliesOf(a).map((r) => (r.type === 'refused' ? r.refusal.type : r.type));
+    expect(after).toEqual(['too-large', 'ok', 'rate-limited']);
+  });
+
+  it('without a rate, writes are never rate-limited', () => {
+    const a = new MerkleNode(config(1, [1]), Rng.fromSeed(1));
+    for (let i = 0; i < 500; i++) put(a, T0, `k${i}`, 'v');
+    expect(repliesOf(a).every((r) => r.type === 'ok')).toBe(true);
+  });
+});

@@ -3,6 +3,7 @@ import { type Core, type CoreTypes, OutputBuffer, type Ready } from '../../kerne
 import type { ClientId, NodeId } from '../../kernel/ids.ts';
 import { assertNodeId } from '../../kernel/ids.ts';
 import type { Rng } from '../../kernel/rng.ts';
+import { type Bucket, refill, retryAfterMs } from './flow.ts';
 import { utf8 } from './hash.ts';
 import { compareHlc, type Hlc, hlcNext, hlcObserve, hlcTooFarAhead, isHlc } from './hlc.ts';
 import {
@@ -57,7 +58,16 @@ export type MerkleRefusal =
       readonly max: number;
       readonly bytes: number;
     }
-  | { readonly type: 'full'; readonly limit: 'entriesMax'; readonly max: number };
+  | { readonly type: 'full'; readonly limit: 'entriesMax'; readonly max: number }
+  | {
+      readonly type: 'rate-limited';
+      readonly limit: 'writeRatePerSecondMax';
+      readonly retryAfterMs: number;
+      readonly ratePerSecond: number;
+    };
+
+/** Tokens of the write bucket when `writeRatePerSecondMax` is set and no burst is. */
+export const WRITE_BURST_DEFAULT = 100;
 
 export type MerkleReply =
   | { readonly type: 'ok'; readonly key: string; readonly version: Hlc }
@@ -147,6 +157,8 @@ export class MerkleNode implements Core<MerkleTypes> {
   /** Per peer: our store sequence number when our roots were last seen equal. */
   private readonly agreedSeq = new Map<NodeId, number>();
   private readonly tombstones = new Set<string>();
+  /** The local write bucket (flow.ts), when a write rate is configured. */
+  private readonly writeBucket: Bucket | undefined;
 
   constructor(
     config: MerkleConfig,
@@ -158,6 +170,10 @@ export class MerkleNode implements Core<MerkleTypes> {
     this.id = config.id;
     this.live = [...config.members];
     this.members = new Set(config.members);
+    this.writeBucket =
+      config.writeRatePerSecondMax === undefined
+        ? undefined
+        : { tokens: this.writeBurst(), at: Number.NEGATIVE_INFINITY };
     this.tree = new MerkleTree({ leafKeysMax: config.leafKeysMax });
     // One past the bound: every version issued before a crash is at or below it.
     this.clock = { wall: durable.clockBound + 1, logical: 0, node: this.id };
@@ -236,11 +252,12 @@ export class MerkleNode implements Core<MerkleTypes> {
       }
       case 'put':
       case 'delete': {
-        const refusal = this.refuseWrite(req);
+        const refusal = this.refuseWrite(req) ?? this.refuseRate(now);
         if (refusal !== undefined) {
           this.out.reply(client, { type: 'refused', key: req.key, refusal });
           break;
         }
+        if (this.writeBucket !== undefined) this.writeBucket.tokens -= 1;
         this.clock = hlcNext(this.clock, now, this.id);
         this.coverClock();
         const value = req.type === 'put' ? req.value.slice() : undefined;
@@ -268,6 +285,26 @@ export class MerkleNode implements Core<MerkleTypes> {
       return { type: 'full', limit: 'entriesMax', max: this.config.entriesMax };
     }
     return undefined;
+  }
+
+  private writeBurst(): number {
+    return this.config.writeBurstMax ?? WRITE_BURST_DEFAULT;
+  }
+
+  /** The write-rate check, last: a write refused for another reason spends no token. */
+  private refuseRate(now: number): MerkleRefusal | undefined {
+    const rate = this.config.writeRatePerSecondMax;
+    const b = this.writeBucket;
+    if (rate === undefined || b === undefined) return undefined;
+    if (b.at === Number.NEGATIVE_INFINITY) b.at = now;
+    refill(b, now, rate, { burstUpdates: this.writeBurst() });
+    if (b.tokens >= 1) return undefined;
+    return {
+      type: 'rate-limited',
+      limit: 'writeRatePerSecondMax',
+      retryAfterMs: retryAfterMs(b, rate),
+      ratePerSecond: rate,
+    };
   }
 
   receive(now: number, from: NodeId, msg: MerkleMsg): void {
@@ -510,6 +547,13 @@ export class MerkleNode implements Core<MerkleTypes> {
     assert(this.tombstones.size <= this.tree.size, 'tombstones are a subset of entries');
     assert(this.clock.wall <= this.clockBound, 'the clock stays below its durable bound');
     assert(this.clock.node === this.id, 'the clock is ours');
+    if (this.writeBucket !== undefined) {
+      assert(this.writeBucket.tokens >= 0, 'the write bucket never goes below empty');
+      assert(
+        this.writeBucket.tokens <= this.writeBurst(),
+        'the write bucket holds a burst at most',
+      );
+    }
   }
 }
 
