@@ -48,6 +48,8 @@ interface Rep {
   n: number;
   healMs: number | undefined;
   healBytesSent: number;
+  /** The same repairs in the core's compact wire model (wire.ts), as bench:merkle counts. */
+  healModelBytesSent: number;
   dataBytes: number;
   entries: number;
   differences: number;
@@ -105,6 +107,8 @@ async function partition(sides: readonly Agent[][]): Promise<void> {
 
 const sentBytes = (all: readonly (StoreStatus | undefined)[]) =>
   all.reduce((n, s) => n + (s?.repair.sentBytes ?? 0), 0);
+const sentModelBytes = (all: readonly (StoreStatus | undefined)[]) =>
+  all.reduce((n, s) => n + (s?.repair.sentModelBytes ?? 0), 0);
 
 async function oneRep(n: number, rep: number): Promise<Rep> {
   const root = mkdtempSync(join(tmpdir(), 'quorate-bench-gstore-'));
@@ -161,7 +165,9 @@ async function oneRep(n: number, rep: number): Promise<Rep> {
     const roots = new Set(split.map((s) => s?.root));
     if (roots.size < 2) throw new Error('the partition did not split the roots');
 
-    const before = sentBytes(await Promise.all(agents.map((a) => storeStatus(a.url))));
+    const beforeAll = await Promise.all(agents.map((a) => storeStatus(a.url)));
+    const before = sentBytes(beforeAll);
+    const beforeModel = sentModelBytes(beforeAll);
     const healAt = Date.now();
     await Promise.all(
       agents.map((x) =>
@@ -174,12 +180,14 @@ async function oneRep(n: number, rep: number): Promise<Rep> {
     );
     const healed = await waitConverged(agents, PHASE_TIMEOUT_MS, POLL_MS);
     const healMs = healed === undefined ? undefined : Date.now() - healAt;
-    const after = sentBytes(healed ?? (await Promise.all(agents.map((a) => storeStatus(a.url)))));
+    const afterAll = healed ?? (await Promise.all(agents.map((a) => storeStatus(a.url))));
+    const after = sentBytes(afterAll);
     const dataBytes = healed?.[0]?.dataBytes ?? 0;
     const r: Rep = {
       n,
       healMs,
       healBytesSent: after - before,
+      healModelBytesSent: sentModelBytes(afterAll) - beforeModel,
       dataBytes,
       entries: healed?.[0]?.entries ?? 0,
       differences: 2 * (WRITES + OVERWRITES),
@@ -216,6 +224,7 @@ async function main(): Promise<void> {
       healedReps: healed.length,
       medianHealMs: median(healed.map((r) => r.healMs!)),
       medianHealBytesSent: median(reps.map((r) => r.healBytesSent)),
+      medianHealModelBytesSent: median(reps.map((r) => r.healModelBytesSent)),
       medianBytesPerDataByte: median(reps.map((r) => r.bytesPerDataByte)),
       medianOfFullStateToAll: median(reps.map((r) => r.ofFullStateToAll)),
       dataBytes: reps[0]?.dataBytes,

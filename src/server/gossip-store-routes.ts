@@ -213,6 +213,7 @@ export function storeStatus(store: GossipStore) {
       inSync: store.counters.inSync,
       bytes: store.repairBytes(),
       sentBytes: store.repairBytesSent(),
+      sentModelBytes: store.repairModelBytesSent(),
       blocked: store.counters.blockedByFault,
     },
     dataBytes: store.dataBytes(),

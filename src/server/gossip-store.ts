@@ -324,6 +324,13 @@ export class GossipStore {
     return n;
   }
 
+  /** Repair bytes sent in the core's compact wire model (wire.ts), as the simulator counts. */
+  repairModelBytesSent(): number {
+    let n = 0;
+    for (const k of MERKLE_MSG_TYPES) n += this.sent[k].modelBytes;
+    return n;
+  }
+
   /** Bytes of keys and values held (UTF-8 keys, tombstones as their keys). */
   dataBytes(): number {
     let n = 0;

@@ -15,6 +15,8 @@ export interface StoreStatus {
     /** Sent and received, encoded. */
     readonly bytes: number;
     readonly sentBytes: number;
+    /** Sent, in the core's compact wire model (MessagePack with field names is fatter). */
+    readonly sentModelBytes: number;
   };
   /** Keys and values held here, bytes. */
   readonly dataBytes: number;
