@@ -12,6 +12,9 @@ import type { GossipStore, StoreEntryView } from './gossip-store.ts';
  *   DELETE /v1/store/:key  {}                  write a tombstone
  *   GET    /v1/store?prefix=p&after=k&limit=n  live entries by key order
  *   GET    /v1/store-status                    entries, tombstones, tree root, pending, rates
+ *   GET    /v1/store-watch?prefix=p            server-sent events: every entry this replica
+ *                                             stores from now on (local or repaired), as
+ *                                             `put` or `delete` with its version
  *
  * Keys are UTF-8 text in the path, or `?encoding=base64` for their bytes in base64 (which
  * must be UTF-8: the map's keys are strings). Values are text, or base64 with
@@ -21,6 +24,8 @@ import type { GossipStore, StoreEntryView } from './gossip-store.ts';
  * PUT and DELETE as to every state-changing call.
  */
 const LIST_LIMIT_DEFAULT = 100;
+const WATCHERS_MAX = 256;
+const SSE_HEARTBEAT_MS = 15_000;
 const LIST_LIMIT_MAX = 1_000;
 /** A 16 KiB value in base64 with its JSON around it. */
 const STORE_BODY_BYTES_MAX = 64 * 1024;
@@ -176,6 +181,29 @@ export function registerStoreRoutes(app: FastifyInstance, store: GossipStore): v
   );
 
   app.get('/v1/store-status', async () => storeStatus(store));
+  app.get('/v1/store-watch', (req, reply) => {
+    const q = req.query as { prefix?: unknown };
+    const prefix = typeof q.prefix === 'string' ? q.prefix : '';
+    const unlisten = store.listen((e) => {
+      if (!e.key.startsWith(prefix)) return;
+      const type = e.value === undefined ? 'delete' : 'put';
+      reply.raw.write(
+        `event: ${type}\ndata: ${JSON.stringify({ ...entryJson(e), consistency: 'eventual' })}\n\n`,
+      );
+    }, WATCHERS_MAX);
+    if (unlisten === undefined) {
+      problem(reply, 503, 'too-many-watchers', `the store has its ${WATCHERS_MAX} watchers`);
+      return;
+    }
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+    reply.raw.write(': watching\n\n');
+    const beat = setInterval(() => reply.raw.write(': keep-alive\n\n'), SSE_HEARTBEAT_MS);
+    req.raw.on('close', () => {
+      clearInterval(beat);
+      unlisten();
+    });
+  });
   if (store.unsafeTestingFaults) {
     // Test and bench only (--unsafe-store-faults): a partition of the store's repair traffic.
     app.post('/v1/store-faults', async (req, reply) =>

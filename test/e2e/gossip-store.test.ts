@@ -126,6 +126,39 @@ describe('anti-entropy store on real gossip agents', () => {
     expect(await storeGet(a.url, 'x')).toBeNull();
   }, 30_000);
 
+  it('a watch at one agent sees a put and a delete made at another, repaired to it', async () => {
+    const [writer, watcher] = [agents[0]!, agents[1]!];
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), 30_000);
+    const res = await fetch(`${watcher.url}/v1/store-watch?prefix=w/`, { signal: ctl.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const seen: string[] = [];
+    let text = '';
+    const decoder = new TextDecoder();
+    await reader.read(); // the ': watching' comment: the watcher is registered
+    expect((await storePut(writer.url, 'w/1', 'watched')).status).toBe(200);
+    expect((await storePut(writer.url, 'other', 'not watched')).status).toBe(200);
+    expect((await storeDelete(writer.url, 'w/1')).status).toBe(200);
+    try {
+      while (!seen.includes('delete')) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+        for (const m of text.matchAll(/event: (\w+)\ndata: (.*)\n/g)) {
+          const data = JSON.parse(m[2]!) as { key: string };
+          if (!seen.includes(m[1]!)) seen.push(m[1]!);
+          expect(data.key).toBe('w/1');
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      ctl.abort();
+    }
+    // Repair may bring the put and the tombstone in one exchange: the delete is what must come.
+    expect(seen).toContain('delete');
+  }, 60_000);
+
   it('a write above --store-write-rate answers 429 with retry-after and stores nothing', async () => {
     const [port] = await freePorts(1);
     const solo = await startAgent({
