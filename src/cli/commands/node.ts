@@ -325,6 +325,21 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
       'gossip: forget dead members after',
       intOption('--reap-dead-ms', 1),
     )
+    .option('--store <kind>', 'gossip: serve the anti-entropy store too (merkle)')
+    .option(
+      '--store-write-rate <n>',
+      'gossip --store: local writes a second accepted, in bursts of a second (429 with retry-after above it; default no limit)',
+      intOption('--store-write-rate', 1),
+    )
+    .option(
+      '--unsafe-store-faults',
+      'gossip --store, tests and benches only: POST /v1/store-faults drops repair traffic to chosen peers',
+    )
+    .option(
+      '--repair-interval-ms <ms>',
+      'gossip --store: one Merkle repair with a random live peer this often (default 1000)',
+      intOption('--repair-interval-ms', 1),
+    )
     .option(
       '--reap-left-ms <ms>',
       'gossip: forget left members after',
