@@ -266,19 +266,33 @@ export class MvccStore {
   /** Every key's live state at revision `compacted - 1`, in key order: what the log starts from. */
   base(): KeyValue[] {
     if (this.compacted <= 1) return [];
-    const before = new Map<Bytes, KeyValue | null>();
-    // A key written at or after the compaction: its state before its first such write.
+    // The writes of the compaction revision itself open the log, and some of their keys
+    // are gone from the index (a delete there leaves nothing live to keep): their state
+    // before their first write there.
+    const atCompaction = new Map<Bytes, KeyValue | null>();
     for (let i = this.logStart; i < this.log.length; i++) {
       const rec = this.log[i]!;
-      if (!before.has(rec.key)) before.set(rec.key, rec.prev);
+      if (rec.rev !== this.compacted) break;
+      if (!atCompaction.has(rec.key)) atCompaction.set(rec.key, rec.prev);
     }
-    // A key last written before it: that write, still in the index.
-    for (const key of this.sortedKeys()) {
-      const first = this.index.get(key)![0]!;
-      if (first.rev < this.compacted) before.set(key, first.kv);
-    }
+    // Every other key's first retained write is its first in the log: the index alone says
+    // it, in key order, with no map of the whole log and no sort (each snapshot takes this).
     const out: KeyValue[] = [];
-    for (const kv of before.values()) if (kv !== null) out.push(kv);
+    for (const key of this.sortedKeys()) {
+      let kv: KeyValue | null;
+      if (atCompaction.has(key)) {
+        kv = atCompaction.get(key)!;
+        atCompaction.delete(key);
+      } else {
+        const first = this.index.get(key)![0]!;
+        // Last written before the compaction: that write; else its state before the first
+        // write after it.
+        kv = first.rev < this.compacted ? first.kv : first.prev;
+      }
+      if (kv !== null) out.push(kv);
+    }
+    if (atCompaction.size === 0) return out;
+    for (const kv of atCompaction.values()) if (kv !== null) out.push(kv);
     return out.sort((a, b) => byteOrder(a.key, b.key));
   }
 

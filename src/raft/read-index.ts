@@ -72,7 +72,8 @@ export class ReadIndexTracker {
   /** Queue a read at `index`, to be confirmed by the next heartbeat round. */
   add(ticket: ReadTicket, index: number): void {
     assert(!this.full(), 'read queue overflow');
-    this.pending.push({ ...ticket, index, round: this.sentRound + 1 });
+    // No spread: properties after one take a slow path in V8 (router-msgs.ts says more).
+    this.pending.push({ client: ticket.client, id: ticket.id, index, round: this.sentRound + 1 });
   }
 
   /** Whether a read waits for a round not yet sent. */

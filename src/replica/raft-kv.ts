@@ -377,7 +377,7 @@ export class RaftKvReplica implements Core<RaftKvTypes> {
     this.admin.delete(rid);
     switch (reply.type) {
       case 'accepted':
-        this.writes.set(reply.index, { ...waiter, term: reply.term });
+        this.writes.set(reply.index, { client: waiter.client, id: waiter.id, term: reply.term });
         return;
       case 'notLeader':
         this.out.replyEarly(waiter.client, {

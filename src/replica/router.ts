@@ -408,17 +408,19 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       body.kind === 'write' &&
       call.forwards > 0;
     call.forwards++;
-    const head = {
-      type: 'fwdCall',
-      id: call.key,
-      attempt: call.forwards,
-      timeoutMs: Math.max(1, Math.ceil(call.deadlineAt - this.now)),
-    } as const;
+    const id = call.key;
+    const attempt = call.forwards;
+    const timeoutMs = Math.max(1, Math.ceil(call.deadlineAt - this.now));
+    // Literals, not a spread of a common head: V8 (Node 20) takes a slow path for every
+    // property written after a spread, about half a microsecond each (see router-msgs.ts).
     const msg: FwdCall =
       body.kind === 'member'
-        ? { ...head, kind: 'member', change: body.change }
+        ? { type: 'fwdCall', id, attempt, timeoutMs, kind: 'member', change: body.change }
         : {
-            ...head,
+            type: 'fwdCall',
+            id,
+            attempt,
+            timeoutMs,
             kind: body.kind,
             session: sessionless ? 0 : body.cmd.session,
             seq: sessionless ? 0 : body.cmd.seq,

@@ -140,7 +140,8 @@ export class AuthGate {
   async write(cmd: KvCommand, caller: Caller): Promise<KvResult> {
     const inner = cmd.op.f === 'asUser' ? cmd.op.op : (cmd.op as CallerOp);
     const result = await this.engine.write({
-      ...cmd,
+      session: cmd.session,
+      seq: cmd.seq,
       op: { f: 'asUser', user: caller.user, op: inner },
     });
     if (result.f === 'error' && isAuthCode(result.code)) throw new AuthRefusedError(result.code);

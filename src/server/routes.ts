@@ -103,7 +103,8 @@ export function registerKvRoutes(app: FastifyInstance, ctx: RouteContext): void 
 function registerKvWrites(app: FastifyInstance, ctx: RouteContext): void {
   const s = schemas(ctx.limits);
   const write = (req: FastifyRequest, op: KvOp) => {
-    const cmd: KvCommand = { ...sessionOf(req), op: asCaller(req, op) };
+    const { session, seq } = sessionOf(req);
+    const cmd: KvCommand = { session, seq, op: asCaller(req, op) };
     return ctx.engine.write(cmd);
   };
   app.put<{ Params: KeyParams; Body: { value: string }; Querystring: Encoding }>(
