@@ -111,22 +111,34 @@ function refusal(gate: AuthGate, caller: Caller, need: Need): EdgeAuthCode | und
   }
 }
 
+/** The bearer check of one request: its caller remembered, or a refusal thrown. */
+async function checkCaller(gate: AuthGate, req: FastifyRequest): Promise<void> {
+  const need = needOf(req);
+  let caller: Caller;
+  try {
+    caller = await gate.identify(bearerOf(req));
+  } catch (err) {
+    if (err instanceof AuthRefusedError) throw authApiError(err.code);
+    throw err;
+  }
+  callers.set(req, caller);
+  if (refusal(gate, caller, need) === undefined) return;
+  await gate.confirm();
+  const code = refusal(gate, caller, need);
+  if (code !== undefined) throw authApiError(code);
+}
+
 /** Installs the bearer check on every route, and the authenticate route. */
 export function registerAuth(app: FastifyInstance, gate: AuthGate): void {
-  app.addHook('preHandler', async (req) => {
-    const need = needOf(req);
-    let caller: Caller;
-    try {
-      caller = await gate.identify(bearerOf(req));
-    } catch (err) {
-      if (err instanceof AuthRefusedError) throw authApiError(err.code);
-      throw err;
+  app.addHook('preHandler', (req, _reply, done) => {
+    // Auth off and no token: the caller is nobody and every route is open. Answered without
+    // a promise, as most clusters run: the async check cost every request an extra turn of
+    // the event loop and ~2 % of a node's CPU (perf12 profile).
+    if (req.headers.authorization === undefined && !gate.enabled) {
+      done();
+      return;
     }
-    callers.set(req, caller);
-    if (refusal(gate, caller, need) === undefined) return;
-    await gate.confirm();
-    const code = refusal(gate, caller, need);
-    if (code !== undefined) throw authApiError(code);
+    checkCaller(gate, req).then(() => done(), done);
   });
   app.post<{ Body: AuthenticateRequest }>(
     '/v1/auth/authenticate',
