@@ -26,9 +26,10 @@ import {
   type RouterTypes,
   type RouterUnsafeTestingFaults,
 } from '../../replica/router.ts';
-import type { SimProtocol } from '../protocol.ts';
+import type { SimProtocol, WorkloadContext } from '../protocol.ts';
 import { SIM_CALL_TIMEOUT_MS } from '../raft/plugin.ts';
 import { KvWorkload } from '../workload/kv.ts';
+import { defaultLeaseSettings, withLeaseClient } from '../workload/lease.ts';
 import { linearizabilityCheck } from '../workload/linearizable.ts';
 import { routedKvAdapter } from '../workload/routed.ts';
 import {
@@ -158,11 +159,15 @@ export function multiPaxosSimProtocol(
     },
 
     createWorkload(ctx) {
-      return new KvWorkload<MultiNodeTypes>(
-        ctx,
-        routedKvAdapter<MultiPaxosKvTypes>(SIM_CALL_TIMEOUT_MS),
-        linearizabilityCheck(),
-      );
+      const kv = (c: WorkloadContext) =>
+        new KvWorkload<MultiNodeTypes>(
+          c,
+          routedKvAdapter<MultiPaxosKvTypes>(SIM_CALL_TIMEOUT_MS),
+          linearizabilityCheck(),
+        );
+      // Slack past the TTL after healing: two elections (2 x 600 ms at most), a commit, a poll.
+      const leases = { ...defaultLeaseSettings, revokeSlackMs: 1500 };
+      return withLeaseClient<MultiPaxosKvTypes>(ctx, kv, SIM_CALL_TIMEOUT_MS, leases);
     },
 
     describeMessage(msg) {

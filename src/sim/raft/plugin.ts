@@ -24,8 +24,15 @@ import {
   type RouterTypes,
   type RouterUnsafeTestingFaults,
 } from '../../replica/router.ts';
-import type { ClusterView, Monitor, ProtocolFault, SimProtocol } from '../protocol.ts';
+import type {
+  ClusterView,
+  Monitor,
+  ProtocolFault,
+  SimProtocol,
+  WorkloadContext,
+} from '../protocol.ts';
 import { KvWorkload } from '../workload/kv.ts';
+import { defaultLeaseSettings, withLeaseClient } from '../workload/lease.ts';
 import { linearizabilityCheck } from '../workload/linearizable.ts';
 import { routedKvAdapter } from '../workload/routed.ts';
 
@@ -246,11 +253,15 @@ export function raftSimProtocol(
     createMonitor: raftMonitor,
 
     createWorkload(ctx) {
-      return new KvWorkload<RaftNodeTypes>(
-        ctx,
-        routedKvAdapter<RaftKvTypes>(SIM_CALL_TIMEOUT_MS),
-        linearizabilityCheck(),
-      );
+      const kv = (c: WorkloadContext) =>
+        new KvWorkload<RaftNodeTypes>(
+          c,
+          routedKvAdapter<RaftKvTypes>(SIM_CALL_TIMEOUT_MS),
+          linearizabilityCheck(),
+        );
+      // Slack past the TTL after healing: two elections (2 x 300 ms at most), a commit, a poll.
+      const leases = { ...defaultLeaseSettings, revokeSlackMs: 1000 };
+      return withLeaseClient<RaftKvTypes>(ctx, kv, SIM_CALL_TIMEOUT_MS, leases);
     },
 
     describeMessage(msg) {
