@@ -71,7 +71,10 @@ export class LeaseWorkload<T extends RoutedTypes> implements Workload<RouterType
   private io: WorkloadIo<RouterTypes<T>> | undefined;
   private readonly leases: LeaseState[] = [];
   private step: Step | undefined;
+  /** When the step's attempt in flight was sent. */
   private stepSentAt = 0;
+  /** When the step's first attempt was sent. */
+  private stepBeganAt = 0;
   private seq = 0;
   private attemptId = 0;
   private token = 0;
@@ -205,6 +208,7 @@ export class LeaseWorkload<T extends RoutedTypes> implements Workload<RouterType
 
   private begin(step: Step): void {
     this.step = step;
+    this.stepBeganAt = this.io!.now();
     this.seq++;
     this.attempt();
   }
@@ -254,14 +258,17 @@ export class LeaseWorkload<T extends RoutedTypes> implements Workload<RouterType
           this.unexpected(step, result);
           return;
         }
+        // Granted by the first attempt perhaps (a retry is answered from the session): the
+        // lease's countdown may have begun as early as that.
         const lease: LeaseState = {
           id: result.id,
           rounds: 0,
-          aliveSentAt: this.stepSentAt,
+          aliveSentAt: this.stepBeganAt,
           revoked: false,
         };
         this.granted++;
         if (this.healed) {
+          // The attempt answered reached a leader: the liveness bound counts from there.
           this.probe = { lease, grantedAt: this.stepSentAt };
         } else if (this.rng.chance(0.5)) {
           lease.rounds = 1 + this.rng.int(this.settings.keepRoundsMax);
