@@ -1,5 +1,5 @@
 import type { NodeId } from '../kernel/ids.ts';
-import type { AuthView, KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
+import type { AuthView, KvChange, KvCommand, KvReadOp, KvResult } from '../kv/machine.ts';
 import { describeRefusal, type Refusal } from '../replica/refusal.ts';
 
 /**
@@ -21,10 +21,7 @@ export interface KvEngine {
    * A linearizable read (ReadIndex or a leader lease) or a local stale read. Linearizable
    * reads reject like `write` does.
    */
-  read(
-    op: Extract<KvOp, { f: 'get' } | { f: 'list' }>,
-    consistency: ReadConsistency,
-  ): Promise<KvResult>;
+  read(op: KvReadOp, consistency: ReadConsistency): Promise<KvResult>;
   /**
    * Calls `onChange` for every change after `fromRevision`, first the ones already applied,
    * then new ones as they are applied here. Returns 'compacted' when changes after

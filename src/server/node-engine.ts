@@ -1,5 +1,5 @@
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
-import type { AuthView, KvChange, KvCommand, KvOp, KvResult } from '../kv/machine.ts';
+import type { AuthView, KvChange, KvCommand, KvReadOp, KvResult } from '../kv/machine.ts';
 import type { RoutedTypes, RouterBinding } from '../replica/router.ts';
 import type {
   EngineStatus,
@@ -103,10 +103,7 @@ export class NodeEngine<T extends RoutedTypes, R extends HostedReplica<T>> imple
     return this.host.write(cmd);
   }
 
-  async read(
-    op: Extract<KvOp, { f: 'get' } | { f: 'list' }>,
-    consistency: ReadConsistency,
-  ): Promise<KvResult> {
+  async read(op: KvReadOp, consistency: ReadConsistency): Promise<KvResult> {
     const result = await this.host.read(op, consistency);
     return this.binding.readResult?.(result) ?? result;
   }

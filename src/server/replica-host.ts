@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { assert } from '../kernel/assert.ts';
 import type { Core, Ready, Reply } from '../kernel/core.ts';
 import type { ClientId, NodeId } from '../kernel/ids.ts';
-import type { KvChange, KvCommand, KvOp, KvResult, KvStateMachine } from '../kv/machine.ts';
+import type { KvChange, KvCommand, KvReadOp, KvResult, KvStateMachine } from '../kv/machine.ts';
 import type { Refusal } from '../replica/refusal.ts';
 import {
   defaultRouterOptions,
@@ -249,7 +249,7 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
   }
 
   async read(
-    op: Extract<KvOp, { f: 'get' } | { f: 'list' }>,
+    op: KvReadOp,
     consistency: ReadConsistency,
     options: CallOptions = {},
   ): Promise<KvResult> {

@@ -1,6 +1,6 @@
 import type { KvChange, KvCommand, KvOp, KvResult } from '../../kv/machine.ts';
 import type { KvEngine } from '../engine.ts';
-import { etcdErrors } from './errors.ts';
+import { etcdErrors, kvErrorStatus } from './errors.ts';
 import type { ResponseHeader } from './types.ts';
 
 /** What every etcd service handler shares: the engine, the limits, and the response header. */
@@ -33,6 +33,7 @@ export function resultOf<F extends KvResult['f']>(
   f: F,
 ): Extract<KvResult, { f: F }> {
   // gRPC writes carry no session (etcd has no exactly-once), so 'stale' cannot come back.
+  if (result.f === 'error' && f !== 'error') throw kvErrorStatus(result);
   if (result.f !== f) throw new Error(`engine answered '${result.f}' to a '${f}'`);
   return result as Extract<KvResult, { f: F }>;
 }

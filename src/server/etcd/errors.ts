@@ -1,6 +1,7 @@
 import { Metadata, status } from '@grpc/grpc-js';
 import { unreachable } from '../../kernel/assert.ts';
 import { NO_NODE } from '../../kernel/ids.ts';
+import { type KvError, kvErrorGrpcCode, kvErrorMessage } from '../../kv/ops.ts';
 import { AuthRefusedError, type EdgeAuthCode } from '../auth.ts';
 import { RefusedError } from '../engine.ts';
 
@@ -71,6 +72,19 @@ export const etcdErrors = {
   authNotEnabled: () =>
     new EtcdError(status.FAILED_PRECONDITION, 'etcdserver: authentication is not enabled'),
 } as const;
+
+const kvErrorCodes = {
+  OUT_OF_RANGE: status.OUT_OF_RANGE,
+  INVALID_ARGUMENT: status.INVALID_ARGUMENT,
+  NOT_FOUND: status.NOT_FOUND,
+  FAILED_PRECONDITION: status.FAILED_PRECONDITION,
+  PERMISSION_DENIED: status.PERMISSION_DENIED,
+} as const;
+
+/** The state machine's refusal (src/kv/ops.ts) as etcd words it: code and message. */
+export function kvErrorStatus(error: KvError): EtcdError {
+  return new EtcdError(kvErrorCodes[kvErrorGrpcCode(error)], kvErrorMessage(error));
+}
 
 /** A request that etcd would serve but quorate cannot yet: says what is missing. */
 export function unimplemented(what: string): EtcdError {

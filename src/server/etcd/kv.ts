@@ -150,8 +150,6 @@ async function withPrevious(
 
 export async function put(ctx: EtcdContext, req: PutRequest): Promise<PutResponse> {
   if (req.key.length === 0) throw etcdErrors.emptyKey();
-  // No lease exists yet, so any lease id names one that is not found, as etcd would say.
-  if (req.lease !== 0) throw etcdErrors.leaseNotFound();
   if (req.ignore_value || req.ignore_lease) {
     throw unimplemented('put with ignore_value or ignore_lease (leases and MVCC)');
   }
@@ -159,7 +157,8 @@ export async function put(ctx: EtcdContext, req: PutRequest): Promise<PutRespons
   const value = storeBytesOf(req.value);
   checkKeyLength(ctx, key);
   checkValueLength(ctx, value);
-  const write = () => writeOp(ctx, { f: 'put', key, value });
+  const lease = req.lease === 0 ? {} : { lease: req.lease };
+  const write = () => writeOp(ctx, { f: 'put', key, value, ...lease });
   if (!req.prev_kv) {
     const done = resultOf(await write(), 'put');
     return { header: headerOf(ctx, done.revision) };

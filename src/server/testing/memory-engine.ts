@@ -11,7 +11,7 @@ import {
   type KvChange,
   type KvCommand,
   type KvLimits,
-  type KvOp,
+  type KvReadOp,
   type KvResult,
   KvStateMachine,
 } from '../../kv/machine.ts';
@@ -104,10 +104,7 @@ export class MemoryEngine implements KvEngine {
     return result;
   }
 
-  async read(
-    op: Extract<KvOp, { f: 'get' } | { f: 'list' }>,
-    consistency: ReadConsistency,
-  ): Promise<KvResult> {
+  async read(op: KvReadOp, consistency: ReadConsistency): Promise<KvResult> {
     if (consistency === 'linearizable') this.checkLeader();
     return this.machine.read(op);
   }
