@@ -82,4 +82,31 @@ describe('Lessor', () => {
       /revokeRetryMs/,
     );
   });
+
+  it('serves keep-alives and time-to-live on the leader only, with what is left of the TTL', () => {
+    const lessor = new Lessor();
+    const leases = source([[4, 3]], 1);
+    const alive = { f: 'leaseKeepAlive', id: 4, ttl: 3, revision: 9 } as const;
+    const ttl = {
+      f: 'leaseTimeToLive',
+      id: 4,
+      grantedTtl: 3,
+      remainingTtl: -1,
+      keys: [],
+      revision: 9,
+    } as const;
+    expect(lessor.serve(0, true, leases, alive)).toBeUndefined(); // not promoted yet
+    lessor.promote(0, leases);
+    expect(lessor.serve(0, false, leases, alive)).toBeUndefined();
+    expect(lessor.serve(1000, true, leases, ttl)).toEqual({ ...ttl, remainingTtl: 2 });
+    expect(lessor.serve(2500, true, leases, alive)).toEqual(alive);
+    expect(lessor.serve(2600, true, leases, ttl)).toEqual({ ...ttl, remainingTtl: 3 });
+    expect(lessor.serve(5500, true, leases, alive)).toEqual({
+      f: 'error',
+      code: 'leaseNotFound',
+      lease: 4,
+    });
+    const range = { f: 'range', kvs: [], more: false, count: 0, revision: 9 } as const;
+    expect(lessor.serve(0, false, leases, range)).toBe(range);
+  });
 });

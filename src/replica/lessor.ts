@@ -1,4 +1,5 @@
 import { assert } from '../kernel/assert.ts';
+import type { KvOp, KvResult } from '../kv/machine.ts';
 
 /**
  * The lessor: who decides, on a clock, that a lease has expired. The state machine holds
@@ -19,6 +20,12 @@ import { assert } from '../kernel/assert.ts';
  * Checkpoints of remaining TTL are not taken: a new leader restarts every lease at its full
  * TTL, which only ever keeps a lease longer, never shorter.
  */
+
+/** The calls the leader's lessor answers (a keep-alive, a time-to-live), `asUser` or not. */
+export function isLessorRead(op: KvOp): boolean {
+  const inner = op.f === 'asUser' ? op.op : op;
+  return inner.f === 'leaseKeepAlive' || inner.f === 'leaseTimeToLive';
+}
 
 /** A lease as the lessor needs it: its id and granted TTL in seconds. */
 export type LeaseTtl = readonly [id: number, ttlSeconds: number];
@@ -155,6 +162,24 @@ export class Lessor {
     t.ttlMs = ttlSeconds * 1000;
     t.expiresAt = Math.max(t.expiresAt, now + t.ttlMs);
     return { ok: true, ttlSeconds };
+  }
+
+  /**
+   * A keep-alive or time-to-live answered by the replica, served here: on the leader a
+   * keep-alive restarts the countdown (or is told the lease is gone, if it expired here) and
+   * a time-to-live gets what is left; anywhere else undefined, so that the call goes to the
+   * leader (a refusal as not-leader).
+   */
+  serve(now: number, leads: boolean, source: LeaseSource, result: KvResult): KvResult | undefined {
+    if (result.f !== 'leaseKeepAlive' && result.f !== 'leaseTimeToLive') return result;
+    if (!leads || !this.primary) return undefined;
+    this.sync(now, source);
+    const gone: KvResult = { f: 'error', code: 'leaseNotFound', lease: result.id };
+    if (result.f === 'leaseKeepAlive') {
+      return this.renew(now, result.id, result.ttl).ok ? result : gone;
+    }
+    const left = this.remainingMs(now, result.id) ?? 0;
+    return left <= 0 ? gone : { ...result, remainingTtl: Math.ceil(left / 1000) };
   }
 
   /** Milliseconds left of lease `id` (0 once expired); undefined if not tracked. */

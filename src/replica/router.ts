@@ -1,8 +1,8 @@
 import { assert, unreachable } from '../kernel/assert.ts';
 import { type Core, OutputBuffer, type Ready } from '../kernel/core.ts';
 import { type ClientId, NO_NODE, type NodeId } from '../kernel/ids.ts';
-import type { KvOp, KvResult } from '../kv/machine.ts';
-import { defaultLessorOptions, Lessor } from './lessor.ts';
+import type { KvOp } from '../kv/machine.ts';
+import { defaultLessorOptions, isLessorRead, Lessor } from './lessor.ts';
 import { classifyReplicaReply, type Refusal } from './refusal.ts';
 import {
   type Asker,
@@ -557,30 +557,14 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     }
   }
 
-  /**
-   * A keep-alive or time-to-live read the replica answered: served by the leader's lessor
-   * (a keep-alive restarts the countdown, a time-to-live reads what is left), refused as
-   * not-leader anywhere else so that it reaches the leader.
-   */
+  /** A keep-alive or time-to-live the replica answered, as the lessor serves it (lessor.ts). */
   private leaseAnswer(op: KvOp, answer: CallOutcome): CallOutcome {
-    if (answer.type !== 'result' || this.binding.leases === undefined) return answer;
-    const inner = op.f === 'asUser' ? op.op : op;
-    if (inner.f !== 'leaseKeepAlive' && inner.f !== 'leaseTimeToLive') return answer;
-    const result = answer.result;
-    if (result.f !== 'leaseKeepAlive' && result.f !== 'leaseTimeToLive') return answer;
-    const leader = this.leader();
-    if (leader !== this.id || !this.lessor.isPrimary) {
-      return { type: 'refused', refusal: notLeader(leader) };
-    }
-    this.lessor.sync(this.now, this.binding.leases(this.replica));
-    const gone: KvResult = { f: 'error', code: 'leaseNotFound', lease: result.id };
-    if (result.f === 'leaseKeepAlive') {
-      const renewal = this.lessor.renew(this.now, result.id, result.ttl);
-      return { type: 'result', result: renewal.ok ? result : gone };
-    }
-    const left = this.lessor.remainingMs(this.now, result.id) ?? 0;
-    if (left <= 0) return { type: 'result', result: gone };
-    return { type: 'result', result: { ...result, remainingTtl: Math.ceil(left / 1000) } };
+    const leases = this.binding.leases;
+    if (answer.type !== 'result' || leases === undefined || !isLessorRead(op)) return answer;
+    const leads = this.leader() === this.id;
+    const result = this.lessor.serve(this.now, leads, leases(this.replica), answer.result);
+    if (result === undefined) return { type: 'refused', refusal: notLeader(this.leader()) };
+    return { type: 'result', result };
   }
 
   /**
