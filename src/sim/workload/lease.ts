@@ -86,7 +86,7 @@ export class LeaseWorkload<T extends RoutedTypes> implements Workload<RouterType
   /** The step waits for its pause to end before its next attempt (else for a reply). */
   private backingOff = false;
   private violation: string | undefined;
-  private stats = { kept: 0, lapsed: 0, keepAlives: 0, revokedSeen: 0 };
+  private stats = { kept: 0, lapsed: 0, keepAlives: 0, revokedSeen: 0, lateMsMax: 0 };
 
   constructor(
     private readonly ctx: WorkloadContext,
@@ -137,7 +137,7 @@ export class LeaseWorkload<T extends RoutedTypes> implements Workload<RouterType
     const s = this.stats;
     return {
       verdict: 'pass',
-      summary: `leases: ${this.granted} granted (${s.kept} kept alive, ${s.lapsed} let lapse), ${s.keepAlives} keep-alives, ${s.revokedSeen} seen revoked in time`,
+      summary: `leases: ${this.granted} granted (${s.kept} kept alive, ${s.lapsed} let lapse), ${s.keepAlives} keep-alives, ${s.revokedSeen} seen revoked in time (after healing at most ${Math.round(s.lateMsMax)} ms past TTL)`,
     };
   }
 
@@ -344,6 +344,10 @@ export class LeaseWorkload<T extends RoutedTypes> implements Workload<RouterType
       return;
     }
     this.stats.revokedSeen++;
+    if (this.probe !== undefined) {
+      const due = Math.max(lease.aliveSentAt, this.probe.grantedAt) + this.ttlMs;
+      this.stats.lateMsMax = Math.max(this.stats.lateMsMax, now - due);
+    }
   }
 
   private unexpected(step: Step, result: KvResult): void {
