@@ -27,7 +27,7 @@ export interface LeaseWorkloadSettings {
   readonly keepRoundsMax: number;
   /** Share of the TTL a revoke may come early: clock drift and jumps of the deciding leader. */
   readonly driftAllowance: number;
-  /** After the probe grant, beyond the TTL: elections after healing, commit, one poll. */
+  /** After the probe grant, beyond the TTL: an election after healing, a commit, one poll. */
   readonly revokeSlackMs: number;
   /** Between polls of a lapsed lease after healing. */
   readonly pollEveryMs: number;
