@@ -15,12 +15,20 @@
  *     npm run bench:gossip-sim -- --quick           # a few seeds of each, to try it
  *     npm run bench:gossip-sim -- --only spread,bandwidth,false --sizes 100,1000
  *     npm run bench:gossip-sim -- --only bandwidth --sizes 1000 --form-ms 60000
+ *
+ * 4. Lifeguard (`--only lifeguard`, not in the default set): one of n = 50 nodes CPU-starved
+ *    by the simulator's slow fault (inputs handled 300 ms late on average) from 5 s to
+ *    30 s, 300 seeds, wrong dead verdicts with Lifeguard on and off, and their ratio:
+ *
+ *     npm run bench:gossip-sim -- --only lifeguard --out bench-results/gossip-lifeguard.json
+ *     npm run bench:gossip-sim -- --only lifeguard --lifeguard-seeds 30 --slow-ms 1000
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { GOSSIP_DEFAULTS } from '../src/gossip/config.ts';
 import { msgBytes } from '../src/gossip/wire.ts';
 import { Rng } from '../src/kernel/rng.ts';
 import { ROUNDS_MAX, type Scheme, spread, theoryRounds } from '../src/sim/gossip/dissemination.ts';
+import { lifeguardExperiment } from '../src/sim/gossip/lifeguard.ts';
 import { gossipSimProtocol } from '../src/sim/gossip/plugin.ts';
 import type { ScheduledAction } from '../src/sim/nemesis.ts';
 import { runSimulation } from '../src/sim/run.ts';
@@ -226,10 +234,32 @@ function falsePositives() {
   return row;
 }
 
+// --- 4. Lifeguard against a CPU-starved node ------------------------------------------------
+
+function lifeguard() {
+  const seeds = Number(flag('lifeguard-seeds') ?? (quick ? 10 : 300));
+  const n = Number(flag('lifeguard-nodes') ?? 50);
+  const slowMs = Number(flag('slow-ms') ?? 300);
+  const counts = lifeguardExperiment({ seeds, n, slowMs });
+  const row = {
+    n,
+    seeds,
+    slowMeanMs: slowMs,
+    on: counts.on,
+    off: counts.off,
+    // on ≤ off/50 is the issue's goal; the ratio is on/off (null when off saw none).
+    ratioOnToOff: counts.off.wrongDead === 0 ? null : counts.on.wrongDead / counts.off.wrongDead,
+    goalMet: counts.on.wrongDead * 50 <= counts.off.wrongDead && counts.off.wrongDead > 0,
+  };
+  console.log(JSON.stringify(row));
+  return row;
+}
+
 const results: Record<string, unknown> = { quick, at: new Date().toISOString() };
 if (only.has('spread')) results.dissemination = dissemination();
 if (only.has('bandwidth')) results.bandwidth = bandwidth();
 if (only.has('false')) results.falsePositives = falsePositives();
+if (only.has('lifeguard')) results.lifeguard = lifeguard();
 mkdirSync('bench-results', { recursive: true });
 const outPath = flag('out') ?? 'bench-results/gossip-sim.json';
 writeFileSync(outPath, `${JSON.stringify(results, null, 2)}\n`);

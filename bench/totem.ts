@@ -3,18 +3,22 @@
  * corosync daemons (bench/peers/corosync: network namespaces, a libcpg client; needs root,
  * iproute2 and `apt-get install corosync libcpg-dev`), in the same run, with the same token
  * timeout (TOKEN unset = both at their defaults, 3,000 ms + 650 ms per member above 2):
- *   - ordered messages per second and MB/s at 3 nodes, 100 B and 1 KiB, 1 and 3 senders,
+ *   - ordered messages per second, MB/s and messages per CPU-second of the three node
+ *     processes (from /proc; the machine may be shared, and CPU per message is steadier
+ *     than wall-clock rates) at 3 nodes, 100 B and 1 KiB, 1 and 3 senders,
  *     SECS seconds x REPS repetitions, equal delivery hashes and complete delivery on every
  *     node; ours with crypto off (`--datagram-crypto insecure-none`, as corosync runs here)
  *     and on (AES-256-GCM), agreed, and safe with crypto off (safe/agreed per cell);
- *   - publish-to-delivered-at-all latency, open loop at each of RATES msgs/s: one
- *     streaming publish request (POST /publish/stream, a message written at its send time)
+ *   - publish-to-delivered-at-all latency, open loop at each of RATES msgs/s, published at
+ *     each node of LAT_AT (1 = the representative, 3 = a member the idle token must be
+ *     released to): one streaming publish request (POST /publish/stream, a message written at its send time)
  *     and a server-sent event subscription at every node; a message's latency is its last
  *     node's arrival minus its send time (p50/p99), agreed and safe;
  *   - kill -9 of a member to the new configuration at the survivors, KILLREPS times.
  * CELLS=no skips throughput and latency (for the re-forming run at another TOKEN); CRYPTO
  * ("off on") picks our crypto modes; each mode's nodes get WARMUP_S seconds of unmeasured
- * load first (JIT warm-up; corosync is compiled). Medians over the repetitions and
+ * load first (JIT warm-up; corosync is compiled). BIN launches the nodes through another
+ * script (one that starts the inspector's CPU profiler, say). Medians over the repetitions and
  * quorate/corosync per cell, JSON in bench-results/. COROSYNC=no skips corosync.
  */
 import { spawn } from 'node:child_process';
@@ -36,6 +40,9 @@ const list = (text: string) =>
     .filter((x) => x !== '')
     .map(Number);
 const RATES = list(process.env.RATES ?? '200 2000');
+// Which node publishes in the latency cells (1-based): node 1 is the ring's representative,
+// which holds an idle token itself; node 3 must have it released by the representative.
+const LAT_AT = list(process.env.LAT_AT ?? '1 3');
 const TOKEN = process.env.TOKEN;
 const SIZES = list(process.env.SIZES ?? '100 1024');
 const SENDERS = list(process.env.SENDERS ?? '1 3');
@@ -108,6 +115,29 @@ async function sender(
   return delivered;
 }
 
+/** The node processes of the cluster under test, for their CPU time. */
+let nodePids: number[] = [];
+const CLOCK_TICKS_PER_S = 100;
+
+/**
+ * User + system CPU seconds the node processes have used (/proc/<pid>/stat fields 14, 15):
+ * on a machine shared with other work, messages per CPU-second judges our cost better than
+ * wall-clock throughput does.
+ */
+function nodesCpuS(): number {
+  let ticks = 0;
+  for (const pid of nodePids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // A process that is gone used no more.
+    }
+  }
+  return ticks / CLOCK_TICKS_PER_S;
+}
+
 async function throughputCell(
   urls: string[],
   size: number,
@@ -116,6 +146,7 @@ async function throughputCell(
   secs = SECS,
 ) {
   const before = await Promise.all(urls.map(ring));
+  const cpuBefore = nodesCpuS();
   const start = Date.now();
   const counts = await Promise.all(
     urls.slice(0, senders).map((u, i) => sender(u, size, start + secs * 1000, `s${i}`, mode)),
@@ -139,7 +170,18 @@ async function throughputCell(
   );
   const hashesEqual = new Set(after.map((a) => a?.deliveryHash)).size === 1;
   const msgsPerS = total / ((end - start) / 1000);
-  return { total, msgsPerS, mbPerS: (msgsPerS * size) / 1e6, complete, hashesEqual };
+  const cpuS = nodesCpuS() - cpuBefore;
+  // Every node handles every message: CPU-seconds of all three nodes per message delivered.
+  const msgsPerCpuS = cpuS > 0 ? total / cpuS : Number.NaN;
+  return {
+    total,
+    msgsPerS,
+    mbPerS: (msgsPerS * size) / 1e6,
+    cpuS,
+    msgsPerCpuS,
+    complete,
+    hashesEqual,
+  };
 }
 
 /** Server-sent events of one node's deliveries, from its next position on. */
@@ -181,6 +223,7 @@ async function latency(
   size: number,
   mode: 'agreed' | 'safe',
   rate: number,
+  at = 1,
   secs = Math.max(3, SECS / 2),
 ) {
   const tag = `L${mode[0]}${rate}-${Date.now()}-`;
@@ -201,7 +244,7 @@ async function latency(
     out.write(text, 4, 'latin1');
     return out;
   };
-  const pub = request(`${urls[0]}/publish/stream?mode=${mode}`, { method: 'POST' });
+  const pub = request(`${urls[at - 1]}/publish/stream?mode=${mode}`, { method: 'POST' });
   const answer = new Promise<string>((resolve) => {
     pub.on('response', (res) => {
       let t = '';
@@ -241,6 +284,7 @@ async function latency(
   return {
     mode,
     rate,
+    publisherNode: at,
     sent: sentAt.length,
     deliveredAtAll: lats.length,
     missing,
@@ -268,6 +312,8 @@ interface Cell {
   readonly senders: number;
   readonly msgsPerS: number;
   readonly mbPerS: number;
+  /** Messages delivered per CPU-second of the three node processes together. */
+  readonly msgsPerCpuS: number;
   readonly allComplete: boolean;
   readonly allHashesEqual: boolean;
 }
@@ -300,11 +346,12 @@ async function cells(
           reps: xs,
           msgsPerS: median(xs.map((x) => x.msgsPerS)),
           mbPerS: median(xs.map((x) => x.mbPerS)),
+          msgsPerCpuS: median(xs.map((x) => x.msgsPerCpuS)),
           allComplete: xs.every((x) => x.complete),
           allHashesEqual: xs.every((x) => x.hashesEqual),
         });
         process.stdout.write(
-          `quorate ${label} ${mode} ${size} B x${senders}: ${Math.round(out[mode].at(-1)!.msgsPerS)} msgs/s\n`,
+          `quorate ${label} ${mode} ${size} B x${senders}: ${Math.round(out[mode].at(-1)!.msgsPerS)} msgs/s, ${Math.round(out[mode].at(-1)!.msgsPerCpuS)} msgs per node-CPU-second\n`,
         );
       }
     }
@@ -319,6 +366,8 @@ async function quorateRun(crypto: 'off' | 'on', kills: boolean) {
     nodes: 3,
     dataDir,
     portBase,
+    // BIN: another launcher for the nodes, e.g. one that starts the inspector's profiler.
+    ...(process.env.BIN === undefined ? {} : { binPath: process.env.BIN }),
     nodeArgs: [
       '--protocol',
       'totem',
@@ -327,6 +376,10 @@ async function quorateRun(crypto: 'off' | 'on', kills: boolean) {
     ],
   });
   const urls = cluster.nodes.map((n) => n.clientUrl);
+  nodePids = cluster.nodes.flatMap((n) => {
+    const pid = cluster.pid(n.id);
+    return pid === undefined ? [] : [pid];
+  });
   try {
     await oneRing(urls, 3, 30_000);
     let agreed: Cell[] = [];
@@ -338,14 +391,18 @@ async function quorateRun(crypto: 'off' | 'on', kills: boolean) {
       ({ agreed, safe } = await cells(urls, modes, `crypto-${crypto}`));
       // The streaming publish and the subscriptions warm up too (the first seconds after a
       // cold start measured tens of ms at p50, later ones 2 ms).
-      if (WARMUP_S > 0 && RATES.length > 0) await latency(urls, 100, 'agreed', RATES[0]!, 2);
+      if (WARMUP_S > 0 && RATES.length > 0) {
+        await latency(urls, 100, 'agreed', RATES[0]!, LAT_AT[0] ?? 1, 2);
+      }
       for (const rate of RATES) {
-        for (const mode of ['agreed', 'safe'] as const) {
-          lat.push(await latency(urls, 100, mode, rate));
-          const l = lat.at(-1)!;
-          process.stdout.write(
-            `quorate crypto-${crypto} latency ${mode} @${rate}/s: p50 ${l.p50Ms.toFixed(2)} ms p99 ${l.p99Ms.toFixed(2)} ms (${l.deliveredAtAll}/${l.sent} at all)\n`,
-          );
+        for (const at of LAT_AT) {
+          for (const mode of ['agreed', 'safe'] as const) {
+            lat.push(await latency(urls, 100, mode, rate, at));
+            const l = lat.at(-1)!;
+            process.stdout.write(
+              `quorate crypto-${crypto} latency ${mode} @${rate}/s at node ${at}: p50 ${l.p50Ms.toFixed(2)} ms p99 ${l.p99Ms.toFixed(2)} ms (${l.deliveredAtAll}/${l.sent} at all)\n`,
+            );
+          }
         }
       }
     }
@@ -472,6 +529,7 @@ const result = {
     REPS,
     KILLREPS,
     RATES,
+    LAT_AT,
     TOKEN: TOKEN ?? 'default',
     CRYPTO,
     WARMUP_S,
@@ -493,9 +551,20 @@ process.stdout.write(
   `${JSON.stringify({
     quorate: runs.map((r) => ({
       crypto: r.crypto,
-      agreed: r.cells.map((c) => [c.size, c.senders, Math.round(c.msgsPerS)]),
+      agreed: r.cells.map((c) => [
+        c.size,
+        c.senders,
+        Math.round(c.msgsPerS),
+        Math.round(c.msgsPerCpuS),
+      ]),
       safeOverAgreed: r.safeOverAgreed.map((x) => [x.size, x.senders, +x.ratio.toFixed(2)]),
-      latency: r.latency.map((l) => [l.mode, l.rate, +l.p50Ms.toFixed(2), +l.p99Ms.toFixed(2)]),
+      latency: r.latency.map((l) => [
+        l.mode,
+        l.rate,
+        l.publisherNode,
+        +l.p50Ms.toFixed(2),
+        +l.p99Ms.toFixed(2),
+      ]),
     })),
     killMedianMs,
     corosync: theirs,

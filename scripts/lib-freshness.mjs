@@ -4,7 +4,7 @@
  * imports nothing but node:fs and node:path.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, sep } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -14,15 +14,22 @@ const stamp = join(dist, '.lib-stamp');
 const configFiles = ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json'];
 
 /**
- * The newest mtime of the library's sources. Runs at every `quorate` start in a clone, so
- * it is one recursive listing and a stat per file, with no path normalisation (join() per
- * entry cost more than the stats).
+ * The newest mtime of the library's sources (src/ without tests and the web app, which is
+ * Vite's). Runs at every `quorate` start in a clone, so it walks the tree by hand with file
+ * types from readdir: readdirSync's own `recursive` option joins and normalises every path
+ * in JavaScript and cost about four times the CPU (12 ms against 3 ms for 270 sources).
  */
-function newestSource(src) {
+function newestSource(dir, top = true) {
   let newest = 0;
-  for (const rel of readdirSync(src, { recursive: true })) {
-    if (!rel.endsWith('.ts') || rel.endsWith('.test.ts') || rel.startsWith(`web${sep}`)) continue;
-    const mtime = statSync(`${src}${sep}${rel}`).mtimeMs;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const name = entry.name;
+    let mtime = 0;
+    if (entry.isDirectory()) {
+      if (top && name === 'web') continue;
+      mtime = newestSource(`${dir}/${name}`, false);
+    } else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) {
+      mtime = statSync(`${dir}/${name}`).mtimeMs;
+    }
     if (mtime > newest) newest = mtime;
   }
   return newest;

@@ -1,117 +1,76 @@
 /**
- * `npm run bench:kv-grpc`: the gRPC column of the key-value benchmark. One load generator
- * speaking etcd's v3 gRPC API (grpc-loadgen.ts) drives a 3-node etcd cluster through its
- * native gRPC API and 3-node quorate clusters (Raft, and Multi-Paxos for context) through
- * theirs (src/server/etcd), all on loopback, fsync on, 100-byte values over 10,000 keys:
- * Put and linearizable Range at 1, 16 and 64 clients. Each point runs `--repeat` times,
- * systems alternating; the table shows medians and quorate/etcd. The clusters and their
- * start-up are bench:kv's (bench/kv/systems.ts, bench/peers/etcd).
+ * The gRPC column of the key-value benchmark. Load generators speaking etcd's v3 gRPC API
+ * (grpc-loadgen.ts, `--loadgens` processes per point) drive a 3-node etcd cluster through
+ * its native gRPC API and 3-node quorate clusters (Raft, and Multi-Paxos for context)
+ * through theirs (src/server/etcd), all on loopback, fsync on, 100-byte values over 10,000
+ * keys: Put and linearizable Range at 1, 16 and 64 clients, and watch fan-out (100
+ * watchers on one prefix over 10 connections, one closed-loop writer: events delivered per
+ * second to all watchers, and put-to-event latency). `npm run bench:kv` runs these points
+ * in the same run as its HTTP points (run.ts); `npm run bench:kv-grpc` runs them alone:
+ * each point `--repeat` times, systems alternating; the table shows medians and
+ * quorate/etcd. The clusters and their start-up are bench:kv's (systems.ts, bench/peers/etcd).
  *
- *   npm run bench:kv-grpc -- [--seconds 8] [--warmup 2] [--repeat 3] [--only etcd,quorate,multipaxos]
+ *   npm run bench:kv-grpc -- [--seconds 8] [--warmup 2] [--repeat 3] [--loadgens 2]
+ *                            [--only etcd,quorate,multipaxos] [--grpc-points put:16,get:1,watch]
  */
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type LocalCluster, startLocalCluster } from '../../src/cli/commands/up.ts';
-import { EtcdGrpcClient } from '../../src/server/etcd/grpc-client.ts';
-import type { StatusResponse } from '../../src/server/etcd/types.ts';
+import type { SystemName } from './adapters.ts';
 import type { GrpcLoadResult, GrpcLoadSpec } from './grpc-loadgen.ts';
-import { median } from './stats.ts';
-import { EtcdSystem } from './systems.ts';
+import { median, percentile } from './stats.ts';
+import { type BenchSystem, EtcdSystem, QuorateSystem, stableLeader } from './systems.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 // Below Linux's ephemeral range, apart from bench:kv's 21379.. and etcd's 12379.. ports.
 const PORT_BASES = { quorate: 24379, multipaxos: 24479 } as const;
-const sleep = (ms: number) => new Promise<void>((wake) => setTimeout(wake, ms));
+const LOAD_SLACK_MS = 60_000;
+/** Load processes one point may be split over. */
+export const LOADGENS_MAX = 16;
 
-type Name = 'etcd' | 'quorate' | 'multipaxos';
-interface Point {
-  readonly op: 'put' | 'get';
-  readonly clients: number;
-}
-const points: readonly Point[] = [1, 16, 64].flatMap((clients) =>
-  (['put', 'get'] as const).map((op) => ({ op, clients })),
-);
-const pointName = (p: Point) => `${p.op === 'put' ? 'put' : 'lin-range'} C=${p.clients}`;
+export type GrpcPoint =
+  | { readonly op: 'put' | 'get'; readonly clients: number }
+  | {
+      readonly op: 'watch';
+      readonly watchers: number;
+      readonly connections: number;
+      readonly clients: number;
+    };
 
-interface System {
-  readonly name: Name;
-  /** host:port of each member's gRPC API. */
-  endpoints(): readonly string[];
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
+export const grpcPoints: readonly GrpcPoint[] = [
+  ...[1, 16, 64].flatMap((clients) => (['put', 'get'] as const).map((op) => ({ op, clients }))),
+  { op: 'watch', watchers: 100, connections: 10, clients: 1 },
+];
 
-class EtcdGrpc implements System {
-  readonly name = 'etcd' as const;
-  private readonly etcd = new EtcdSystem();
-  endpoints() {
-    return this.etcd.endpoints.map((e) => new URL(e).host);
-  }
-  start() {
-    return this.etcd.start();
-  }
-  stop() {
-    return this.etcd.stop();
-  }
-}
+export const grpcPointName = (p: GrpcPoint): string =>
+  p.op === 'watch'
+    ? `watch W=${p.watchers}`
+    : `${p.op === 'put' ? 'put' : 'lin-range'} C=${p.clients}`;
 
-class QuorateGrpc implements System {
-  private cluster: LocalCluster | undefined;
-  private dir: string | undefined;
-  constructor(readonly name: 'quorate' | 'multipaxos') {}
-  endpoints() {
-    return (this.cluster?.nodes ?? []).map((n) => new URL(n.grpcUrl as string).host);
-  }
-  async start() {
-    this.dir = await mkdtemp(join(tmpdir(), 'quorate-bench-grpc-'));
-    const portBase = PORT_BASES[this.name];
-    this.cluster = await startLocalCluster({
-      nodes: 3,
-      dataDir: this.dir,
-      portBase,
-      grpcPortBase: portBase + 6,
-      nodeArgs: ['--protocol', this.name === 'quorate' ? 'raft' : 'multipaxos'],
-    });
-  }
-  async stop() {
-    await this.cluster?.stopAll();
-    if (this.dir !== undefined) await rm(this.dir, { recursive: true, force: true });
-  }
+/** One run of a point, all its load processes merged. */
+export interface GrpcPointResult {
+  /** Calls per second; for watch, events per second delivered to all watchers. */
+  readonly opsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: Record<string, number>;
+  readonly loadgens: number;
+  /** CPU of all load processes, per successful call (or event). */
+  readonly loadgenCpuUsPerOp: number;
+  /** watch: the writers' puts per second. */
+  readonly putsPerSec?: number;
 }
 
-/** Index of the member all agree leads, asked through etcd's Maintenance.Status. */
-async function leaderIndex(endpoints: readonly string[]): Promise<number> {
-  for (let poll = 0; poll < 100; poll++) {
-    const statuses = await Promise.all(
-      endpoints.map(async (e) => {
-        const c = new EtcdGrpcClient(e);
-        try {
-          return await c.unary<object, StatusResponse>('Maintenance', 'Status', {}, 500);
-        } catch {
-          return undefined;
-        } finally {
-          c.close();
-        }
-      }),
-    );
-    const leaders = new Set(statuses.map((s) => s?.leader ?? 0));
-    const [leader] = leaders;
-    const index = statuses.findIndex((s) => s?.header.member_id === leader);
-    if (leaders.size === 1 && leader !== 0 && index >= 0) return index;
-    await sleep(100);
-  }
-  throw new Error('no stable leader');
+export interface GrpcSettings {
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  readonly loadgens: number;
 }
 
-/** Client 0 starts on the member after the leader, as bench:kv's fromFollower does. */
-function fromFollower(endpoints: readonly string[], leader: number): string[] {
-  return endpoints.map((_, i) => endpoints[(leader + 1 + i) % endpoints.length] as string);
-}
+const base = { keys: 10_000, valueBytes: 100, timeoutMs: 5000, backoffMs: 10 } as const;
 
 function spawnLoad(spec: GrpcLoadSpec): Promise<GrpcLoadResult> {
   return new Promise((resolve, reject) => {
@@ -122,7 +81,10 @@ function spawnLoad(spec: GrpcLoadSpec): Promise<GrpcLoadResult> {
     );
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), spec.warmupMs + spec.durationMs + 60_000);
+    const timer = setTimeout(
+      () => child.kill('SIGKILL'),
+      spec.warmupMs + spec.durationMs + LOAD_SLACK_MS,
+    );
     child.once('close', (code) => {
       clearTimeout(timer);
       const line = out.trim().split('\n').at(-1) ?? '';
@@ -132,11 +94,196 @@ function spawnLoad(spec: GrpcLoadSpec): Promise<GrpcLoadResult> {
   });
 }
 
-interface Settings {
-  readonly seconds: number;
-  readonly warmupSeconds: number;
+/** `total` split into `parts` near-equal shares, larger first. */
+function shares(total: number, parts: number): number[] {
+  return Array.from(
+    { length: parts },
+    (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0),
+  );
+}
+
+/** The specs of one point's load processes: clients (or watchers) shared out among them. */
+function specsOf(endpoints: readonly string[], p: GrpcPoint, s: GrpcSettings): GrpcLoadSpec[] {
+  const common = {
+    ...base,
+    endpoints,
+    warmupMs: s.warmupSeconds * 1000,
+    durationMs: s.seconds * 1000,
+  };
+  if (p.op !== 'watch') {
+    return shares(p.clients, Math.min(p.clients, s.loadgens)).map((clients, i) => ({
+      ...common,
+      // Each process's client 0 on a different member, as one process's clients would be.
+      endpoints: endpoints.map((_, k) => endpoints[(k + i) % endpoints.length] as string),
+      op: p.op,
+      clients,
+    }));
+  }
+  const procs = Math.min(s.loadgens, p.connections);
+  const connections = shares(p.connections, procs);
+  const watchers = shares(p.watchers, procs);
+  let first = 0;
+  return connections.map((c, i) => {
+    const spec: GrpcLoadSpec = {
+      ...common,
+      endpoints: endpoints.map((_, k) => endpoints[(k + first) % endpoints.length] as string),
+      op: 'watch',
+      clients: i === 0 ? p.clients : 0,
+      watchers: watchers[i] as number,
+      connections: c,
+      writerProcess: i === 0,
+    };
+    first += c;
+    return spec;
+  });
+}
+
+/** Runs one point against `endpoints` (client 0 first), its load split over processes. */
+export async function runGrpcPoint(
+  endpoints: readonly string[],
+  p: GrpcPoint,
+  s: GrpcSettings,
+): Promise<GrpcPointResult> {
+  const specs = specsOf(endpoints, p, s);
+  const results = await Promise.all(specs.map(spawnLoad));
+  const ok = results.reduce((a, r) => a + r.ok, 0);
+  const sorted = Float64Array.from(results.flatMap((r) => r.latenciesMs)).sort();
+  const errors: Record<string, number> = {};
+  for (const r of results) {
+    for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+  }
+  const cpuMs = results.reduce((a, r) => a + r.cpuMs, 0);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  const puts = results.reduce((a, r) => a + (r.puts ?? 0), 0);
+  return {
+    opsPerSec: round(ok / s.seconds),
+    p50Ms: round(percentile(sorted, 50)),
+    p99Ms: round(percentile(sorted, 99)),
+    errors,
+    loadgens: specs.length,
+    loadgenCpuUsPerOp: ok > 0 ? Math.round((cpuMs * 1000) / ok) : 0,
+    ...(p.op === 'watch' ? { putsPerSec: round(puts / s.seconds) } : {}),
+  };
+}
+
+/** Writes every key once (for reads), then some untimed gRPC load (Node's JIT warms up). */
+export async function prepareGrpc(
+  endpoints: readonly string[],
+  fill: boolean,
+  warmMs: number,
+): Promise<void> {
+  const one = { ...base, endpoints, warmupMs: 0 };
+  if (fill) await spawnLoad({ ...one, op: 'fill', clients: 64, durationMs: 600_000 });
+  for (const op of ['put', 'get'] as const) {
+    await spawnLoad({ ...one, op, clients: 16, durationMs: warmMs / 2 });
+  }
+}
+
+/** Client 0 starts on the member after the leader, as bench:kv's fromFollower does. */
+export function grpcFromFollower(endpoints: readonly string[], leader: number): string[] {
+  return endpoints.map((_, i) => endpoints[(leader + 1 + i) % endpoints.length] as string);
+}
+
+export function describeRun(name: string, p: GrpcPoint, r: GrpcPointResult): string {
+  const errs = Object.values(r.errors).reduce((a, b) => a + b, 0);
+  const unit = p.op === 'watch' ? 'events/s' : 'ops/s';
+  return (
+    `  ${`${name} gRPC ${grpcPointName(p)}`.padEnd(32)} ${String(r.opsPerSec).padStart(9)} ${unit}` +
+    `  p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms` +
+    (r.putsPerSec === undefined ? '' : `  puts/s ${r.putsPerSec}`) +
+    `  loadgens ${r.loadgens} (${r.loadgenCpuUsPerOp} us cpu/op)` +
+    (errs > 0 ? `  errors ${JSON.stringify(r.errors)}` : '')
+  );
+}
+
+/** Medians of one point's runs. */
+export interface GrpcPointSummary {
+  readonly opsPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly putsPerSec?: number;
+  readonly runs: readonly GrpcPointResult[];
+}
+
+export function summarize(runs: readonly GrpcPointResult[]): GrpcPointSummary {
+  const puts = runs.flatMap((r) => (r.putsPerSec === undefined ? [] : [r.putsPerSec]));
+  return {
+    opsPerSec: median(runs.map((r) => r.opsPerSec)),
+    p50Ms: median(runs.map((r) => r.p50Ms)),
+    p99Ms: median(runs.map((r) => r.p99Ms)),
+    ...(puts.length > 0 ? { putsPerSec: median(puts) } : {}),
+    runs,
+  };
+}
+
+export type GrpcResults = Partial<Record<SystemName, Record<string, GrpcPointSummary>>>;
+
+/** The gRPC table: one row per point and metric, medians, quorate/etcd and the goal. */
+export function renderGrpcTable(results: GrpcResults, points: readonly GrpcPoint[]): string {
+  const rows: string[] = [
+    '| gRPC (etcd v3 API) | quorate | multipaxos | etcd | quorate/etcd | target |',
+    '|:--|--:|--:|--:|--:|:--|',
+  ];
+  for (const p of points) {
+    const name = grpcPointName(p);
+    const metrics: [string, (x: GrpcPointSummary) => number | undefined, boolean][] = [
+      [p.op === 'watch' ? 'events/s' : 'ops/s', (x) => x.opsPerSec, true],
+      ['p50 ms', (x) => x.p50Ms, false],
+      ['p99 ms', (x) => x.p99Ms, false],
+    ];
+    if (p.op === 'watch') metrics.push(['writer puts/s', (x) => x.putsPerSec, false]);
+    for (const [label, f, higherBetter] of metrics) {
+      const cell = (n: SystemName) => {
+        const x = results[n]?.[name];
+        return x === undefined ? undefined : f(x);
+      };
+      const q = cell('quorate');
+      const e = cell('etcd');
+      const ratio = q !== undefined && e !== undefined && e > 0 ? q / e : undefined;
+      // The goal is on throughput (>= 1.0) and p99 (<= 1.0); p50 and puts/s are context.
+      const target =
+        ratio === undefined || label.startsWith('p50') || label.startsWith('writer')
+          ? ''
+          : higherBetter
+            ? `${ratio >= 1 ? 'met' : 'MISSED'} (ratio>=1)`
+            : `${ratio <= 1 ? 'met' : 'MISSED'} (ratio<=1)`;
+      rows.push(
+        `| ${name} ${label} | ${q ?? '-'} | ${cell('multipaxos') ?? '-'} | ${e ?? '-'} | ${ratio?.toFixed(2) ?? '-'} | ${target} |`,
+      );
+    }
+  }
+  return rows.join('\n');
+}
+
+/** `--grpc-points`: `put:16`, `get:1`, `watch` (100 watchers), `watch:1000`; empty: all. */
+export function parseGrpcPoints(text: string | undefined): readonly GrpcPoint[] {
+  if (text === undefined || text === '') return grpcPoints;
+  return text.split(',').map((item): GrpcPoint => {
+    const [op, n] = item.split(':');
+    const count = n === undefined && op === 'watch' ? 100 : Number(n);
+    if (!Number.isInteger(count) || count < 1 || count > 1024) {
+      throw new RangeError(`--grpc-points: put:C, get:C or watch[:W] (1..1024), got ${item}`);
+    }
+    if (op === 'put' || op === 'get') return { op, clients: count };
+    if (op === 'watch') {
+      return { op, watchers: count, connections: Math.max(1, Math.ceil(count / 10)), clients: 1 };
+    }
+    throw new RangeError(`--grpc-points: put:C, get:C or watch[:W], got ${item}`);
+  });
+}
+
+export function parseLoadgens(text: string | undefined): number {
+  const n = Number(text ?? '2');
+  if (!Number.isInteger(n) || n < 1 || n > LOADGENS_MAX) {
+    throw new RangeError(`--loadgens: 1..${LOADGENS_MAX}`);
+  }
+  return n;
+}
+
+interface Settings extends GrpcSettings {
   readonly repeat: number;
-  readonly only: readonly Name[];
+  readonly points: readonly GrpcPoint[];
+  readonly only: readonly ('etcd' | 'quorate' | 'multipaxos')[];
 }
 
 function settings(): Settings {
@@ -145,10 +292,12 @@ function settings(): Settings {
       seconds: { type: 'string', default: '8' },
       warmup: { type: 'string', default: '2' },
       repeat: { type: 'string', default: '3' },
+      loadgens: { type: 'string', default: '2' },
+      'grpc-points': { type: 'string' },
       only: { type: 'string', default: 'etcd,quorate,multipaxos' },
     },
   });
-  const only = (values.only ?? '').split(',') as Name[];
+  const only = (values.only ?? '').split(',') as Settings['only'][number][];
   for (const n of only) {
     if (n !== 'etcd' && n !== 'quorate' && n !== 'multipaxos') throw new RangeError(`--only: ${n}`);
   }
@@ -156,6 +305,8 @@ function settings(): Settings {
     seconds: Number(values.seconds),
     warmupSeconds: Number(values.warmup),
     repeat: Number(values.repeat),
+    loadgens: parseLoadgens(values.loadgens),
+    points: parseGrpcPoints(values['grpc-points']),
     only,
   };
   if (!(s.seconds > 0 && s.seconds <= 600) || !(s.warmupSeconds >= 0 && s.warmupSeconds <= 60)) {
@@ -166,87 +317,54 @@ function settings(): Settings {
   return s;
 }
 
-const base = { keys: 10_000, valueBytes: 100, timeoutMs: 5000, backoffMs: 10 } as const;
-
 async function main(): Promise<void> {
   const s = settings();
-  const systems: System[] = s.only.map((n) => (n === 'etcd' ? new EtcdGrpc() : new QuorateGrpc(n)));
-  const runs = new Map<string, GrpcLoadResult[]>();
+  const systems: BenchSystem[] = s.only.map((n) =>
+    n === 'etcd'
+      ? new EtcdSystem()
+      : new QuorateSystem(PORT_BASES[n], n === 'quorate' ? 'raft' : 'multipaxos'),
+  );
+  const runs = new Map<string, GrpcPointResult[]>();
   try {
     for (const system of systems) {
       console.log(`${system.name}: starting`);
       await system.start();
-      await leaderIndex(system.endpoints());
-      const endpoints = system.endpoints();
-      const fill = await spawnLoad({
-        ...base,
-        endpoints,
-        op: 'fill',
-        clients: 64,
-        warmupMs: 0,
-        durationMs: 600_000,
-      });
-      console.log(`  ${system.name} filled ${fill.ok} keys in ${fill.seconds} s`);
-      for (const op of ['put', 'get'] as const) {
-        await spawnLoad({ ...base, endpoints, op, clients: 16, warmupMs: 0, durationMs: 5000 });
-      }
+      await stableLeader(system);
+      await prepareGrpc(system.grpcEndpoints, true, 10_000);
+      console.log(`  ${system.name} filled and warmed up`);
     }
     for (let round = 0; round < s.repeat; round++) {
       const order = round % 2 === 0 ? systems : [...systems].reverse();
-      for (const p of points) {
+      for (const p of s.points) {
         for (const system of order) {
-          const endpoints = fromFollower(system.endpoints(), await leaderIndex(system.endpoints()));
-          const r = await spawnLoad({
-            ...base,
-            endpoints,
-            op: p.op,
-            clients: p.clients,
-            warmupMs: s.warmupSeconds * 1000,
-            durationMs: s.seconds * 1000,
-          });
-          const key = `${system.name} ${pointName(p)}`;
+          const endpoints = grpcFromFollower(system.grpcEndpoints, await stableLeader(system));
+          const r = await runGrpcPoint(endpoints, p, s);
+          const key = `${system.name} ${grpcPointName(p)}`;
           runs.set(key, [...(runs.get(key) ?? []), r]);
-          const errs = Object.values(r.errors).reduce((a, b) => a + b, 0);
-          console.log(
-            `  ${key.padEnd(28)} ${String(r.opsPerSec).padStart(9)} ops/s  p50 ${r.p50Ms} ms  p99 ${r.p99Ms} ms${errs > 0 ? `  errors ${JSON.stringify(r.errors)}` : ''}`,
-          );
+          console.log(describeRun(system.name, p, r));
         }
       }
     }
   } finally {
     for (const system of systems) await system.stop();
   }
-  report(s, runs);
+  const results: GrpcResults = {};
+  for (const system of systems) {
+    const points: Record<string, GrpcPointSummary> = {};
+    for (const p of s.points) {
+      const rs = runs.get(`${system.name} ${grpcPointName(p)}`);
+      if (rs !== undefined) points[grpcPointName(p)] = summarize(rs);
+    }
+    results[system.name] = points;
+  }
+  console.log(
+    `\nmedians of ${s.repeat} runs of ${s.seconds} s:\n${renderGrpcTable(results, s.points)}`,
+  );
   await mkdir(join(root, 'bench-results'), { recursive: true });
   await writeFile(
     join(root, 'bench-results', 'kv-grpc.json'),
-    `${JSON.stringify({ settings: s, runs: Object.fromEntries(runs) }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), settings: s, results }, null, 2)}\n`,
   );
 }
 
-function report(s: Settings, runs: Map<string, GrpcLoadResult[]>): void {
-  const cell = (name: Name, p: Point, f: (r: GrpcLoadResult) => number) => {
-    const rs = runs.get(`${name} ${pointName(p)}`);
-    return rs === undefined ? undefined : median(rs.map(f));
-  };
-  const rows: string[] = [
-    '| metric | quorate | multipaxos | etcd | quorate/etcd |',
-    '|:--|--:|--:|--:|--:|',
-  ];
-  for (const p of points) {
-    for (const [label, f] of [
-      ['ops/s', (r: GrpcLoadResult) => r.opsPerSec],
-      ['p50 ms', (r: GrpcLoadResult) => r.p50Ms],
-      ['p99 ms', (r: GrpcLoadResult) => r.p99Ms],
-    ] as const) {
-      const q = cell('quorate', p, f);
-      const m = cell('multipaxos', p, f);
-      const e = cell('etcd', p, f);
-      const ratio = q !== undefined && e !== undefined && e > 0 ? (q / e).toFixed(2) : '';
-      rows.push(`| ${pointName(p)} ${label} | ${q ?? ''} | ${m ?? ''} | ${e ?? ''} | ${ratio} |`);
-    }
-  }
-  console.log(`\ngRPC column, medians of ${s.repeat} runs of ${s.seconds} s:\n${rows.join('\n')}`);
-}
-
-await main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();

@@ -8,6 +8,13 @@
  *
  *   npm run bench:kv -- [--seconds 8] [--warmup 2] [--kills 3] [--only etcd,quorate,multipaxos]
  *                       [--points put:1,put:16,...] [--repeat 3] [--baseline <checkout>]
+ *                       [--apis http,grpc] [--loadgens 2] [--grpc-points put:16,get:1,watch]
+ *
+ * The gRPC column (grpc.ts): in every round, after the HTTP points, the same clusters are
+ * driven through etcd's v3 gRPC API (etcd's native one, and quorate's src/server/etcd) by
+ * grpc-loadgen.ts split over `--loadgens` processes: put and linearizable range at 1, 16
+ * and 64 clients and watch fan-out to 100 watchers, alternating systems the same way, in
+ * a table of its own (one per protocol API) with quorate/etcd. `--apis http` leaves it out.
  *
  * `--baseline <checkout>` adds a fourth cluster: our Raft service run by another checkout's
  * `bin/quorate.mjs` (say, a `git worktree` of the commit before a change), alternating with
@@ -34,6 +41,20 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { SystemName } from './adapters.ts';
+import {
+  describeRun,
+  type GrpcPoint,
+  type GrpcPointResult,
+  type GrpcResults,
+  grpcFromFollower,
+  grpcPointName,
+  parseGrpcPoints,
+  parseLoadgens,
+  prepareGrpc,
+  renderGrpcTable,
+  runGrpcPoint,
+  summarize,
+} from './grpc.ts';
 import type { LoadResult, LoadSpec } from './loadgen.ts';
 import { epochNow } from './loadgen.ts';
 import { type FailoverWindow, failoverWindow, median } from './stats.ts';
@@ -83,6 +104,11 @@ export interface SystemResults {
 
 type Results = Partial<Record<SystemName, SystemResults>>;
 
+interface AllResults {
+  readonly http: Results;
+  readonly grpc: GrpcResults;
+}
+
 const allPoints: readonly PointSpec[] = [
   { op: 'put', clients: 1 },
   { op: 'put', clients: 16 },
@@ -113,6 +139,11 @@ interface Settings {
   readonly afterKillMs: number;
   /** Untimed load every system gets once before the points (split between puts and gets). */
   readonly jitWarmupMs: number;
+  /** Which protocol APIs to drive: our HTTP (etcd's JSON gateway) and etcd's v3 gRPC. */
+  readonly apis: readonly ('http' | 'grpc')[];
+  /** Load processes each gRPC point is split over. */
+  readonly loadgens: number;
+  readonly grpcPoints: readonly GrpcPoint[];
 }
 
 function parsePoint(text: string): PointSpec {
@@ -145,8 +176,15 @@ function settingsFromArgs(): Settings {
       only: { type: 'string' },
       points: { type: 'string' },
       baseline: { type: 'string' },
+      apis: { type: 'string', default: 'http,grpc' },
+      loadgens: { type: 'string', default: '2' },
+      'grpc-points': { type: 'string' },
     },
   });
+  const apis = (values.apis ?? '').split(',');
+  for (const api of apis) {
+    if (api !== 'http' && api !== 'grpc') throw new RangeError(`--apis takes http and grpc`);
+  }
   const seconds = Number(values.seconds);
   const warmupSeconds = Number(values.warmup);
   const kills = Number(values.kills);
@@ -182,6 +220,9 @@ function settingsFromArgs(): Settings {
     killAfterMs: 4000,
     afterKillMs: 6000,
     jitWarmupMs: 10_000,
+    apis: apis as ('http' | 'grpc')[],
+    loadgens: parseLoadgens(values.loadgens),
+    grpcPoints: parseGrpcPoints(values['grpc-points']),
   };
 }
 
@@ -301,7 +342,7 @@ async function runKill(system: BenchSystem, s: Settings): Promise<Kill> {
  * alternates too), so the two see the same machine: on a shared, noisy box that matters
  * more than anything else for the ratio. The idle cluster only sends heartbeats meanwhile.
  */
-async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<Results> {
+async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<AllResults> {
   for (const system of systems) {
     console.log(`${system.name}: starting`);
     await system.start();
@@ -320,19 +361,34 @@ async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<
       );
       console.log(`  ${system.name.padEnd(7)} warm-up ${op}: ${warm.ok} ops in ${warm.seconds} s`);
     }
+    if (s.apis.includes('grpc')) {
+      // The HTTP fill wrote the same keys; the gRPC path's code gets its own JIT warm-up.
+      await prepareGrpc(system.grpcEndpoints, false, s.jitWarmupMs);
+      console.log(`  ${system.name.padEnd(7)} gRPC warm-up done`);
+    }
   }
+  const grpcRuns = new Map<string, GrpcPointResult[]>();
   const results = new Map<SystemName, { runs: Map<string, PointResult[]>; kills: Kill[] }>(
     systems.map((x) => [x.name, { runs: new Map(), kills: [] }]),
   );
   const inTurn = (round: number) => (round % 2 === 0 ? systems : [...systems].reverse());
   let round = 0;
   for (let r = 0; r < s.repeat; r++) {
-    for (const p of s.points) {
+    for (const p of s.apis.includes('http') ? s.points : []) {
       for (const system of inTurn(round++)) {
         const runs = results.get(system.name)?.runs;
         const name = pointName(p);
         const result = await runPoint(system, s, p);
         runs?.set(name, [...(runs.get(name) ?? []), result]);
+      }
+    }
+    for (const p of s.apis.includes('grpc') ? s.grpcPoints : []) {
+      for (const system of inTurn(round++)) {
+        const endpoints = grpcFromFollower(system.grpcEndpoints, await stableLeader(system));
+        const result = await runGrpcPoint(endpoints, p, s);
+        console.log(describeRun(system.name, p, result));
+        const key = `${system.name} ${grpcPointName(p)}`;
+        grpcRuns.set(key, [...(grpcRuns.get(key) ?? []), result]);
       }
     }
   }
@@ -354,25 +410,35 @@ async function benchBoth(systems: readonly BenchSystem[], s: Settings): Promise<
     }
     out[name] = { points, kills: r.kills, medianWindowMs: median(windows) };
   }
-  return out;
+  const grpc: GrpcResults = {};
+  for (const system of systems) {
+    const points: Record<string, ReturnType<typeof summarize>> = {};
+    for (const p of s.grpcPoints) {
+      const runs = grpcRuns.get(`${system.name} ${grpcPointName(p)}`);
+      if (runs !== undefined) points[grpcPointName(p)] = summarize(runs);
+    }
+    grpc[system.name] = points;
+  }
+  return { http: out, grpc };
 }
 
 async function main(): Promise<void> {
   const s = settingsFromArgs();
+  const grpc = s.apis.includes('grpc');
   const systems: BenchSystem[] = s.systems.map((name) =>
     name === 'etcd'
       ? new EtcdSystem()
       : name === 'quorate'
-        ? new QuorateSystem(QUORATE_PORT_BASE)
+        ? new QuorateSystem(QUORATE_PORT_BASE, 'raft', undefined, grpc)
         : name === 'baseline'
-          ? new QuorateSystem(BASELINE_PORT_BASE, 'raft', s.baselineBin)
-          : new QuorateSystem(MULTIPAXOS_PORT_BASE, 'multipaxos'),
+          ? new QuorateSystem(BASELINE_PORT_BASE, 'raft', s.baselineBin, grpc)
+          : new QuorateSystem(MULTIPAXOS_PORT_BASE, 'multipaxos', undefined, grpc),
   );
   const stopAll = () => Promise.allSettled(systems.map((x) => x.stop()));
   const onSignal = () => void stopAll().then(() => process.exit(130));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  let results: Results;
+  let results: AllResults;
   try {
     results = await benchBoth(systems, s);
   } finally {
@@ -384,9 +450,13 @@ async function main(): Promise<void> {
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', node: process.version },
     settings: s,
     points: s.points.map(pointName),
-    results,
+    results: results.http,
+    ...(s.apis.includes('grpc')
+      ? { grpcPoints: s.grpcPoints.map(grpcPointName), grpc: results.grpc }
+      : {}),
   };
-  console.log(`\n${renderTable(report)}`);
+  if (s.apis.includes('http')) console.log(`\nHTTP APIs:\n${renderTable(report)}`);
+  if (s.apis.includes('grpc')) console.log(`\n${renderGrpcTable(results.grpc, s.grpcPoints)}`);
   const out = join(root, 'bench-results', 'kv.json');
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);

@@ -25,6 +25,8 @@ const LEADER_POLL_MS = 100;
 export interface BenchSystem {
   readonly name: SystemName;
   readonly endpoints: readonly string[];
+  /** host:port of each member's etcd v3 gRPC API, in the order of `endpoints`. */
+  readonly grpcEndpoints: readonly string[];
   start(): Promise<void>;
   /** Index (into endpoints) of the member every live member agrees leads, if any. */
   leader(): Promise<number | undefined>;
@@ -76,6 +78,8 @@ export class EtcdSystem implements BenchSystem {
     'http://127.0.0.1:22379',
     'http://127.0.0.1:32379',
   ];
+  // etcd serves gRPC and its JSON gateway on the same client port.
+  readonly grpcEndpoints = this.endpoints.map((e) => new URL(e).host);
   private stateDir: string | undefined;
   private base: string | undefined;
   private readonly livePids: (number | undefined)[] = [undefined, undefined, undefined];
@@ -159,18 +163,30 @@ interface EtcdStatus {
 export class QuorateSystem implements BenchSystem {
   readonly name: 'quorate' | 'multipaxos' | 'baseline';
   readonly endpoints: readonly string[];
+  readonly grpcEndpoints: readonly string[];
   private cluster: LocalCluster | undefined;
   private dataDir: string | undefined;
 
-  /** `baselineBin`: run the nodes with another checkout's bin/quorate.mjs, named `baseline`. */
+  /**
+   * `baselineBin`: run the nodes with another checkout's bin/quorate.mjs, named `baseline`.
+   * `grpc`: serve etcd's gRPC API too; off for `--apis http`, so that a baseline checkout
+   * from before the gRPC API (which refuses its flag) can still be compared over HTTP.
+   */
   constructor(
     private readonly portBase: number,
     private readonly protocol: 'raft' | 'multipaxos' = 'raft',
     private readonly baselineBin?: string,
+    private readonly grpc = true,
   ) {
     this.name =
       baselineBin !== undefined ? 'baseline' : protocol === 'raft' ? 'quorate' : 'multipaxos';
     this.endpoints = [0, 1, 2].map((i) => `http://127.0.0.1:${portBase + 2 * i}`);
+    this.grpcEndpoints = [0, 1, 2].map((i) => `127.0.0.1:${this.grpcPortBase() + i}`);
+  }
+
+  /** After the three client and three peer ports. */
+  private grpcPortBase(): number {
+    return this.portBase + 6;
   }
 
   async start(): Promise<void> {
@@ -179,6 +195,7 @@ export class QuorateSystem implements BenchSystem {
       nodes: 3,
       dataDir: this.dataDir,
       portBase: this.portBase,
+      ...(this.grpc ? { grpcPortBase: this.grpcPortBase() } : {}),
       nodeArgs: ['--protocol', this.protocol],
       ...(this.baselineBin === undefined ? {} : { binPath: this.baselineBin }),
     });

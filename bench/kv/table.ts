@@ -3,6 +3,7 @@
  * ours/etcd and whether the target holds.
  */
 import type { SystemName } from './adapters.ts';
+import type { GrpcResults } from './grpc.ts';
 import type { SystemResults } from './run.ts';
 
 export interface Report {
@@ -11,6 +12,9 @@ export interface Report {
   readonly settings: object;
   readonly points: readonly string[];
   readonly results: Partial<Record<SystemName, SystemResults>>;
+  /** The gRPC column (grpc.ts), when it ran. */
+  readonly grpcPoints?: readonly string[];
+  readonly grpc?: GrpcResults;
 }
 
 interface Row {

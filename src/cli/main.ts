@@ -1,13 +1,14 @@
-import { CommanderError } from 'commander';
+import { type Command, CommanderError, Help } from 'commander';
 import { packageVersion } from './package-root.ts';
 import { type CommandModule, EXIT, newProgram, UsageError } from './program.ts';
+import { type CommandName, commandSummaries, isCommandName } from './summaries.ts';
 
 /**
- * Every subcommand, in help order, loaded on demand: a `quorate check` run should not pay
- * for loading the HTTP server, the simulator and every protocol (startup dominated batch
- * runs of the checker before this).
+ * Every subcommand, loaded on demand: a `quorate check` run should not pay for loading the
+ * HTTP server, the simulator and every protocol (startup dominated batch runs of the
+ * checker before this), nor `quorate --help` for loading any of them.
  */
-const commands: Record<string, () => Promise<CommandModule>> = {
+export const commandModules: Record<CommandName, () => Promise<CommandModule>> = {
   check: async () => (await import('./commands/check.ts')).checkCommand,
   sim: async () => (await import('./commands/sim.ts')).simCommand,
   kv: async () => (await import('./commands/kv.ts')).kvCommand,
@@ -19,22 +20,55 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   event: async () => (await import('./commands/event.ts')).eventCommand,
 };
 
-/** The modules to load for `argv`: only the named subcommand's, or all for help. */
-async function modulesFor(argv: readonly string[]): Promise<CommandModule[]> {
-  const name = argv[2];
-  const only = name === undefined ? undefined : commands[name];
-  if (only) return [await only()];
-  return Promise.all(Object.values(commands).map((load) => load()));
+/**
+ * The one subcommand `argv` runs or asks help for (`quorate kv ...`, `quorate help kv`), or
+ * undefined when it names none: the top-level help, --version or an unknown command, which
+ * need only the commands' names and summaries.
+ */
+function commandOf(argv: readonly string[]): CommandName | undefined {
+  const [first, second] = argv.slice(2);
+  if (isCommandName(first)) return first;
+  return first === 'help' && isCommandName(second) ? second : undefined;
+}
+
+/** Stand-ins that list every subcommand as its module would, for the top-level help. */
+function addSummaries(program: Command): void {
+  for (const [name, summary] of Object.entries(commandSummaries)) {
+    program.command(name).description(summary.description);
+  }
+  const standard = new Help();
+  program.configureHelp({
+    subcommandTerm: (cmd) => {
+      const name = cmd.name();
+      return isCommandName(name) ? commandSummaries[name].term : standard.subcommandTerm(cmd);
+    },
+  });
+}
+
+/** The program before any subcommand is added. */
+export function baseProgram(): Command {
+  // Positional: a subcommand's own --version (kv cas) is not the program's.
+  return newProgram()
+    .enablePositionalOptions()
+    .version(packageVersion(), '-V, --version', 'print the version');
+}
+
+/** The program that parses `argv`: the one subcommand it names, or every summary. */
+export async function programFor(
+  argv: readonly string[],
+  setExitCode: (code: number) => void,
+): Promise<Command> {
+  const program = baseProgram();
+  const name = commandOf(argv);
+  if (name === undefined) addSummaries(program);
+  else (await commandModules[name]())(program, setExitCode);
+  return program;
 }
 
 /** Runs the CLI on `argv` (as process.argv: node, script, args...) and returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
-  // Positional: a subcommand's own --version (kv cas) is not the program's.
-  const program = newProgram()
-    .enablePositionalOptions()
-    .version(packageVersion(), '-V, --version', 'print the version');
   let exitCode: number = EXIT.ok;
-  for (const register of await modulesFor(argv)) register(program, (code) => (exitCode = code));
+  const program = await programFor(argv, (code) => (exitCode = code));
   try {
     await program.parseAsync([...argv]);
   } catch (err) {

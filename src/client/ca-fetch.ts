@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
+import { lazyHttps } from './lazy-https.ts';
 
 /** A `fetch` as far as the client uses it: URL string, method, headers, string body, signal. */
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>;
@@ -15,11 +15,11 @@ const nullBodyStatuses = new Set([101, 103, 204, 205, 304]);
  * callers tell "never sent" (ECONNREFUSED) from "lost" alike for both.
  */
 export function caFetch(ca: string | Buffer, socketsMax = 64): FetchLike {
-  const agent = new HttpsAgent({ ca, keepAlive: true, maxSockets: socketsMax });
+  const agent = new (lazyHttps().Agent)({ ca, keepAlive: true, maxSockets: socketsMax });
   return (url, init = {}) =>
     new Promise<Response>((resolve, reject) => {
       const target = new URL(url);
-      const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+      const send = target.protocol === 'https:' ? lazyHttps().request : httpRequest;
       const headers: Record<string, string> = {};
       new Headers(init.headers).forEach((value, name) => {
         headers[name] = value;

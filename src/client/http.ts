@@ -3,7 +3,7 @@ import {
   type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { lazyHttps } from './lazy-https.ts';
 
 /** One request as the client sends it: the whole body at once, answered in full. */
 export interface HttpCall {
@@ -38,7 +38,9 @@ export function httpSend(
   answerBytesMax = answerBytesMaxDefault,
 ): HttpSend {
   const agent =
-    ca === undefined ? undefined : new HttpsAgent({ ca, keepAlive: true, maxSockets: socketsMax });
+    ca === undefined
+      ? undefined
+      : new (lazyHttps().Agent)({ ca, keepAlive: true, maxSockets: socketsMax });
   return (url, call) =>
     new Promise<HttpAnswer>((resolve, reject) => {
       const target = new URL(url);
@@ -47,7 +49,7 @@ export function httpSend(
         if (call.signal.aborted) reject(call.signal.reason);
         else reject(new TypeError('fetch failed', { cause: err }));
       };
-      const req = (https ? httpsRequest : httpRequest)(
+      const req = (https ? lazyHttps().request : httpRequest)(
         target,
         {
           method: call.method,

@@ -29,6 +29,13 @@ export interface GossipConfig {
   readonly suspicionMaxTimeoutMult: number;
   /** Health score 0..awarenessMax-1 multiplies our probe interval and timeout (Lifeguard 4.3). */
   readonly awarenessMax: number;
+  /**
+   * Lifeguard on (the default) or off, for measuring it: off is SWIM with suspicion as
+   * memberlist ran before Lifeguard: no health score (probe interval and timeout never
+   * stretch), relays send no nack, every suspicion lasts the shortest timeout whatever the
+   * confirmations, and a suspect is not told with our ping or when it speaks to us.
+   */
+  readonly lifeguard: boolean;
   /** Periodic full state exchange, scaled by `pushPullScale`. */
   readonly pushPullIntervalMs: number;
   /**
@@ -102,6 +109,7 @@ export const GOSSIP_DEFAULTS = {
   suspicionMult: 4,
   suspicionMaxTimeoutMult: 6,
   awarenessMax: 8,
+  lifeguard: true,
   pushPullIntervalMs: 30_000,
   pushPullTimeoutMs: 2_000,
   reconnectIntervalMs: 10_000,
@@ -282,4 +290,5 @@ export function validateGossipConfig(c: GossipConfig): void {
     `reapLeftMs (${c.reapLeftMs}) must be at least leaveGraceMs (${c.leaveGraceMs})`,
   );
   assert(c.awarenessMax <= 64, `awarenessMax must be at most 64, got ${c.awarenessMax}`);
+  assert(typeof c.lifeguard === 'boolean', `lifeguard must be true or false, got ${c.lifeguard}`);
 }

@@ -301,6 +301,7 @@ export abstract class MembershipCore {
   }
 
   protected bumpHealth(delta: number): void {
+    if (!this.config.lifeguard) return;
     this.health = Math.max(0, Math.min(this.config.awarenessMax - 1, this.health + delta));
   }
 
@@ -323,7 +324,10 @@ export abstract class MembershipCore {
         this.applyAlive(from, r.id, r.incarnation, r.tags);
         return;
       case 'suspect':
-        this.applySuspect(from, r.id, r.incarnation);
+        // The accuser the rumour names, not the member that relayed it: each relay counted
+        // as an independent confirmation would shrink one accuser's suspicion to the
+        // shortest, which is what Lifeguard 4.2 keeps a single slow accuser from doing.
+        this.applySuspect(r.from, r.id, r.incarnation);
         return;
       case 'dead':
         this.applyDead(r.from, r.id, r.incarnation);

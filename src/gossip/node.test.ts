@@ -161,6 +161,78 @@ describe('GossipNode: probing and suspicion (SWIM 3.1, Lifeguard)', () => {
   });
 });
 
+describe('GossipNode: suspicion confirmations (Lifeguard 4.2)', () => {
+  /**
+   * Node 1 hears "3 suspects 5" relayed by 2 and then by 4, or (`independent`) a second
+   * suspicion of 5 by 4 itself. Every ping it sends is acked, so it suspects nobody itself.
+   * n = 5: 4 s shortest, 24 s longest, 2 confirmations needed; one brings it to 11.4 s.
+   */
+  function statusOf5At12s(independent: boolean, until = 12_000, lifeguard = true) {
+    const n = withMembers(1, [2, 3, 4, 5], { lifeguard });
+    n.receive(0, 2, {
+      type: 'gossip',
+      rumours: [{ kind: 'suspect', id: 5, incarnation: 1, from: 3 }],
+    });
+    const second = independent ? 4 : 3;
+    n.receive(0, 4, {
+      type: 'gossip',
+      rumours: [{ kind: 'suspect', id: 5, incarnation: 1, from: second }],
+    });
+    drain(n);
+    for (let t = 0; t <= until; t += 50) {
+      n.tick(t);
+      for (const m of drain(n).sent) {
+        if (m.msg.type === 'ping') n.receive(t, m.to, { type: 'ack', seq: m.msg.seq, rumours: [] });
+      }
+      drain(n);
+    }
+    return n.member(5)?.status;
+  }
+
+  it('counts the accuser a rumour names, not the member that relayed it', () => {
+    expect(statusOf5At12s(false)).toBe('suspect');
+  });
+
+  it('an independent accuser shortens the suspicion', () => {
+    expect(statusOf5At12s(true)).toBe('dead');
+  });
+
+  it('with Lifeguard off every suspicion lasts the shortest timeout (4 s at n = 5), confirmed or not', () => {
+    expect(statusOf5At12s(false, 3_900, false)).toBe('suspect');
+    expect(statusOf5At12s(false, 4_100, false)).toBe('dead');
+    expect(statusOf5At12s(false, 4_100, true)).toBe('suspect');
+  });
+});
+
+describe('GossipNode: Lifeguard off (the baseline it is measured against)', () => {
+  it('keeps its health score at 0 when nacks are missed, so its probe interval never stretches', () => {
+    for (const lifeguard of [true, false]) {
+      const n = withMembers(1, [2, 3, 4], { lifeguard });
+      for (let t = 0; t < 5_000; t += 10) {
+        n.tick(t);
+        drain(n);
+      }
+      if (lifeguard) expect(n.healthScore).toBeGreaterThan(0);
+      else expect(n.healthScore).toBe(0);
+    }
+  });
+
+  it('relays an indirect probe without the nack', () => {
+    const nacks = (lifeguard: boolean) => {
+      const n = withMembers(1, [2, 3], { lifeguard });
+      n.receive(0, 2, { type: 'ping-req', seq: 9, target: 3, rumours: [] });
+      let count = 0;
+      for (let t = 0; t <= 1_000; t += 50) {
+        n.tick(t);
+        count += drain(n).sent.filter((m) => m.msg.type === 'nack' && m.to === 2).length;
+      }
+      return count;
+    };
+    expect(nacks(true)).toBe(1);
+    expect(nacks(false)).toBe(0);
+  });
+});
+
 describe('GossipNode: bounds and bad input', () => {
   it('refuses an event over eventBytesMax naming the limit, and stores nothing', () => {
     const n = node(1);

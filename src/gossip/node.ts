@@ -288,7 +288,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
    */
   private tellSuspect(from: NodeId): void {
     const m = this.members.get(from);
-    if (m === undefined || m.status !== 'suspect') return;
+    if (m === undefined || m.status !== 'suspect' || !this.config.lifeguard) return;
     // At most once per probe interval per suspicion: two members suspecting each other
     // would otherwise answer each other's answers for ever.
     const s = this.suspicions.get(from);
@@ -346,7 +346,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
     if (target === undefined) return;
     const seq = this.nextSeq();
     const lead: Rumour[] = [];
-    if (target.status === 'suspect') {
+    if (target.status === 'suspect' && this.config.lifeguard) {
       // A suspect we probe hears the suspicion with the ping, and can refute in its ack.
       lead.push({ kind: 'suspect', id: target.id, incarnation: target.incarnation, from: this.id });
     }
@@ -374,7 +374,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
     );
     for (const h of helpers)
       this.out.send(h, { type: 'ping-req', seq: p.seq, target: p.target, rumours: [] });
-    p.expectedNacks = helpers.length;
+    p.expectedNacks = this.config.lifeguard ? helpers.length : 0;
   }
 
   private finishProbe(p: Probe): void {
@@ -442,7 +442,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
     for (const [key, r] of this.relays) {
       if (now < r.nackAt) continue;
       this.relays.delete(key);
-      this.out.send(r.requester, { type: 'nack', seq: r.seq });
+      if (this.config.lifeguard) this.out.send(r.requester, { type: 'nack', seq: r.seq });
     }
   }
 

@@ -28,12 +28,18 @@ export class Suspicion {
     readonly incarnation: number,
     private readonly accuser: NodeId,
     readonly startedAt: number,
-    c: Pick<GossipConfig, 'suspicionMult' | 'suspicionMaxTimeoutMult' | 'probeIntervalMs'>,
+    c: Pick<
+      GossipConfig,
+      'suspicionMult' | 'suspicionMaxTimeoutMult' | 'probeIntervalMs' | 'lifeguard'
+    >,
     n: number,
   ) {
     this.needed = suspicionConfirmationsNeeded(c.suspicionMult, n);
     this.minMs = suspicionMinTimeoutMs(c.suspicionMult, n, c.probeIntervalMs);
-    this.maxMs = suspicionMaxTimeoutMs(this.minMs, c.suspicionMaxTimeoutMult);
+    // Without Lifeguard, SWIM's fixed timeout: the shortest, which confirmations cannot change.
+    this.maxMs = c.lifeguard
+      ? suspicionMaxTimeoutMs(this.minMs, c.suspicionMaxTimeoutMult)
+      : this.minMs;
     assert(this.minMs > 0 && this.maxMs >= this.minMs, 'suspicion bounds out of order');
   }
 

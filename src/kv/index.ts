@@ -26,6 +26,7 @@ export type {
   KvChange,
   KvCommand,
   KvEntry,
+  KvFeedChange,
   KvImage,
   KvLimits,
   KvOp,

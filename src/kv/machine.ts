@@ -127,6 +127,17 @@ export interface KvChange {
   readonly value: Bytes | null;
 }
 
+/**
+ * A change as the machine's history holds it, for watchers that show more than the value
+ * (etcd's watch events): also the key's state after the change and before it.
+ */
+export interface KvFeedChange extends KvChange {
+  /** The key after the change; null for a delete. */
+  readonly kv: KeyValue | null;
+  /** The key before the change; null if it was absent. */
+  readonly prev: KeyValue | null;
+}
+
 /** The machine's bounds; the etcd ones default to `defaultEtcdLimits`. */
 export interface KvLimits extends Partial<EtcdLimits> {
   /** Sessions remembered for exactly-once; the least recently used is forgotten past this. */
@@ -315,11 +326,15 @@ export class KvStateMachine {
   }
 
   /** Changes after `revision`, oldest first; undefined if some were already compacted away. */
-  changesSince(revision: number): readonly KvChange[] | undefined {
+  changesSince(revision: number): readonly KvFeedChange[] | undefined {
     if (revision + 1 < this.store.compactRevision) return undefined;
-    return this.store
-      .recordsSince(Math.max(revision + 1, this.store.compactRevision))
-      .map((r) => ({ revision: r.rev, key: r.key, value: r.kv === null ? null : r.kv.value }));
+    return this.store.recordsSince(Math.max(revision + 1, this.store.compactRevision)).map((r) => ({
+      revision: r.rev,
+      key: r.key,
+      value: r.kv === null ? null : r.kv.value,
+      kv: r.kv,
+      prev: r.prev,
+    }));
   }
 
   snapshot(): KvSnapshot {

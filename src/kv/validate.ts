@@ -31,7 +31,7 @@ const readOps: ReadonlySet<KvOp['f']> = new Set<KvReadOp['f']>([
 ]);
 
 /** Deepest nesting of txns accepted (each level is a recursion in every replica). */
-const TXN_DEPTH_MAX = 8;
+export const TXN_DEPTH_MAX = 8;
 
 type FieldKind =
   | 'bytes'

@@ -61,11 +61,13 @@ export function entryOrNull(entry: KvEntry | null, encoding: WireEncoding): KvEn
 export function changeOut(change: KvChange, encoding: WireEncoding): object {
   const fields = change.value === null ? [change.key] : [change.key, change.value];
   const text = encoding === 'text' ? asText(...fields) : undefined;
+  // Only the change's own fields: a feed change also carries the key's states (KvFeedChange).
+  const { revision } = change;
   if (text !== undefined) {
-    return { ...change, key: text[0]!, value: change.value === null ? null : text[1]! };
+    return { revision, key: text[0]!, value: change.value === null ? null : text[1]! };
   }
   return {
-    ...change,
+    revision,
     key: base64FromBytes(change.key),
     value: change.value === null ? null : base64FromBytes(change.value),
     ...(encoding === 'text' ? { encoding: 'base64' as const } : {}),

@@ -1,5 +1,5 @@
 import type { NodeId } from '../kernel/ids.ts';
-import type { AuthView, KvChange, KvCommand, KvReadOp, KvResult } from '../kv/machine.ts';
+import type { AuthView, KvCommand, KvFeedChange, KvReadOp, KvResult } from '../kv/machine.ts';
 import { describeRefusal, type Refusal } from '../replica/refusal.ts';
 
 /**
@@ -24,10 +24,11 @@ export interface KvEngine {
   read(op: KvReadOp, consistency: ReadConsistency): Promise<KvResult>;
   /**
    * Calls `onChange` for every change after `fromRevision`, first the ones already applied,
-   * then new ones as they are applied here. Returns 'compacted' when changes after
+   * then new ones as they are applied here, each with the key's state after and before it
+   * (etcd's watch events are made of those). Returns 'compacted' when changes after
    * `fromRevision` are no longer kept.
    */
-  watch(fromRevision: number, onChange: (change: KvChange) => void): WatchHandle | 'compacted';
+  watch(fromRevision: number, onChange: (change: KvFeedChange) => void): WatchHandle | 'compacted';
   status(): EngineStatus;
   /**
    * The leader's client URL when another node leads: answers the engine forwarded itself

@@ -256,6 +256,12 @@ export class GossipAgent {
   }
 
   private send(to: NodeId, msg: GossipTypes['msg']): void {
+    this.learnAddress(to);
+    if (this.transport.send(to, msg) === 'unknown-peer') this.counters.unaddressable++;
+  }
+
+  /** Gives the transport `to`'s address from its card when the card is new or changed. */
+  learnAddress(to: NodeId): void {
     const m = this.core.member(to);
     if (m !== undefined && this.cards.get(to) !== m.tags) {
       const card = decodeCard(m.tags);
@@ -265,7 +271,6 @@ export class GossipAgent {
         this.cards.set(to, m.tags);
       }
     }
-    if (this.transport.send(to, msg) === 'unknown-peer') this.counters.unaddressable++;
   }
 
   private onEvent(e: GossipEvent): void {

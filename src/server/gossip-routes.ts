@@ -9,6 +9,8 @@ import { gossipMsgTypes } from '../gossip/index.ts';
 import type { PeerAddress } from '../runtime/transport/transport.ts';
 import type { GossipAgent } from './gossip-agent.ts';
 import type { FeedItem } from './gossip-feed.ts';
+import type { GossipStore } from './gossip-store.ts';
+import { registerStoreRoutes, storeMetricsText } from './gossip-store-routes.ts';
 import { parsePeerAddress } from './raft-members.ts';
 
 /**
@@ -88,11 +90,17 @@ function seedList(body: unknown): PeerAddress[] {
   });
 }
 
-export function createGossipServer(agent: GossipAgent, logger: Logger): GossipServer {
+export function createGossipServer(
+  agent: GossipAgent,
+  logger: Logger,
+  store?: GossipStore,
+): GossipServer {
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 16 * 1024,
+    // A store key is up to 256 UTF-8 bytes, percent-encoded up to three times as long.
+    maxParamLength: 1_024,
   });
   app.removeContentTypeParser('text/plain');
   app.addHook('preHandler', async (req, reply) => {
@@ -171,8 +179,9 @@ export function createGossipServer(agent: GossipAgent, logger: Logger): GossipSe
   });
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', 'text/plain; version=0.0.4');
-    return metricsText(agent);
+    return metricsText(agent) + (store === undefined ? '' : storeMetricsText(store));
   });
+  if (store !== undefined) registerStoreRoutes(app, store);
 
   let url: string | undefined;
   return {

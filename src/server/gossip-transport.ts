@@ -62,6 +62,39 @@ function countingCodec(sent: KindCounts, received: KindCounts, overhead: number)
   };
 }
 
+/**
+ * A frame of another service riding the agent's authenticated streams (the anti-entropy
+ * store, gossip-store.ts): opaque bytes after a code no gossip message uses.
+ */
+export interface ServiceFrame {
+  readonly type: 'service';
+  readonly bytes: Uint8Array;
+}
+const SERVICE_CODE = 0xf0;
+type StreamMsg = GossipMsg | ServiceFrame;
+
+/** The stream codec: gossip messages as on datagrams, service frames after their code. */
+function streamCodec(gossip: Codec<GossipMsg>, service: KindCount[]): Codec<StreamMsg> {
+  const [sent, received] = service as [KindCount, KindCount];
+  return {
+    encode(msg) {
+      if (msg.type !== 'service') return gossip.encode(msg);
+      const out = new Uint8Array(msg.bytes.length + 1);
+      out[0] = SERVICE_CODE;
+      out.set(msg.bytes, 1);
+      sent.messages++;
+      sent.bytes += out.length + FRAME_HEADER_BYTES;
+      return out;
+    },
+    decode(bytes) {
+      if (bytes[0] !== SERVICE_CODE) return gossip.decode(bytes);
+      received.messages++;
+      received.bytes += bytes.length + FRAME_HEADER_BYTES;
+      return { type: 'service', bytes: bytes.subarray(1) };
+    },
+  };
+}
+
 export interface GossipTransportOptions {
   readonly id: NodeId;
   readonly clusterName: string;
@@ -80,9 +113,15 @@ export class GossipTransport implements Transport<GossipMsg> {
   readonly id: NodeId;
   readonly sent = kindCounts();
   readonly received = kindCounts();
+  /** Service frames sent and received (index 0 and 1), frame headers included. */
+  readonly service: KindCount[] = [
+    { messages: 0, bytes: 0 },
+    { messages: 0, bytes: 0 },
+  ];
   private udp: UdpTransport<GossipMsg>;
-  private tcp: TcpTransport<GossipMsg>;
+  private tcp: TcpTransport<StreamMsg>;
   private handler: MessageHandler<GossipMsg> = () => {};
+  private serviceHandler: MessageHandler<Uint8Array> = () => {};
   private address: PeerAddress | undefined;
   private readonly streamAddresses = new Map<NodeId, PeerAddress>();
   /** Peers added to the TCP transport (its links dial at once), bounded by the membership. */
@@ -110,19 +149,22 @@ export class GossipTransport implements Transport<GossipMsg> {
     return udp;
   }
 
-  private makeTcp(port: number): TcpTransport<GossipMsg> {
+  private makeTcp(port: number): TcpTransport<StreamMsg> {
     const o = this.options;
-    const tcp = new TcpTransport<GossipMsg>({
+    const gossip = countingCodec(this.sent, this.received, FRAME_HEADER_BYTES);
+    const tcp = new TcpTransport<StreamMsg>({
       id: o.id,
       secret: o.secret,
       listen: { host: o.host, port },
-      codec: countingCodec(this.sent, this.received, FRAME_HEADER_BYTES),
+      codec: streamCodec(gossip, this.service),
       // Push-pull of 10,000 members with 512 B tags is ~6 MB; a stalled peer keeps few.
       queueMessagesMax: 64,
       queueBytesMax: 64 * 1024 * 1024,
       ...(o.log === undefined ? {} : { log: o.log }),
     });
-    tcp.onMessage((from, msg) => this.handler(from, msg));
+    tcp.onMessage((from, msg) =>
+      msg.type === 'service' ? this.serviceHandler(from, msg.bytes) : this.handler(from, msg),
+    );
     return tcp;
   }
 
@@ -177,6 +219,20 @@ export class GossipTransport implements Transport<GossipMsg> {
 
   send(to: NodeId, msg: GossipMsg): SendResult {
     if (!isStreamMessage(msg)) return this.udp.send(to, msg);
+    return this.streamSend(to, msg);
+  }
+
+  /** Sends a service frame over the authenticated stream to a member we have an address of. */
+  sendService(to: NodeId, bytes: Uint8Array): SendResult {
+    return this.streamSend(to, { type: 'service', bytes });
+  }
+
+  /** The one receiver of service frames. */
+  onService(handler: MessageHandler<Uint8Array>): void {
+    this.serviceHandler = handler;
+  }
+
+  private streamSend(to: NodeId, msg: StreamMsg): SendResult {
     if (!this.streamPeers.has(to)) {
       const address = this.streamAddresses.get(to);
       if (address === undefined) return 'unknown-peer';

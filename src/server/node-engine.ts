@@ -1,5 +1,5 @@
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
-import type { AuthView, KvChange, KvCommand, KvReadOp, KvResult } from '../kv/machine.ts';
+import type { AuthView, KvCommand, KvFeedChange, KvReadOp, KvResult } from '../kv/machine.ts';
 import type { RoutedTypes, RouterBinding } from '../replica/router.ts';
 import type {
   EngineStatus,
@@ -108,7 +108,7 @@ export class NodeEngine<T extends RoutedTypes, R extends HostedReplica<T>> imple
     return this.binding.readResult?.(result) ?? result;
   }
 
-  watch(fromRevision: number, onChange: (change: KvChange) => void): WatchHandle | 'compacted' {
+  watch(fromRevision: number, onChange: (change: KvFeedChange) => void): WatchHandle | 'compacted' {
     return this.host.watch(fromRevision, onChange);
   }
 

@@ -3,7 +3,14 @@ import type { Logger } from 'pino';
 import { assert } from '../kernel/assert.ts';
 import type { Core, Ready, Reply } from '../kernel/core.ts';
 import type { ClientId, NodeId } from '../kernel/ids.ts';
-import type { KvChange, KvCommand, KvReadOp, KvResult, KvStateMachine } from '../kv/machine.ts';
+import type {
+  KvChange,
+  KvCommand,
+  KvFeedChange,
+  KvReadOp,
+  KvResult,
+  KvStateMachine,
+} from '../kv/machine.ts';
 import type { Refusal } from '../replica/refusal.ts';
 import {
   defaultRouterOptions,
@@ -150,7 +157,7 @@ export const silentMetrics: EngineMetrics = {
 };
 
 interface Watcher {
-  readonly onChange: (change: KvChange) => void;
+  readonly onChange: (change: KvFeedChange) => void;
   /** Changes up to this revision were given to it. */
   revision: number;
 }
@@ -257,7 +264,7 @@ export class ReplicaHost<T extends RoutedTypes, R extends HostedReplica<T>> {
     return this.kvCall('read', { session: 0, seq: 0, op }, options.forward ?? true);
   }
 
-  watch(fromRevision: number, onChange: (change: KvChange) => void): WatchHandle | 'compacted' {
+  watch(fromRevision: number, onChange: (change: KvFeedChange) => void): WatchHandle | 'compacted' {
     const past = this.replica.machine.changesSince(fromRevision);
     if (past === undefined) return 'compacted';
     const watcher: Watcher = { onChange, revision: fromRevision };

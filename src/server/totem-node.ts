@@ -178,6 +178,9 @@ export class TotemNodeServer {
       port: config.peers.find((p) => p.id === config.id)!.port,
       packetBytesMax: totem.mtuBytes + SEAL_OVERHEAD_BYTES,
       crypto: config.datagramCrypto ?? 'aes-256-gcm',
+      connectPeers: true,
+      // The core's messages are readonly values; a broadcast is one object to every member.
+      immutableMessages: true,
     });
     for (const p of config.peers) {
       if (p.id !== config.id) this.transport.addPeer(p.id, { host: p.host, port: p.port });

@@ -26,6 +26,15 @@ export type FaultAction =
       readonly jumpMs: number;
       readonly rate: number;
     }
+  /**
+   * CPU starvation: each input of the node (a message, or a timer falling due) is handed to
+   * its core an exponentially distributed time later, mean `delayMs`, each drawn on its own
+   * from the seed, so inputs overtake one another as a loaded multi-threaded process's
+   * handlers do: it answers probes late, and an ack can be handled after the timeout it
+   * raced. 0 ends it; healing ends it too. Scripted scenarios only: the random nemesis does
+   * not pick it.
+   */
+  | { readonly type: 'slow'; readonly node: NodeId; readonly delayMs: number }
   /** A protocol-specific fault, by the name the plugin gave it. */
   | { readonly type: 'protocol'; readonly name: string };
 

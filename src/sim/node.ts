@@ -20,6 +20,11 @@ export class SimNode<T extends CoreTypes, Durable> {
   /** The fsync finished while the process was paused; carry the batch out on resume. */
   fsyncDue = false;
 
+  /** Mean processing delay of every input while CPU-starved (the `slow` fault); 0: none. */
+  slowMs = 0;
+  /** A tick fell due while slow and waits to be handed to the core; no other is scheduled. */
+  slowTickPending = false;
+
   /** Only the tick event carrying the current generation is live. */
   tickGen = 0;
   /** Global time of the live tick event, +Infinity when none is scheduled. */

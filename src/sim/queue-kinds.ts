@@ -10,4 +10,6 @@ export const QueueKind = {
   clientTimer: 4,
   /** payload: a scripted FaultAction, or undefined for the random nemesis's next move. */
   nemesis: 5,
+  /** a: node index; b: process incarnation; payload: a `SlowInput`, or undefined for a tick. */
+  slowInput: 6,
 } as const;

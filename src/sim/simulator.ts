@@ -41,6 +41,13 @@ export interface Finding {
   readonly message: string;
 }
 
+/** A message a slow node has received and will handle later. */
+interface SlowInput {
+  readonly from: number;
+  readonly id: number;
+  readonly msg: unknown;
+}
+
 const SAFETY = 0;
 const LIVENESS = 1;
 const FINISHED = 2;
@@ -75,6 +82,8 @@ export class Simulator<T extends CoreTypes, Durable> {
   private readonly nemesis: RandomNemesis;
   private readonly diskRng: Rng;
   private readonly nemesisRng: Rng;
+  /** Processing delays of slow nodes; forked last, so no other stream changes. */
+  private readonly slowRng: Rng;
   private readonly tracer: Tracer | undefined;
   private readonly describe: (msg: unknown) => Json;
   private now = 0;
@@ -97,6 +106,7 @@ export class Simulator<T extends CoreTypes, Durable> {
     const workloadRng = root.fork();
     const clockRng = root.fork();
     const nodesRng = root.fork();
+    this.slowRng = root.fork();
     this.nodeCount = options.nodes;
     this.members = Array.from({ length: options.nodes }, (_, i) => i + 1);
     this.clientIds = Array.from({ length: options.clients }, (_, i) => i + 1);
@@ -237,6 +247,9 @@ export class Simulator<T extends CoreTypes, Durable> {
       case QueueKind.nemesis:
         this.onNemesis(payload as FaultAction | undefined);
         return;
+      case QueueKind.slowInput:
+        this.onSlowInput(a, b, payload as SlowInput | undefined);
+        return;
       default:
         assert(false, `unknown event kind ${kind}`);
     }
@@ -303,9 +316,40 @@ export class Simulator<T extends CoreTypes, Durable> {
       node.inboxMsg.push(msg);
       return;
     }
+    if (node.slowMs > 0) {
+      const input: SlowInput = { from, id, msg };
+      this.queue.push(this.slowAt(node), QueueKind.slowInput, to, node.incarnation, input);
+      return;
+    }
     this.stats.delivered++;
     this.tracer?.deliver(this.now, id, this.endpointName(from), this.endpointName(to));
     this.input(node, from, msg);
+  }
+
+  private slowAt(node: SimNode<T, Durable>): number {
+    return this.now + this.slowRng.exponential(node.slowMs);
+  }
+
+  /** A slow node gets round to an input: a message (buffered if it is paused now) or its tick. */
+  private onSlowInput(index: number, incarnation: number, input: SlowInput | undefined): void {
+    const node = this.nodes[index]!;
+    if (node.incarnation !== incarnation || node.core === undefined) return;
+    if (input === undefined) {
+      node.slowTickPending = false;
+      if (node.paused) return; // resume() reschedules the tick
+      node.core.tick(node.localTime(this.now));
+      this.afterStep(node);
+      return;
+    }
+    if (node.paused) {
+      node.inboxFrom.push(input.from);
+      node.inboxId.push(input.id);
+      node.inboxMsg.push(input.msg);
+      return;
+    }
+    this.stats.delivered++;
+    this.tracer?.deliver(this.now, input.id, this.endpointName(input.from), `n${node.id}`);
+    this.input(node, input.from, input.msg);
   }
 
   /** Hands a message from endpoint `from` to the node's core: a peer message or a request. */
@@ -449,7 +493,7 @@ export class Simulator<T extends CoreTypes, Durable> {
    */
   private scheduleTick(node: SimNode<T, Durable>): void {
     const core = node.core;
-    if (core === undefined || node.paused) return;
+    if (core === undefined || node.paused || node.slowTickPending) return;
     const deadline = core.deadline();
     if (deadline === Number.POSITIVE_INFINITY) return;
     let at = node.globalTime(deadline);
@@ -466,6 +510,11 @@ export class Simulator<T extends CoreTypes, Durable> {
     node.tickAt = Number.POSITIVE_INFINITY;
     const core = node.core;
     if (core === undefined || node.paused) return;
+    if (node.slowMs > 0) {
+      node.slowTickPending = true;
+      this.queue.push(this.slowAt(node), QueueKind.slowInput, index, node.incarnation, undefined);
+      return;
+    }
     let local = node.localTime(this.now);
     // Converting the deadline to global time and back may land a hair before it.
     if (local < node.tickLocal && node.tickLocal - local < 1e-6) {
@@ -555,6 +604,10 @@ export class Simulator<T extends CoreTypes, Durable> {
       case 'clock':
         this.setClock(this.node(action.node), action.jumpMs, action.rate);
         return;
+      case 'slow':
+        assert(action.delayMs >= 0, `slow delayMs must be >= 0, got ${action.delayMs}`);
+        this.node(action.node).slowMs = action.delayMs;
+        return;
       default:
         unreachable(action, 'fault action');
     }
@@ -597,6 +650,7 @@ export class Simulator<T extends CoreTypes, Durable> {
     node.batch = undefined;
     node.fsyncDue = false;
     node.paused = false;
+    node.slowTickPending = false;
     node.incarnation++;
     node.clearInbox();
     this.resetTick(node);
@@ -641,6 +695,7 @@ export class Simulator<T extends CoreTypes, Durable> {
         this.apply({ type: 'restart', node: node.id });
       }
       if (node.rate !== 1) this.apply({ type: 'clock', node: node.id, jumpMs: 0, rate: 1 });
+      if (node.slowMs > 0) this.apply({ type: 'slow', node: node.id, delayMs: 0 });
     }
     this.workload.heal();
     return this.now + this.options.livenessMs;

@@ -86,6 +86,7 @@ const msg: fc.Arbitrary<TotemMsg> = fc.oneof(
   }),
   fc.record({ type: fc.constant('probe' as const), ring }),
   fc.record({ type: fc.constant('ack' as const), ring, tokenSeq: u48 }),
+  fc.record({ type: fc.constant('release' as const), ring }),
 );
 
 describe('Totem wire codec', () => {

@@ -35,6 +35,7 @@ export const totemCodes: { readonly [K in TotemMsgType]: number } = {
   commit: 4,
   probe: 5,
   ack: 6,
+  release: 7,
 };
 
 const typesByCode: ReadonlyMap<number, TotemMsgType> = new Map(
@@ -118,6 +119,8 @@ export function encodedBytes(msg: TotemMsg): number {
       return 1 + RING_BYTES;
     case 'ack':
       return 1 + RING_BYTES + 6;
+    case 'release':
+      return 1 + RING_BYTES;
     default:
       return unreachable(msg, 'message');
   }
@@ -220,6 +223,7 @@ function writeBody(w: Writer, msg: TotemMsg): void {
       }
       return;
     case 'probe':
+    case 'release':
       w.ring(msg.ring);
       return;
     case 'ack':
@@ -400,6 +404,8 @@ function readBody(r: Reader, type: TotemMsgType): TotemMsg {
       return readCommit(r);
     case 'probe':
       return { type: 'probe', ring: r.ring() };
+    case 'release':
+      return { type: 'release', ring: r.ring() };
     case 'ack':
       return { type: 'ack', ring: r.ring(), tokenSeq: r.u48() };
     default:

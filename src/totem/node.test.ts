@@ -62,6 +62,53 @@ describe('Totem: forming the first ring and ordering (paper §3)', () => {
     // Spinning at 1 ms a hop would be ~30,000 tokens in 10 s; held, a rotation per hold time.
     expect(t.sent - before).toBeLessThan(200);
   });
+
+  // The representative holds an idle token for up to tokenHoldMs (~695 ms at the defaults
+  // for 3); a publish elsewhere must not wait that out. Measured before the release message:
+  // 1 ms hops, delivered at every node 300-700 ms after the publish.
+  it('a publish at a member while the representative holds the idle token is delivered in a few hops', () => {
+    for (const [members, at] of [
+      [[1, 2, 3], 3],
+      [[1, 2, 3], 2],
+      [[1, 2, 3, 4, 5], 4],
+    ] as const) {
+      for (const idleMs of [1000, 1333, 1710]) {
+        const t = new TestRing(members);
+        t.keepEvents = true;
+        t.runUntil(idleMs);
+        expect(t.nodes.get(1)!.holdsToken()).toBe(true);
+        const publishedAt = t.now;
+        t.request(at, { type: 'publish', mode: 'agreed', data: bytes(8), ref: 1 });
+        t.runUntil(publishedAt + 2000);
+        const arrivals = t.deliveredAt.filter((d) => d.item.type === 'message');
+        expect(arrivals.length).toBe(members.length);
+        const last = Math.max(...arrivals.map((d) => d.at));
+        // Release to the holder (1 hop), the token to the publisher (at most n-1 hops), the
+        // datagram to the others (1 hop), plus slack for the token it may still be carrying.
+        expect(last - publishedAt).toBeLessThanOrEqual(2 * members.length + 2);
+      }
+    }
+  });
+
+  it('a release that overtakes the token on its way to the representative still stops the hold', () => {
+    // Publishes at every millisecond of one hold period and the rotation between two holds,
+    // where the token is in flight and the release can reach the representative first.
+    const worst = new Map<number, number>();
+    for (let at = 2000; at < 2700; at++) {
+      for (const who of [2, 3]) {
+        const t = new TestRing([1, 2, 3]);
+        t.keepEvents = true;
+        t.runUntil(at);
+        t.request(who, { type: 'publish', mode: 'agreed', data: bytes(8), ref: 1 });
+        t.runUntil(at + 1000);
+        const arrivals = t.deliveredAt.filter((d) => d.item.type === 'message');
+        expect(arrivals.length).toBe(3);
+        const took = Math.max(...arrivals.map((d) => d.at)) - at;
+        worst.set(who, Math.max(worst.get(who) ?? 0, took));
+      }
+    }
+    for (const took of worst.values()) expect(took).toBeLessThanOrEqual(8);
+  });
 });
 
 describe('Totem: flow control and bad input', () => {
@@ -101,9 +148,14 @@ describe('Totem: flow control and bad input', () => {
     t.inject(1, 2, 'garbage');
     t.inject(9, 2, { type: 'probe', ring });
     t.inject(1, 2, { type: 'join', sender: 1, procs: [1, 42], failed: [], ringSeq: 0 });
+    t.inject(1, 2, { type: 'release', ring: { seq: ring.seq + 7, rep: 1 } });
+    t.inject(3, 2, { type: 'release', ring }); // node 2 is not the representative
+    t.inject(1, 2, { type: 'release' });
     const drops = t.nodes.get(2)!.drops;
     expect(drops.get('bad-token')).toBe(2);
-    expect(drops.get('malformed')).toBe(2);
+    expect(drops.get('malformed')).toBe(3);
+    expect(drops.get('foreign-ring')).toBe(1);
+    expect(drops.get('not-expected')).toBe(1);
     expect(drops.get('unknown-sender')).toBe(2);
     expect(t.nodes.get(2)!.status().state).toBe('operational');
   });

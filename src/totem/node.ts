@@ -8,6 +8,7 @@ import { beginGather, consensusExpired, handleJoin, sendJoin } from './gather.ts
 import {
   handleMcast,
   handleProbe,
+  handleRelease,
   handleToken,
   maybeRetransmit,
   probeForeignRings,
@@ -166,6 +167,9 @@ export class TotemNode implements Core<TotemTypes> {
         return;
       case 'probe':
         handleProbe(this.n, now, from, msg);
+        return;
+      case 'release':
+        handleRelease(this.n, now, from, msg);
         return;
       default:
         unreachable(msg, 'message');

@@ -11,6 +11,7 @@ import {
   type Mcast,
   type Origin,
   type Probe,
+  type Release,
   type RingId,
   ringEquals,
   type Token,
@@ -42,6 +43,42 @@ export function publish(
   n.queue.push(origin, req.mode, data);
   n.awaiting.set(origin.n, { client, ref });
   if (n.held !== undefined && n.state === 'operational') releaseHeld(n, now);
+  else askRelease(n);
+}
+
+/**
+ * After a run of idle visits the representative may be holding the token (it holds after
+ * `emptyRotationsBeforeHold` of its own; ours lag its count by at most one, as every member
+ * judges the same tokens). A member with something to send then asks it to pass the token
+ * on rather than wait out the hold (corosync's token hold cancel does the same): at most
+ * once per visit, to the representative only, so a busy ring (no idle visits) pays nothing.
+ */
+function askRelease(n: NodeCtx): void {
+  const ring = n.regular;
+  if (n.state !== 'operational' || ring === undefined || ring.members.length === 1) return;
+  if (ring.id.rep === n.id || ring.releaseSent) return;
+  if (ring.emptyVisits < n.config.emptyRotationsBeforeHold - 1) return;
+  ring.releaseSent = true;
+  n.out.send(ring.id.rep, { type: 'release', ring: ring.id });
+}
+
+/**
+ * A member asks us, the representative, to pass on the idle token: at once if we hold it;
+ * else the request may have overtaken the token on its way to us, and our next pass-on
+ * forwards instead of holding (one rotation at most, then it is spent).
+ */
+export function handleRelease(n: NodeCtx, now: number, from: NodeId, r: Release): void {
+  const ring = n.regular;
+  if (ring === undefined || !ringEquals(r.ring, ring.id)) {
+    n.drop('foreign-ring');
+    return;
+  }
+  if (n.state !== 'operational' || ring.id.rep !== n.id || !ring.members.includes(from)) {
+    n.drop('not-expected');
+    return;
+  }
+  if (n.held !== undefined) releaseHeld(n, now);
+  else ring.releaseAsked = true;
 }
 
 export function handleMcast(n: NodeCtx, now: number, m: Mcast): void {
@@ -128,6 +165,7 @@ export function visit(n: NodeCtx, now: number, ring: Ring, t: Token): void {
   assert(t.tokenSeq > ring.lastTokenSeq, 'a token is accepted once');
   ring.lastTokenSeq = t.tokenSeq;
   ring.visits++;
+  ring.releaseSent = false;
   if (ring.forwarded !== undefined) ring.forwarded.evidence = true;
   n.out.emit({ type: 'token', ring: ring.id, tokenSeq: t.tokenSeq });
   const multi = ring.members.length > 1;
@@ -240,7 +278,15 @@ export function passOn(n: NodeCtx, now: number, ring: Ring, next: Token): void {
     return;
   }
   const idleLong = ring.emptyVisits >= n.config.emptyRotationsBeforeHold;
-  if (n.state === 'operational' && ring.id.rep === n.id && idleLong && n.queue.depth === 0) {
+  const asked = ring.releaseAsked;
+  ring.releaseAsked = false;
+  if (
+    n.state === 'operational' &&
+    ring.id.rep === n.id &&
+    idleLong &&
+    n.queue.depth === 0 &&
+    !asked
+  ) {
     n.held = next;
     n.holdAt = now + n.holdMs;
     return;

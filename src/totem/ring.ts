@@ -27,6 +27,10 @@ export interface Ring {
   emptyVisits: number;
   /** Consecutive Recovery visits with nothing left to re-send anywhere and aru = seq. */
   quietVisits: number;
+  /** We asked the representative to release the idle token since our last visit (once a visit). */
+  releaseSent: boolean;
+  /** A member asked us, the representative, to release the token: the next pass-on forwards. */
+  releaseAsked: boolean;
   /** The token (or commit token) we last passed on, until the successor shows it took it. */
   forwarded: Forwarded | undefined;
 }
@@ -62,6 +66,8 @@ export function newRing(id: RingId, members: readonly NodeId[]): Ring {
     visits: 0,
     emptyVisits: 0,
     quietVisits: 0,
+    releaseSent: false,
+    releaseAsked: false,
     forwarded: undefined,
   };
 }

@@ -138,7 +138,18 @@ export interface Probe {
   readonly ring: RingId;
 }
 
-export type TotemMsg = Mcast | Token | Join | Commit | Probe | TokenAck;
+/**
+ * A member's request that the representative pass on the idle token it holds: the member
+ * has messages to send. Without it a publish away from the representative waits out the
+ * hold (up to `tokenHoldMs`, ~695 ms at the defaults for 3 members). Liveness only: a lost
+ * one costs that wait, nothing else.
+ */
+export interface Release {
+  readonly type: 'release';
+  readonly ring: RingId;
+}
+
+export type TotemMsg = Mcast | Token | Join | Commit | Probe | TokenAck | Release;
 export type TotemMsgType = TotemMsg['type'];
 
 /** Every message kind, derived from the union (the compiler rejects a missing or extra one). */
@@ -149,6 +160,7 @@ const kindTable: { readonly [K in TotemMsgType]: true } = {
   commit: true,
   probe: true,
   ack: true,
+  release: true,
 };
 export const totemMsgTypes: ReadonlySet<string> = new Set(Object.keys(kindTable));
 

@@ -10,6 +10,7 @@ import type {
   Mcast,
   Origin,
   Probe,
+  Release,
   RingId,
   Token,
   TotemMsg,
@@ -186,6 +187,11 @@ export function checkMessage(raw: unknown, limits: WireLimits): Checked {
       if (!isRing(raw.ring)) return bad;
       const probe: Probe = { type: 'probe', ring: raw.ring };
       return { ok: true, msg: probe };
+    }
+    case 'release': {
+      if (!isRing(raw.ring)) return bad;
+      const release: Release = { type: 'release', ring: raw.ring };
+      return { ok: true, msg: release };
     }
     default:
       return bad;

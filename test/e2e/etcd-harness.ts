@@ -86,7 +86,11 @@ export function etcdctl(
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
-    child.stdin.end(input ?? '');
+    // etcdctl may exit before reading its input (a refused command): the pipe then breaks,
+    // which is not this run's result. end('') wrote an empty chunk, and that broke it too.
+    child.stdin.on('error', () => {});
+    if (input === undefined) child.stdin.end();
+    else child.stdin.end(input);
   });
 }
 

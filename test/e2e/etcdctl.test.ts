@@ -69,14 +69,54 @@ describe.skipIf(bin === undefined).each(protocols)(
       expect(json).toMatchObject({ count: 2, more: true, header: { revision: 4 } });
       expect(Buffer.from(json.kvs[0].key, 'base64').toString()).toBe('app/a');
       expect(json.kvs[0]).toMatchObject({ version: 1, mod_revision: 3 });
+      // Sorted by create revision: in the order the keys were first put.
+      expect(
+        ok(
+          await ctl([
+            'get',
+            'app',
+            '--prefix',
+            '--sort-by=CREATE',
+            '--order=ASCEND',
+            '--keys-only',
+          ]),
+        ),
+      ).toBe('app/b\n\napp/a\n\napple\n\n');
+      expect(ok(await ctl(['get', 'app/b', '--from-key', '--keys-only']))).toBe(
+        'app/b\n\napple\n\nfoo\n\n',
+      );
       // Linearizable by default; --consistency=s is etcd's serializable read.
       expect(ok(await ctl(['get', 'apple', '--consistency=s', '--print-value-only']))).toBe('x\n');
     });
 
-    it('refuses a read at a past revision by name rather than answering from the present', async () => {
-      const run = await ctl(['get', 'foo', '--rev', '1']);
-      expect(run.code).not.toBe(0);
-      expect(run.stderr).toMatch(/Unimplemented.*past revision/);
+    it('reads at a past revision; after compaction, below it is refused with etcd message, watch too', async () => {
+      const first = JSON.parse(ok(await ctl(['get', 'foo', '-w', 'json']))).kvs[0].mod_revision;
+      ok(await ctl(['put', 'foo', 'baz']));
+      const second = JSON.parse(ok(await ctl(['get', 'foo', '-w', 'json']))).kvs[0].mod_revision;
+      expect(ok(await ctl(['get', 'foo', '--rev', String(first)]))).toBe('foo\nbar\n');
+      expect(ok(await ctl(['get', 'foo']))).toBe('foo\nbaz\n');
+      expect(ok(await ctl(['compaction', String(second), '--physical']))).toBe(
+        `compacted revision ${second}\n`,
+      );
+      const below = await ctl(['get', 'foo', '--rev', String(first)]);
+      expect(below.code).not.toBe(0);
+      expect(below.stderr).toMatch(/etcdserver: mvcc: required revision has been compacted/);
+      expect(ok(await ctl(['get', 'foo', '--rev', String(second)]))).toBe('foo\nbaz\n');
+      const again = await ctl(['compaction', String(first)]);
+      expect(again.stderr).toMatch(/required revision has been compacted/);
+      const watch = etcdctlBackground(bin as string, t.endpoints, [
+        'watch',
+        'foo',
+        '--rev',
+        String(first),
+      ]);
+      try {
+        await waitUntil('the compacted watch', async () =>
+          /compacted/.test(watch.output()) ? true : undefined,
+        );
+      } finally {
+        await watch.stop();
+      }
     });
 
     it('deletes one key, a prefix, with --prev-kv', async () => {
@@ -101,9 +141,16 @@ describe.skipIf(bin === undefined).each(protocols)(
         await ctl(['txn', '-i'], 'version("tk") = "2"\n\nget tk\n\nget tk --keys-only\n\n'),
       );
       expect(readOnly).toMatch(/SUCCESS\n\ntk\nv2\n/);
-      const multi = await ctl(['txn', '-i'], 'value("tk") = "v2"\n\nput tk a\nput other b\n\n\n');
-      expect(multi.code).not.toBe(0);
-      expect(multi.stderr).toMatch(/Unimplemented.*multi-key transactions/);
+      const multi = ok(
+        await ctl(
+          ['txn', '-i'],
+          'value("tk") = "v2"\nversion("other") = "0"\n\nput tk a\nput other b\n\n\n',
+        ),
+      );
+      expect(multi).toMatch(/SUCCESS\n\nOK\n\nOK\n$/);
+      const tk = JSON.parse(ok(await ctl(['get', 'tk', '-w', 'json']))).kvs[0].mod_revision;
+      const other = JSON.parse(ok(await ctl(['get', 'other', '-w', 'json']))).kvs[0].mod_revision;
+      expect(other).toBe(tk); // one txn, one revision
     });
 
     it('watches a key and a prefix from a revision, and from now', async () => {
@@ -219,7 +266,7 @@ describe.skipIf(bin === undefined).each(protocols)(
       const client = new Etcd3({ hosts });
       try {
         await client.put('e3/a').value('1');
-        await client.put('e3/b').value('2');
+        const first = await client.put('e3/b').value('2');
         expect(await client.get('e3/a').string()).toBe('1');
         expect(await client.getAll().prefix('e3/').strings()).toEqual({ 'e3/a': '1', 'e3/b': '2' });
         expect(await client.getAll().prefix('e3/').count()).toBe(2);
@@ -234,6 +281,8 @@ describe.skipIf(bin === undefined).each(protocols)(
           .else(client.get('e3/b'))
           .commit();
         expect(swapped.succeeded).toBe(true);
+        expect(await client.get('e3/b').string()).toBe('22');
+        expect(await client.get('e3/b').revision(first.header.revision).string()).toBe('2');
         await client.delete().key('e3/a');
         await waitUntil('the watch events', async () => (seen.length >= 2 ? true : undefined));
         expect(seen).toEqual(['put e3/b=22', 'delete e3/a']);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { type CommandModule, UsageError } from '../program.ts';
+import { commandSummaries } from '../summaries.ts';
 
 /** The default time budget: long enough for every history we know of, short enough to wait for. */
 const timeoutSecondsDefault = 60;
@@ -27,7 +28,7 @@ function parseTimeout(raw: string): number {
 export const checkCommand: CommandModule = (program: Command, setExitCode) => {
   program
     .command('check')
-    .description('check that a key-value history is linearizable (exit 0 yes, 1 no, 3 unknown)')
+    .description(commandSummaries.check.description)
     .argument('<files...>', "history files, or '-' for standard input; one verdict line each")
     .option('--format <format>', 'history format: jsonl, jepsen (etcd logs) or edn', 'jsonl')
     .option(

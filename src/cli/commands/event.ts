@@ -1,4 +1,5 @@
 import { type CommandModule, EXIT, intOption } from '../program.ts';
+import { commandSummaries } from '../summaries.ts';
 import {
   AgentError,
   callAgent,
@@ -56,7 +57,7 @@ async function watch(endpoint: string, flags: WatchFlags): Promise<number> {
 }
 
 export const eventCommand: CommandModule = (program, setExitCode) => {
-  const event = program.command('event').description('gossip user events: send and watch');
+  const event = program.command('event').description(commandSummaries.event.description);
   const endpointHelp = `agent HTTP API (default $QUORATE_GOSSIP_ENDPOINT or ${GOSSIP_ENDPOINT_DEFAULT})`;
   event
     .command('send <name> [payload]')

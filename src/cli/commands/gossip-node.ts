@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { PeerAddress } from '../../runtime/transport/transport.ts';
 import type { GossipAgent, GossipTunables } from '../../server/gossip-agent.ts';
+import type { GossipStore } from '../../server/gossip-store.ts';
 import type { LogFormat } from '../../server/logger.ts';
 import { parsePeerAddress } from '../../server/raft-members.ts';
 import { EXIT, UsageError } from '../program.ts';
@@ -32,6 +33,10 @@ export interface GossipNodeFlags {
   readonly reapLeftMs?: number;
   readonly logLevel?: string;
   readonly logFormat?: string;
+  readonly store?: string;
+  readonly repairIntervalMs?: number;
+  readonly unsafeStoreFaults?: boolean;
+  readonly storeWriteRate?: number;
 }
 
 export interface GossipNodeConfig {
@@ -47,6 +52,12 @@ export interface GossipNodeConfig {
   readonly core: Partial<GossipTunables>;
   readonly logLevel: string;
   readonly logFormat: LogFormat;
+  /** The anti-entropy store served beside membership (gossip-store.ts), or none. */
+  readonly store: 'merkle' | undefined;
+  readonly repairIntervalMs: number | undefined;
+  readonly unsafeStoreFaults: boolean;
+  /** Local writes a second the store accepts (429 above it); undefined: no limit. */
+  readonly storeWriteRate: number | undefined;
 }
 
 /** host:port; a listen address may take port 0 (any free port). */
@@ -104,7 +115,14 @@ export function resolveGossipConfig(f: GossipNodeFlags): GossipNodeConfig {
   if (logFormat !== 'json' && logFormat !== 'text') {
     throw new UsageError(`--log-format must be json or text, got '${logFormat}'`);
   }
+  if (f.store !== undefined && f.store !== 'merkle') {
+    throw new UsageError(`--store must be merkle, got '${f.store}'`);
+  }
   return {
+    store: f.store,
+    repairIntervalMs: f.repairIntervalMs,
+    unsafeStoreFaults: f.unsafeStoreFaults === true,
+    storeWriteRate: f.storeWriteRate,
     id: f.id,
     data: f.data,
     clientListen: address('--client-listen', f.clientListen, true),
@@ -145,12 +163,41 @@ export async function runGossipNode(flags: GossipNodeFlags): Promise<number> {
     process.stderr.write(`quorate node (gossip): ${(err as Error).message}\n`);
     return EXIT.usage;
   }
-  const server = createGossipServer(agent, logger);
+  let store: GossipStore | undefined;
+  if (config.store !== undefined) {
+    const { GossipStore: Store } = await import('../../server/gossip-store.ts');
+    try {
+      store = await Store.open({
+        agent,
+        dataDir: config.data,
+        logger,
+        unsafeTestingFaults: config.unsafeStoreFaults,
+        core: {
+          ...(config.repairIntervalMs === undefined
+            ? {}
+            : { repairIntervalMs: config.repairIntervalMs }),
+          // A burst of one second's writes.
+          ...(config.storeWriteRate === undefined
+            ? {}
+            : {
+                writeRatePerSecondMax: config.storeWriteRate,
+                writeBurstMax: config.storeWriteRate,
+              }),
+        },
+      });
+    } catch (err) {
+      process.stderr.write(`quorate node ${agent.id}: store: ${(err as Error).message}\n`);
+      await agent.stop();
+      return EXIT.usage;
+    }
+  }
+  const server = createGossipServer(agent, logger, store);
   let url: string;
   try {
     url = await server.listen(config.clientListen.host, config.clientListen.port);
   } catch (err) {
     process.stderr.write(`quorate node ${agent.id}: HTTP API: ${(err as Error).message}\n`);
+    await store?.stop();
     await agent.stop();
     return EXIT.usage;
   }
@@ -162,6 +209,7 @@ export async function runGossipNode(flags: GossipNodeFlags): Promise<number> {
   logger.info({ why }, 'leaving the cluster');
   await agent.leave().catch(() => {});
   await server.close();
+  await store?.stop();
   await agent.stop();
   logger.info('stopped');
   return EXIT.ok;

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { KvEntryJson } from '../../client/wire.ts';
 import type { KvChange, KvEntry } from '../../kv/machine.ts';
 import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
+import { commandSummaries } from '../summaries.ts';
 import {
   action,
   type ClientFlags,
@@ -209,7 +210,7 @@ function addWatchCommand(kv: Command, setExitCode: (code: number) => void): void
 export const kvCommand: CommandModule = (program, setExitCode) => {
   const kv = program
     .command('kv')
-    .description('read and write keys')
+    .description(commandSummaries.kv.description)
     .addHelpText('after', exitCodesHelp);
   addWriteCommands(kv, setExitCode);
   addReadCommands(kv, setExitCode);

@@ -1,4 +1,5 @@
 import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
+import { commandSummaries } from '../summaries.ts';
 import {
   action,
   type ClientFlags,
@@ -14,7 +15,7 @@ const nodeId = intOption('ID', 1, 0xffff_ffff);
 export const memberCommand: CommandModule = (program, setExitCode) => {
   const member = program
     .command('member')
-    .description('change cluster membership')
+    .description(commandSummaries.member.description)
     .addHelpText('after', exitCodesHelp);
   withClientOptions(
     member

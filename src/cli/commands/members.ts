@@ -1,4 +1,5 @@
 import { type CommandModule, EXIT, UsageError } from '../program.ts';
+import { commandSummaries } from '../summaries.ts';
 
 /**
  * `quorate members` (a gossip agent's view of the cluster) and the small HTTP helper the
@@ -60,7 +61,7 @@ interface MembersBody {
 export const membersCommand: CommandModule = (program, setExitCode) => {
   program
     .command('members')
-    .description("a gossip agent's members: id, address, status, incarnation, tags")
+    .description(commandSummaries.members.description)
     .option(
       '--endpoint <url>',
       `agent HTTP API (default $QUORATE_GOSSIP_ENDPOINT or ${GOSSIP_ENDPOINT_DEFAULT})`,

@@ -4,6 +4,7 @@ import type { MemberAddress } from '../../server/engine.ts';
 import type { LogFormat } from '../../server/logger.ts';
 import { parsePeerAddress } from '../../server/raft-members.ts';
 import { type CommandModule, intOption, UsageError } from '../program.ts';
+import { commandSummaries } from '../summaries.ts';
 import type { GossipNodeFlags } from './gossip-node.ts';
 
 /**
@@ -260,7 +261,7 @@ export function logFormatOf(raw: string): LogFormat {
 export const nodeCommand: CommandModule = (program, setExitCode) => {
   program
     .command('node')
-    .description('run one key-value node (Raft or Multi-Paxos)')
+    .description(commandSummaries.node.description)
     .option('--config <file>', 'JSON file with any of the options below (flags win)')
     .option(
       '--protocol <name>',
@@ -323,6 +324,21 @@ export const nodeCommand: CommandModule = (program, setExitCode) => {
       '--reap-dead-ms <ms>',
       'gossip: forget dead members after',
       intOption('--reap-dead-ms', 1),
+    )
+    .option('--store <kind>', 'gossip: serve the anti-entropy store too (merkle)')
+    .option(
+      '--store-write-rate <n>',
+      'gossip --store: local writes a second accepted, in bursts of a second (429 with retry-after above it; default no limit)',
+      intOption('--store-write-rate', 1),
+    )
+    .option(
+      '--unsafe-store-faults',
+      'gossip --store, tests and benches only: POST /v1/store-faults drops repair traffic to chosen peers',
+    )
+    .option(
+      '--repair-interval-ms <ms>',
+      'gossip --store: one Merkle repair with a random live peer this often (default 1000)',
+      intOption('--repair-interval-ms', 1),
     )
     .option(
       '--reap-left-ms <ms>',

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { type CommandModule, intOption, UsageError } from '../program.ts';
+import { commandSummaries } from '../summaries.ts';
 
 export interface SimFlags {
   readonly nodes?: number;
@@ -51,7 +52,7 @@ function parseIntensity(raw: string): number {
 export const simCommand: CommandModule = (program: Command, setExitCode) => {
   program
     .command('sim')
-    .description('simulate a cluster under faults and check it (exit 0 ok, 1 violation, 3 unknown)')
+    .description(commandSummaries.sim.description)
     .argument('<protocol>', `protocol to run: ${simProtocolNames.join(', ')}`)
     .option(
       '--nodes <n>',

@@ -2,6 +2,7 @@ import type { QuorateClient } from '../../client/client.ts';
 import { QuorateError } from '../../client/errors.ts';
 import type { StatusResponse } from '../../client/wire.ts';
 import { type CommandModule, EXIT } from '../program.ts';
+import { commandSummaries } from '../summaries.ts';
 import {
   action,
   type ClientFlags,
@@ -93,7 +94,7 @@ async function rowsOf(client: QuorateClient, endpoints: readonly string[], only:
 
 /** `quorate status`: every member's view (role, term, indexes, and the leader's peer progress). */
 export const statusCommand: CommandModule = (program, setExitCode) => {
-  withClientOptions(program.command('status').description("show every member's status"))
+  withClientOptions(program.command('status').description(commandSummaries.status.description))
     .option('--only-endpoints', 'ask only the given endpoints, not every member they list')
     .action(
       action(setExitCode, async (flags: ClientFlags & { onlyEndpoints?: true }) => {

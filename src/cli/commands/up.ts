@@ -7,6 +7,7 @@ import type { NodeId } from '../../kernel/ids.ts';
 import type { ClusterCertificateFiles } from '../../runtime/certificates.ts';
 import { packageRoot } from '../package-root.ts';
 import { type CommandModule, EXIT, intOption, UsageError } from '../program.ts';
+import { commandSummaries } from '../summaries.ts';
 import { logFormatOf, logLevels } from './node.ts';
 
 /**
@@ -336,7 +337,7 @@ const host = '127.0.0.1';
 export const upCommand: CommandModule = (program, setExitCode) => {
   program
     .command('up')
-    .description('start a local cluster as child processes and print its endpoints')
+    .description(commandSummaries.up.description)
     .option(
       '--protocol <name>',
       'raft or multipaxos (KV), totem (ordered broadcast) or gossip (membership agents)',

@@ -84,7 +84,12 @@ export interface Bucket {
   at: number;
 }
 
-export function refill(b: Bucket, now: number, rate: number, c: FlowConfig): void {
+export function refill(
+  b: Bucket,
+  now: number,
+  rate: number,
+  c: Pick<FlowConfig, 'burstUpdates'>,
+): void {
   if (now > b.at) b.tokens = Math.min(c.burstUpdates, b.tokens + ((now - b.at) * rate) / 1_000);
   b.at = Math.max(b.at, now);
 }

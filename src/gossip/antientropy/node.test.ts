@@ -307,3 +307,76 @@ describe('tombstones', () => {
     expect(contents(a).get('gone')).toBe('<deleted>');
   });
 });
+
+describe('MerkleNode admitted members (a real store: the gossip membership grows)', () => {
+  it('drops repairs and authors it has not admitted, then takes them once admitted', () => {
+    const a = new MerkleNode(config(1, [1]), Rng.fromSeed(1));
+    const b = new MerkleNode(config(2, [2]), Rng.fromSeed(2));
+    const net = new MerkleLockstep(
+      new Map([
+        [1, a],
+        [2, b],
+      ]),
+    );
+    put(b, T0, 'k', 'from-b');
+    b.admit([1]);
+    repair(net, b, 1, T0 + 1);
+    // a has not admitted b: every message of b's is unknown-peer, nothing stored.
+    expect(a.dropped.get('unknown-peer') ?? 0).toBeGreaterThan(0);
+    expect(a.tree.get('k')).toBeUndefined();
+    a.admit([2]);
+    a.setLive([1, 2]);
+    repair(net, b, 1, T0 + 2);
+    expect(contents(a).get('k')).toBe('from-b');
+    expect(a.tree.rootSummary()).toEqual(b.tree.rootSummary());
+  });
+
+  it('a restarted replica admits the authors of its durable entries', () => {
+    const b = new MerkleNode(config(2, [1, 2]), Rng.fromSeed(2));
+    put(b, T0, 'k', 'v');
+    let d = initialMerkleDurable();
+    for (;;) {
+      const rd = b.ready();
+      if (rd === undefined) break;
+      for (const p of rd.persist) d = applyMerklePersist(d, p);
+      b.advance();
+    }
+    // Node 3 restarts knowing only itself, holding b's entry: b may repair it at once.
+    const c = new MerkleNode(config(3, [3]), Rng.fromSeed(3), d);
+    expect(() => c.setLive([2, 3])).not.toThrow();
+  });
+});
+
+describe('MerkleNode write rate (writeRatePerSecondMax)', () => {
+  it('refuses writes above the rate with the time until the next token, stores nothing, and recovers', () => {
+    const a = new MerkleNode(
+      config(1, [1], { writeRatePerSecondMax: 10, writeBurstMax: 3 }),
+      Rng.fromSeed(1),
+    );
+    for (let i = 0; i < 3; i++) put(a, T0, `k${i}`, 'v');
+    put(a, T0, 'over', 'v');
+    a.request(T0, 1, { type: 'delete', key: 'k0' });
+    const replies = repliesOf(a);
+    expect(replies.slice(0, 3).map((r) => r.type)).toEqual(['ok', 'ok', 'ok']);
+    for (const r of replies.slice(3)) {
+      expect(r).toMatchObject({
+        type: 'refused',
+        refusal: { type: 'rate-limited', retryAfterMs: 100, ratePerSecond: 10 },
+      });
+    }
+    expect(a.tree.get('over')).toBeUndefined();
+    expect(a.tree.get('k0')?.value).toBeDefined();
+    // A refusal for size spends no token; 100 ms later one write fits again.
+    a.request(T0 + 100, 1, { type: 'put', key: 'x'.repeat(300), value: utf8('v') });
+    put(a, T0 + 100, 'later', 'v');
+    put(a, T0 + 100, 'later2', 'v');
+    const after = repliesOf(a).map((r) => (r.type === 'refused' ? r.refusal.type : r.type));
+    expect(after).toEqual(['too-large', 'ok', 'rate-limited']);
+  });
+
+  it('without a rate, writes are never rate-limited', () => {
+    const a = new MerkleNode(config(1, [1]), Rng.fromSeed(1));
+    for (let i = 0; i < 500; i++) put(a, T0, `k${i}`, 'v');
+    expect(repliesOf(a).every((r) => r.type === 'ok')).toBe(true);
+  });
+});

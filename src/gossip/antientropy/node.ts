@@ -3,6 +3,7 @@ import { type Core, type CoreTypes, OutputBuffer, type Ready } from '../../kerne
 import type { ClientId, NodeId } from '../../kernel/ids.ts';
 import { assertNodeId } from '../../kernel/ids.ts';
 import type { Rng } from '../../kernel/rng.ts';
+import { type Bucket, refill, retryAfterMs } from './flow.ts';
 import { utf8 } from './hash.ts';
 import { compareHlc, type Hlc, hlcNext, hlcObserve, hlcTooFarAhead, isHlc } from './hlc.ts';
 import {
@@ -41,6 +42,9 @@ import {
 
 export { MERKLE_DEFAULTS, type MerkleConfig };
 
+/** Most members a replica admits over its life (a gossip cluster's members, past ones too). */
+export const ADMITTED_MAX = 65_536;
+
 export type MerkleRequest =
   | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
   | { readonly type: 'delete'; readonly key: string }
@@ -54,7 +58,16 @@ export type MerkleRefusal =
       readonly max: number;
       readonly bytes: number;
     }
-  | { readonly type: 'full'; readonly limit: 'entriesMax'; readonly max: number };
+  | { readonly type: 'full'; readonly limit: 'entriesMax'; readonly max: number }
+  | {
+      readonly type: 'rate-limited';
+      readonly limit: 'writeRatePerSecondMax';
+      readonly retryAfterMs: number;
+      readonly ratePerSecond: number;
+    };
+
+/** Tokens of the write bucket when `writeRatePerSecondMax` is set and no burst is. */
+export const WRITE_BURST_DEFAULT = 100;
 
 export type MerkleReply =
   | { readonly type: 'ok'; readonly key: string; readonly version: Hlc }
@@ -139,9 +152,13 @@ export class MerkleNode implements Core<MerkleTypes> {
   private session = 0;
   private nextRepairAt = 0;
   private live: NodeId[];
+  /** Who may send us repairs and author entries: the configured members plus `admit`ted ones. */
+  private readonly members: Set<NodeId>;
   /** Per peer: our store sequence number when our roots were last seen equal. */
   private readonly agreedSeq = new Map<NodeId, number>();
   private readonly tombstones = new Set<string>();
+  /** The local write bucket (flow.ts), when a write rate is configured. */
+  private readonly writeBucket: Bucket | undefined;
 
   constructor(
     config: MerkleConfig,
@@ -152,11 +169,18 @@ export class MerkleNode implements Core<MerkleTypes> {
     this.config = config;
     this.id = config.id;
     this.live = [...config.members];
+    this.members = new Set(config.members);
+    this.writeBucket =
+      config.writeRatePerSecondMax === undefined
+        ? undefined
+        : { tokens: this.writeBurst(), at: Number.NEGATIVE_INFINITY };
     this.tree = new MerkleTree({ leafKeysMax: config.leafKeysMax });
     // One past the bound: every version issued before a crash is at or below it.
     this.clock = { wall: durable.clockBound + 1, logical: 0, node: this.id };
     this.clockBound = durable.clockBound;
     for (const e of durable.entries.values()) {
+      // We accepted its author once; peers must still be able to repair its entries to us.
+      this.members.add(e.version.node);
       this.store(e);
       this.clock = hlcObserve(this.clock, e.version);
     }
@@ -177,7 +201,26 @@ export class MerkleNode implements Core<MerkleTypes> {
   setLive(live: readonly NodeId[]): void {
     for (const id of live) assertNodeId(id, 'live member');
     assert(live.includes(this.id), 'a node is live in its own view');
+    assert(
+      live.every((id) => this.members.has(id)),
+      'live members are members (admit them first)',
+    );
     this.live = [...live];
+    this.invariants();
+  }
+
+  /**
+   * Members learned after construction (a real store's gossip membership grows): they may
+   * then send repairs and author entries. Never shrinks: a member that left still authored
+   * entries its peers hold. Bounded by `ADMITTED_MAX`.
+   */
+  admit(ids: readonly NodeId[]): void {
+    for (const id of ids) {
+      assertNodeId(id, 'admitted member');
+      if (this.members.has(id)) continue;
+      assert(this.members.size < ADMITTED_MAX, `at most ${ADMITTED_MAX} members`);
+      this.members.add(id);
+    }
     this.invariants();
   }
 
@@ -209,11 +252,12 @@ export class MerkleNode implements Core<MerkleTypes> {
       }
       case 'put':
       case 'delete': {
-        const refusal = this.refuseWrite(req);
+        const refusal = this.refuseWrite(req) ?? this.refuseRate(now);
         if (refusal !== undefined) {
           this.out.reply(client, { type: 'refused', key: req.key, refusal });
           break;
         }
+        if (this.writeBucket !== undefined) this.writeBucket.tokens -= 1;
         this.clock = hlcNext(this.clock, now, this.id);
         this.coverClock();
         const value = req.type === 'put' ? req.value.slice() : undefined;
@@ -243,8 +287,28 @@ export class MerkleNode implements Core<MerkleTypes> {
     return undefined;
   }
 
+  private writeBurst(): number {
+    return this.config.writeBurstMax ?? WRITE_BURST_DEFAULT;
+  }
+
+  /** The write-rate check, last: a write refused for another reason spends no token. */
+  private refuseRate(now: number): MerkleRefusal | undefined {
+    const rate = this.config.writeRatePerSecondMax;
+    const b = this.writeBucket;
+    if (rate === undefined || b === undefined) return undefined;
+    if (b.at === Number.NEGATIVE_INFINITY) b.at = now;
+    refill(b, now, rate, { burstUpdates: this.writeBurst() });
+    if (b.tokens >= 1) return undefined;
+    return {
+      type: 'rate-limited',
+      limit: 'writeRatePerSecondMax',
+      retryAfterMs: retryAfterMs(b, rate),
+      ratePerSecond: rate,
+    };
+  }
+
   receive(now: number, from: NodeId, msg: MerkleMsg): void {
-    if (!this.config.members.includes(from) || from === this.id) {
+    if (!this.members.has(from) || from === this.id) {
       this.drop('unknown-peer', from);
       this.invariants();
       return;
@@ -281,7 +345,7 @@ export class MerkleNode implements Core<MerkleTypes> {
 
   /** Start a repair with `peer` now (the tick does this with a random live peer). */
   repairWith(peer: NodeId): void {
-    assert(this.config.members.includes(peer) && peer !== this.id, 'repair with another member');
+    assert(this.members.has(peer) && peer !== this.id, 'repair with another member');
     this.beginRepair(peer);
     this.invariants();
   }
@@ -413,7 +477,7 @@ export class MerkleNode implements Core<MerkleTypes> {
       return 'malformed';
     }
     if (e.value !== undefined && !(e.value instanceof Uint8Array)) return 'malformed';
-    if (!this.config.members.includes(e.version.node)) return 'malformed';
+    if (!this.members.has(e.version.node)) return 'malformed';
     if (utf8(e.key).length > this.config.keyBytesMax) return 'too-large';
     if (e.value !== undefined && e.value.length > this.config.valueBytesMax) return 'too-large';
     if (hlcTooFarAhead(e.version, now, this.config.clockDriftMaxMs)) return 'future';
@@ -483,6 +547,13 @@ export class MerkleNode implements Core<MerkleTypes> {
     assert(this.tombstones.size <= this.tree.size, 'tombstones are a subset of entries');
     assert(this.clock.wall <= this.clockBound, 'the clock stays below its durable bound');
     assert(this.clock.node === this.id, 'the clock is ours');
+    if (this.writeBucket !== undefined) {
+      assert(this.writeBucket.tokens >= 0, 'the write bucket never goes below empty');
+      assert(
+        this.writeBucket.tokens <= this.writeBurst(),
+        'the write bucket holds a burst at most',
+      );
+    }
   }
 }
 

@@ -27,6 +27,14 @@ export interface MerkleConfig {
   readonly clockDriftMaxMs: number;
   /** The durable clock bound moves in steps of this (one write per step). Default 10 000 ms. */
   readonly clockBlockMs: number;
+  /**
+   * Local writes (puts and deletes) per second this replica accepts, held by a token bucket
+   * of `writeBurstMax` tokens; above it a write is refused `rate-limited` with the time
+   * until the next token, never queued. Undefined (the default): no limit.
+   */
+  readonly writeRatePerSecondMax?: number;
+  /** Tokens the write bucket holds (a burst). Default 100 when a rate is set. */
+  readonly writeBurstMax?: number;
 }
 
 export const MERKLE_DEFAULTS = {
@@ -76,6 +84,13 @@ export function validateMerkleConfig(c: MerkleConfig): void {
   positiveInt(c.tombstoneTtlMs, 'tombstoneTtlMs');
   positiveInt(c.clockDriftMaxMs, 'clockDriftMaxMs');
   positiveInt(c.clockBlockMs, 'clockBlockMs');
+  if (c.writeRatePerSecondMax !== undefined) {
+    assert(
+      Number.isFinite(c.writeRatePerSecondMax) && c.writeRatePerSecondMax > 0,
+      `writeRatePerSecondMax must be a positive number, got ${c.writeRatePerSecondMax}`,
+    );
+  }
+  if (c.writeBurstMax !== undefined) positiveInt(c.writeBurstMax, 'writeBurstMax');
   assert(SLOT_BITS % 4 === 0, 'repair descends four bits at a time');
 }
 

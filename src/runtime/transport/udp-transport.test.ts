@@ -72,6 +72,62 @@ describe('UdpTransport (sealed datagrams on loopback)', () => {
     expect(a.t.peerStats(2)?.sentBytes).toBe(50 * (msgBytes(ping(0)) + SEAL_OVERHEAD_BYTES));
   });
 
+  it('connectPeers: sends from a socket connected to each peer, and follows a peer that moves', async () => {
+    const a = await node(1, { connectPeers: true });
+    const b = await node(2);
+    a.t.addPeer(2, b.address);
+    // A raw socket sees where datagrams come from: the connected socket, not the shared one.
+    const raw = createSocket('udp4');
+    const from: number[] = [];
+    raw.on('message', (_d, rinfo) => from.push(rinfo.port));
+    await new Promise<void>((resolve) => raw.bind(0, '127.0.0.1', () => resolve()));
+    try {
+      for (let i = 0; i < 20; i++) a.t.send(2, ping(i));
+      await eventually(() => b.got.length === 20);
+      a.t.addPeer(2, { host: '127.0.0.1', port: raw.address().port });
+      await eventually(() => {
+        a.t.send(2, ping(99));
+        return from.length > 0 && from.at(-1) !== a.address.port;
+      });
+      const before = b.got.length;
+      for (let i = 0; i < 5; i++) a.t.send(2, ping(i));
+      await eventually(() => from.length >= 6);
+      expect(b.got.length).toBe(before);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it('immutableMessages: a broadcast is sealed once and each peer accepts it; a resend to the same peer is fresh', async () => {
+    const a = await node(1, { immutableMessages: true });
+    const b = await node(2);
+    a.t.addPeer(2, b.address);
+    // Two raw sockets as peers 4 and 5 see the bytes each is sent.
+    const raws = [createSocket('udp4'), createSocket('udp4')];
+    const seen: Buffer[][] = [[], []];
+    try {
+      for (const [k, r] of raws.entries()) {
+        r.on('message', (d) => seen[k]!.push(d));
+        await new Promise<void>((resolve) => r.bind(0, '127.0.0.1', () => resolve()));
+        a.t.addPeer(4 + k, { host: '127.0.0.1', port: r.address().port });
+      }
+      const m = ping(5);
+      for (const to of [2, 4, 5] as const) a.t.send(to, m);
+      // The same object again to the same peer (as a token retransmission is): a new counter,
+      // or the peer's replay window would drop it.
+      a.t.send(2, m);
+      await eventually(() => b.got.length === 2 && seen[0]!.length === 1 && seen[1]!.length === 1);
+      expect(seen[0]![0]!.equals(seen[1]![0]!)).toBe(true);
+      expect(b.got).toEqual([
+        [1, m],
+        [1, m],
+      ]);
+      expect(b.t.drops.replay).toBe(0);
+    } finally {
+      for (const r of raws) r.close();
+    }
+  });
+
   it("insecure-none: carries messages in the clear, and neither mode takes the other's datagrams", async () => {
     const a = await node(1, { crypto: 'insecure-none' });
     const b = await node(2, { crypto: 'insecure-none' });

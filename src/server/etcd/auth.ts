@@ -203,6 +203,15 @@ function guard(
   if (!def.requestStream && !def.responseStream) {
     const unary = handler as handleUnaryCall<object, object>;
     return ((call, callback) => {
+      // Auth off and no token: the slow path would name the anonymous caller and refuse
+      // nothing. Its AsyncLocalStorage.run would also switch on Node's promise hooks for
+      // the whole process (every promise of consensus and the WAL then pays for context
+      // propagation), so it is skipped; `exit` is a plain call while the storage was never
+      // entered, and otherwise leaves no earlier caller's store visible.
+      if (!gate.enabled && tokenOf(call.metadata) === undefined) {
+        gate.current.exit(() => unary(call, callback));
+        return;
+      }
       gate
         .identify(tokenOf(call.metadata))
         .then(async (caller) => {

@@ -1,4 +1,4 @@
-import type { KvChange, KvCommand, KvOp, KvResult } from '../../kv/machine.ts';
+import type { KvCommand, KvOp, KvResult } from '../../kv/machine.ts';
 import type { KvEngine } from '../engine.ts';
 import { etcdErrors, kvErrorStatus } from './errors.ts';
 import type { ResponseHeader } from './types.ts';
@@ -12,8 +12,6 @@ export interface EtcdContext {
   readonly rangeKeysMax: number;
   readonly keyLengthMax: number;
   readonly valueLengthMax: number;
-  /** How long a write's prev_kv may take to arrive through the local change feed. */
-  readonly prevKvTimeoutMs: number;
 }
 
 /** The header of an answer at `revision` (the store's revision the answer reflects). */
@@ -27,11 +25,15 @@ export function headerOf(ctx: EtcdContext, revision: number): ResponseHeader {
   };
 }
 
-/** Narrows a result to the kind its operation produces (the engine answers in kind). */
+/**
+ * Narrows a result to the kind its operation produces (the engine answers in kind); a
+ * state machine refusal is thrown as etcd's status for it.
+ */
 export function resultOf<F extends KvResult['f']>(
   result: KvResult,
   f: F,
 ): Extract<KvResult, { f: F }> {
+  if (result.f === 'error' && f !== 'error') throw kvErrorStatus(result);
   // gRPC writes carry no session (etcd has no exactly-once), so 'stale' cannot come back.
   if (result.f === 'error' && f !== 'error') throw kvErrorStatus(result);
   if (result.f !== f) throw new Error(`engine answered '${result.f}' to a '${f}'`);
@@ -50,37 +52,4 @@ export function checkKeyLength(ctx: EtcdContext, key: string): void {
 
 export function checkValueLength(ctx: EtcdContext, value: string): void {
   if (value.length > ctx.valueLengthMax) throw etcdErrors.requestTooLarge();
-}
-
-/**
- * The changes to `key` after `fromRevision` up to and including `untilRevision`, from this
- * node's change feed. Waits (up to `prevKvTimeoutMs`) until the feed reaches
- * `untilRevision`: on a follower the write may be answered before it is applied here.
- */
-export function changesOfKey(
-  ctx: EtcdContext,
-  key: string,
-  fromRevision: number,
-  untilRevision: number,
-): Promise<KvChange[] | 'unavailable'> {
-  return new Promise((resolve) => {
-    const seen: KvChange[] = [];
-    let done = false;
-    let handle: { cancel(): void } | 'compacted' | undefined;
-    const finish = (answer: KvChange[] | 'unavailable') => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (handle !== undefined && handle !== 'compacted') handle.cancel();
-      resolve(answer);
-    };
-    const timer = setTimeout(() => finish('unavailable'), ctx.prevKvTimeoutMs);
-    handle = ctx.engine.watch(fromRevision, (change) => {
-      if (done || change.revision > untilRevision) return;
-      if (change.key === key) seen.push(change);
-      if (change.revision === untilRevision) finish(seen);
-    });
-    if (handle === 'compacted') finish('unavailable');
-    else if (done) handle.cancel();
-  });
 }

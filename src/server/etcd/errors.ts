@@ -73,17 +73,21 @@ export const etcdErrors = {
     new EtcdError(status.FAILED_PRECONDITION, 'etcdserver: authentication is not enabled'),
 } as const;
 
-const kvErrorCodes = {
-  OUT_OF_RANGE: status.OUT_OF_RANGE,
-  INVALID_ARGUMENT: status.INVALID_ARGUMENT,
-  NOT_FOUND: status.NOT_FOUND,
-  FAILED_PRECONDITION: status.FAILED_PRECONDITION,
-  PERMISSION_DENIED: status.PERMISSION_DENIED,
-} as const;
-
-/** The state machine's refusal (src/kv/ops.ts) as etcd words it: code and message. */
+/**
+ * The one place a state machine refusal (src/kv/ops.ts KvError) becomes etcd's gRPC status.
+ * etcd's gRPC layer words the store's own errors with its "etcdserver: " prefix
+ * (rpctypes.ErrGRPCCompacted); the other messages already carry it.
+ */
 export function kvErrorStatus(error: KvError): EtcdError {
-  return new EtcdError(kvErrorCodes[kvErrorGrpcCode(error)], kvErrorMessage(error));
+  const message = kvErrorMessage(error);
+  const text = message.startsWith('mvcc: ') ? `etcdserver: ${message}` : message;
+  const reason =
+    error.code === 'compacted'
+      ? `compacted at revision ${error.compactRevision}`
+      : error.code === 'futureRevision'
+        ? `revision ${error.revision} is ahead of this member's store`
+        : undefined;
+  return new EtcdError(status[kvErrorGrpcCode(error)], text, reason);
 }
 
 /** A request that etcd would serve but quorate cannot yet: says what is missing. */

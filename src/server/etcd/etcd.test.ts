@@ -3,7 +3,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { KvCommand, KvResult } from '../../kv/machine.ts';
 import { MemoryEngine } from '../testing/memory-engine.ts';
 import { EtcdGrpcClient, type Sent } from './grpc-client.ts';
-import { entryBefore } from './kv.ts';
 import { clusterIdOf, createEtcdServer, type EtcdServer } from './server.ts';
 import type {
   DeleteRangeRequest,
@@ -40,7 +39,11 @@ let engine: RacingEngine;
 let server: EtcdServer;
 let client: EtcdGrpcClient;
 
-async function start(limits?: { changesMax: number }, backlogMax = 1000): Promise<void> {
+async function start(
+  limits?: { changesMax: number },
+  backlogMax = 1000,
+  rangeKeysMax?: number,
+): Promise<void> {
   engine = new RacingEngine({
     id: 7,
     ...(limits === undefined ? {} : { limits: { sessionsMax: 10, listMax: 1000, ...limits } }),
@@ -50,6 +53,7 @@ async function start(limits?: { changesMax: number }, backlogMax = 1000): Promis
     clusterSecret: SECRET,
     version: '0.0.0-test',
     watch: { backlogMax },
+    ...(rangeKeysMax === undefined ? {} : { rangeKeysMax }),
   });
   client = new EtcdGrpcClient(await server.listen('127.0.0.1', 0));
 }
@@ -111,27 +115,98 @@ describe('etcd KV over the engine', () => {
     expect(texts(serializable)).toEqual(['apple=x']);
   });
 
-  it('refuses what it cannot answer exactly, naming it, with etcd codes for etcd errors', async () => {
+  it('answers etcd errors with etcd codes and messages; a lease id reaches the store', async () => {
     expect(await failure(range({}))).toEqual({
       code: status.INVALID_ARGUMENT,
       details: 'etcdserver: key is not provided',
-    });
-    const arbitrary = await failure(range({ key: b('a'), range_end: b('c') }));
-    expect(arbitrary.code).toBe(status.UNIMPLEMENTED);
-    expect(arbitrary.details).toMatch(/range other than one key or one prefix/);
-    const past = await failure(range({ key: b('app/a'), revision: 1 }));
-    expect(past).toMatchObject({
-      code: status.UNIMPLEMENTED,
-      details: expect.stringMatching(/past revision/),
     });
     expect(await failure(range({ key: b('app/a'), revision: 1000 }))).toEqual({
       code: status.OUT_OF_RANGE,
       details: 'etcdserver: mvcc: required revision is a future revision',
     });
+    // No lease 5 was granted: the store's check, not the edge's, answers.
+    const writes = engine.writes.length;
     expect(await failure(put({ key: b('k'), value: b('v'), lease: 5 }))).toEqual({
       code: status.NOT_FOUND,
       details: 'etcdserver: requested lease not found',
     });
+    expect(engine.writes.slice(writes).map((c) => c.op)).toMatchObject([
+      { f: 'asUser', op: { f: 'put', key: 'k', lease: 5 } },
+    ]);
+    expect(await failure(put({ key: b('absent'), value: b(''), ignore_value: true }))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: 'etcdserver: key not found',
+    });
+    expect(await failure(put({ key: b('app/a'), value: b('v'), ignore_value: true }))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: 'etcdserver: value is provided',
+    });
+  });
+
+  it('ranges over any [key, range_end), from a key, with create filters and create sort', async () => {
+    await put({ key: b('r/c'), value: b('3') });
+    await put({ key: b('r/a'), value: b('1') });
+    await put({ key: b('r/b'), value: b('2') });
+    await put({ key: b('r/a'), value: b('1+') });
+    const span = await range({ key: b('r/a'), range_end: b('r/c') });
+    expect(texts(span)).toEqual(['r/a=1+', 'r/b=2']);
+    const fromKey = await range({ key: b('r/b'), range_end: b('\0') });
+    expect(texts(fromKey)).toEqual(['r/b=2', 'r/c=3']);
+    const byCreate = await range({
+      key: b('r/'),
+      range_end: b('r0'),
+      sort_order: 1,
+      sort_target: 2,
+    });
+    expect(texts(byCreate)).toEqual(['r/c=3', 'r/a=1+', 'r/b=2']);
+    const created = byCreate.kvs.map((kv) => kv.create_revision);
+    const [c, a] = created as [number, number, number];
+    // r/a was written twice: create_revision stays that of its first put, mod moves on.
+    expect(byCreate.kvs[1]).toMatchObject({ version: 2, create_revision: a });
+    expect(byCreate.kvs[1]?.mod_revision).toBeGreaterThan(a);
+    const newer = await range({ key: b('r/'), range_end: b('r0'), min_create_revision: a });
+    expect(texts(newer)).toEqual(['r/a=1+', 'r/b=2']);
+    const older = await range({ key: b('r/'), range_end: b('r0'), max_create_revision: c });
+    expect(texts(older)).toEqual(['r/c=3']);
+    expect(older.count).toBe(3); // count is before the filters, as etcd's
+  });
+
+  it('reads at a past revision; after Compact, below it is refused as compacted', async () => {
+    const v1 = await put({ key: b('h'), value: b('old') });
+    const v2 = await put({ key: b('h'), value: b('new'), prev_kv: true });
+    expect(v2.prev_kv).toMatchObject({ value: b('old'), version: 1 });
+    await del({ key: b('h') });
+    const past = await range({ key: b('h'), revision: v1.header.revision });
+    expect(texts(past)).toEqual(['h=old']);
+    expect(past.header.revision).toBeGreaterThan(v2.header.revision); // the store's current one
+    expect(texts(await range({ key: b('h'), revision: v2.header.revision }))).toEqual(['h=new']);
+    expect((await range({ key: b('h') })).kvs).toEqual([]);
+    const compacted = await client.unary<{ revision: number; physical: boolean }, RangeResponse>(
+      'KV',
+      'Compact',
+      { revision: v2.header.revision, physical: true },
+    );
+    expect(compacted.header.revision).toBe((await range({ key: b('h') })).header.revision);
+    expect(await failure(range({ key: b('h'), revision: v1.header.revision }))).toEqual({
+      code: status.OUT_OF_RANGE,
+      details: 'etcdserver: mvcc: required revision has been compacted',
+    });
+    // The compaction revision itself is still readable, as in etcd.
+    expect(texts(await range({ key: b('h'), revision: v2.header.revision }))).toEqual(['h=new']);
+    expect(await failure(client.unary('KV', 'Compact', { revision: v1.header.revision }))).toEqual({
+      code: status.OUT_OF_RANGE,
+      details: 'etcdserver: mvcc: required revision has been compacted',
+    });
+  });
+
+  it('puts with ignore_value keep the value and bump the version', async () => {
+    await put({ key: b('iv'), value: b('kept') });
+    const again = await put({ key: b('iv'), value: b(''), ignore_value: true, prev_kv: true });
+    expect(again.prev_kv).toMatchObject({ value: b('kept'), version: 1 });
+    expect((await range({ key: b('iv') })).kvs).toMatchObject([{ value: b('kept'), version: 2 }]);
+    const lease = await put({ key: b('iv'), value: b('other'), ignore_lease: true });
+    expect(lease.header.revision).toBeGreaterThan(again.header.revision);
+    expect(texts(await range({ key: b('iv') }))).toEqual(['iv=other']);
   });
 
   it('stores keys and values that are not UTF-8 byte-exact, and finds them by byte prefix', async () => {
@@ -167,6 +242,12 @@ describe('etcd KV over the engine', () => {
     await put({ key: b('d/3'), value: b('c') });
     const prefix = await del({ key: b('d/'), range_end: b('d0'), prev_kv: true });
     expect(prefix.deleted).toBe(2);
+    // One atomic delete: both keys went at one revision, the header's.
+    const at = prefix.header.revision;
+    expect(texts(await range({ key: b('d/'), range_end: b('d0'), revision: at - 1 }))).toEqual([
+      'd/2=b',
+      'd/3=c',
+    ]);
     expect(prefix.prev_kvs.map((kv) => kv.value.toString())).toEqual(['b', 'c']);
     expect((await range({ key: b('d/'), range_end: b('d0') })).count).toBe(0);
   });
@@ -201,18 +282,58 @@ describe('etcd KV over the engine', () => {
       succeeded: true,
       responses: [{ response_range: { count: 1 } }],
     });
-    const multi = await failure(
-      txn({
-        compare,
-        success: [
-          { request_put: { key: b('t'), value: b('a') } },
-          { request_put: { key: b('u'), value: b('b') } },
-        ],
-      }),
-    );
-    expect(multi).toMatchObject({
-      code: status.UNIMPLEMENTED,
-      details: expect.stringMatching(/multi-key/),
+  });
+
+  it('runs multi-key txns with mod, create and lease compares, nested, at one revision', async () => {
+    const t = (await range({ key: b('t') })).kvs[0];
+    if (t === undefined) throw new Error('the txn test before this one put t');
+    const multi = await txn({
+      compare: [
+        { key: b('t'), target: 2, result: 0, mod_revision: t.mod_revision },
+        { key: b('t'), target: 1, result: 0, create_revision: t.create_revision },
+        { key: b('t'), target: 4, result: 0, lease: 0 },
+      ],
+      success: [
+        { request_put: { key: b('m/1'), value: b('a') } },
+        { request_put: { key: b('m/2'), value: b('b'), prev_kv: true } },
+        {
+          request_txn: {
+            compare: [{ key: b('m/3'), target: 0, result: 0, version: 0 }],
+            success: [{ request_range: { key: b('m/'), range_end: b('m0') } }],
+          },
+        },
+      ],
+    });
+    expect(multi.succeeded).toBe(true);
+    const at = multi.header.revision;
+    expect(multi.responses[0]?.response_put?.header.revision).toBe(at);
+    expect(multi.responses[1]?.response_put?.header.revision).toBe(at);
+    // The nested txn's range sees the writes before it in the same txn.
+    const nested = multi.responses[2]?.response_txn;
+    expect(nested?.succeeded).toBe(true);
+    expect(nested?.responses[0]?.response_range?.kvs.map((kv) => kv.mod_revision)).toEqual([
+      at,
+      at,
+    ]);
+    // A stale compare takes the failure branch and writes nothing.
+    const stale = await txn({
+      compare: [{ key: b('t'), target: 2, result: 2, mod_revision: t.mod_revision }],
+      success: [{ request_delete_range: { key: b('m/'), range_end: b('m0') } }],
+      failure: [],
+    });
+    expect(stale).toMatchObject({ succeeded: false, responses: [], header: { revision: at } });
+    expect(
+      await failure(
+        txn({
+          success: [
+            { request_put: { key: b('m/1'), value: b('x') } },
+            { request_put: { key: b('m/1'), value: b('y') } },
+          ],
+        }),
+      ),
+    ).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: 'etcdserver: duplicate key given in txn request',
     });
   });
 
@@ -249,28 +370,43 @@ describe('etcd KV over the engine', () => {
       code: status.NOT_FOUND,
       details: 'etcdserver: member not found',
     });
-    expect(await failure(client.unary('KV', 'Compact', { revision: 1 }))).toMatchObject({
-      code: status.UNIMPLEMENTED,
-    });
   });
 });
 
-describe('entryBefore', () => {
-  it('replays the changes between a read and a write onto the entry read', () => {
-    const start = { key: 'k', value: 'a', version: 2, modRevision: 3 };
-    const changes = [
-      { revision: 5, key: 'k', value: null },
-      { revision: 6, key: 'k', value: 'b' },
-      { revision: 8, key: 'k', value: 'mine' },
-    ];
-    expect(entryBefore(start, changes, 8)).toEqual({
-      key: 'k',
-      value: 'b',
-      version: 1,
-      modRevision: 6,
+describe('etcd KV ranges larger than rangeKeysMax', () => {
+  afterEach(() => stop());
+
+  it('pages them at one revision and sorts and limits the whole, as one read would', async () => {
+    await start(undefined, 1000, 2);
+    const reads: unknown[] = [];
+    const read = engine.read.bind(engine);
+    engine.read = (op, consistency) => {
+      reads.push(op);
+      return read(op, consistency);
+    };
+    for (const k of ['e', 'a', 'd', 'b', 'c']) await put({ key: b(`pg/${k}`), value: b(k) });
+    const all = await range({ key: b('pg/'), range_end: b('pg0') });
+    expect(texts(all)).toEqual(['pg/a=a', 'pg/b=b', 'pg/c=c', 'pg/d=d', 'pg/e=e']);
+    expect(all).toMatchObject({ count: 5, more: false, header: { revision: 5 } });
+    expect(reads).toHaveLength(3); // pages of 2, 2 and 1
+    expect(reads.slice(1)).toMatchObject([
+      { key: 'pg/b\0', revision: 5, limit: 2 },
+      { key: 'pg/d\0', revision: 5, limit: 2 },
+    ]);
+    const top = await range({
+      key: b('pg/'),
+      range_end: b('pg0'),
+      limit: 3,
+      sort_order: 2,
+      sort_target: 4,
     });
-    expect(entryBefore(start, changes.slice(0, 1), 6)).toBeNull();
-    expect(entryBefore(start, [], 4)).toEqual(start);
+    expect(texts(top)).toEqual(['pg/e=e', 'pg/d=d', 'pg/c=c']);
+    expect(top).toMatchObject({ count: 5, more: true });
+    // A limit within rangeKeysMax is one read, sorted and cut by the store.
+    reads.length = 0;
+    const two = await range({ key: b('pg/'), range_end: b('pg0'), limit: 2, sort_order: 2 });
+    expect(texts(two)).toEqual(['pg/e=e', 'pg/d=d']);
+    expect(reads).toHaveLength(1);
   });
 });
 
@@ -332,7 +468,7 @@ describe('etcd Watch over the change feed', () => {
     stream.end();
   });
 
-  it('gives events exact versions and prev_kv on a watch from now; after a delete on one from a revision', async () => {
+  it('gives events exact versions, create revisions and prev_kv, from now and from a revision', async () => {
     await start();
     await put({ key: b('v/a'), value: b('1') });
     await put({ key: b('v/a'), value: b('2') });
@@ -342,7 +478,13 @@ describe('etcd Watch over the change feed', () => {
       create_request: { key: b('v/'), range_end: b('v0'), prev_kv: true, watch_id: 1 },
     });
     stream.write({
-      create_request: { key: b('v/'), range_end: b('v0'), start_revision: 1, watch_id: 2 },
+      create_request: {
+        key: b('v/'),
+        range_end: b('v0'),
+        start_revision: 1,
+        prev_kv: true,
+        watch_id: 2,
+      },
     });
     await until('both created', () =>
       got.filter((r) => r.created).length === 2 ? true : undefined,
@@ -360,12 +502,23 @@ describe('etcd Watch over the change feed', () => {
       e.prev_kv?.value.toString() ?? null,
     ]);
     expect(now).toEqual([
-      [3, 0, '2'], // written since its creation: create_revision is not kept yet
+      [3, 1, '2'],
+      [0, 0, '3'], // a delete is etcd's tombstone: the key and its revision only
+      [1, 5, null],
+    ]);
+    // From revision 1, replayed from the store's history: as exact, prev_kv included.
+    const past = eventsOf(2).map((e) => [
+      e.kv.version,
+      e.kv.create_revision,
+      e.prev_kv?.value.toString() ?? null,
+    ]);
+    expect(past).toEqual([
+      [1, 1, null],
+      [2, 1, '1'],
+      [3, 1, '2'],
       [0, 0, '3'],
       [1, 5, null],
     ]);
-    // From revision 1 the first versions are unknown (0); after the delete they are exact.
-    expect(eventsOf(2).map((e) => e.kv.version)).toEqual([0, 0, 0, 0, 1]);
     stream.end();
   });
 
@@ -386,6 +539,31 @@ describe('etcd Watch over the change feed', () => {
       return e.length > 0 && e.at(-1)?.kv.mod_revision === 6 ? e : undefined;
     });
     expect(events[0]?.kv.mod_revision).toBe(from);
+    stream.end();
+  });
+
+  it('cancels a watch below a Compact with that compaction revision; at it, it replays', async () => {
+    await start();
+    for (let i = 1; i <= 5; i++) await put({ key: b('k'), value: b(String(i)) });
+    await client.unary('KV', 'Compact', { revision: 4 });
+    const stream = client.bidi<WatchRequest, WatchResponse>('Watch', 'Watch');
+    const got = collect(stream);
+    stream.write({ create_request: { key: b('k'), start_revision: 3, watch_id: 1 } });
+    stream.write({
+      create_request: { key: b('k'), start_revision: 4, watch_id: 2, prev_kv: true },
+    });
+    const cancelled = await until('compaction cancel', () =>
+      got.find((r) => r.watch_id === 1 && r.canceled),
+    );
+    expect(cancelled).toMatchObject({ compact_revision: 4, events: [] });
+    const events = await until('replay from 4', () => {
+      const e = got.filter((r) => r.watch_id === 2).flatMap((r) => r.events);
+      return e.length === 2 ? e : undefined;
+    });
+    expect(events.map((e) => [e.kv.mod_revision, e.kv.version, e.prev_kv?.version])).toEqual([
+      [4, 4, 3],
+      [5, 5, 4],
+    ]);
     stream.end();
   });
 

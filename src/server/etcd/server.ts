@@ -24,8 +24,8 @@ import {
   memberRemove,
 } from './cluster.ts';
 import { headerOf } from './context.ts';
-import { type EtcdError, toEtcdError, unimplemented } from './errors.ts';
-import { deleteRange, put, range } from './kv.ts';
+import { type EtcdError, etcdErrors, toEtcdError, unimplemented } from './errors.ts';
+import { compact, deleteRange, put, range } from './kv.ts';
 import { leaseGrant, leaseKeepAlive, leaseLeases, leaseRevoke, leaseTimeToLive } from './lease.ts';
 import { type EtcdServiceName, etcdService } from './proto.ts';
 import { txn } from './txn.ts';
@@ -60,7 +60,6 @@ export interface EtcdServerOptions {
   readonly keyLengthMax?: number;
   readonly valueLengthMax?: number;
   readonly watch?: Partial<WatchLimits>;
-  readonly prevKvTimeoutMs?: number;
   readonly relayTimeoutMs?: number;
   /** On close, how long calls in flight may take before they are cut. */
   readonly closeGraceMs?: number;
@@ -85,13 +84,11 @@ const defaults = {
   rangeKeysMax: 1000,
   keyLengthMax: 1024,
   valueLengthMax: 1024 * 1024,
-  prevKvTimeoutMs: 5000,
   relayTimeoutMs: 5000,
   closeGraceMs: 2000,
   watchesPerStreamMax: 1000,
   backlogMax: 1000,
   progressNotifyMs: 600_000,
-  trackedKeysMax: 10_000,
 } as const;
 
 function positive(name: string, value: number): number {
@@ -100,6 +97,12 @@ function positive(name: string, value: number): number {
   }
   return value;
 }
+
+/**
+ * grpc-js's server options. Channelz (grpc-js's live call and socket statistics, on by
+ * default) counts and timestamps every call and message, and nothing here reads it: off.
+ */
+export const grpcServerOptions = { 'grpc.enable_channelz': 0 } as const;
 
 type Kind = 'read' | 'write';
 
@@ -159,10 +162,6 @@ export function createEtcdServer(options: EtcdServerOptions): EtcdServer {
       'progressNotifyMs',
       options.watch?.progressNotifyMs ?? defaults.progressNotifyMs,
     ),
-    trackedKeysMax: positive(
-      'trackedKeysMax',
-      options.watch?.trackedKeysMax ?? defaults.trackedKeysMax,
-    ),
   };
   let address: string | undefined;
   const gate = new AuthGate(options.engine, { ...options.auth, secret: options.clusterSecret });
@@ -173,10 +172,6 @@ export function createEtcdServer(options: EtcdServerOptions): EtcdServer {
     rangeKeysMax: positive('rangeKeysMax', options.rangeKeysMax ?? defaults.rangeKeysMax),
     keyLengthMax: positive('keyLengthMax', options.keyLengthMax ?? defaults.keyLengthMax),
     valueLengthMax: positive('valueLengthMax', options.valueLengthMax ?? defaults.valueLengthMax),
-    prevKvTimeoutMs: positive(
-      'prevKvTimeoutMs',
-      options.prevKvTimeoutMs ?? defaults.prevKvTimeoutMs,
-    ),
     relayTimeoutMs: positive('relayTimeoutMs', options.relayTimeoutMs ?? defaults.relayTimeoutMs),
     selfGrpcUrl: () => address,
     grpcUrls: options.grpcUrls ?? new Map(),
@@ -187,7 +182,7 @@ export function createEtcdServer(options: EtcdServerOptions): EtcdServer {
   };
   const sessions = new Set<WatchSession>();
   const header = (): ResponseHeader => headerOf(ctx, ctx.engine.status().revision);
-  const server = new Server();
+  const server = new Server(grpcServerOptions);
   guardServer(server, gate, header);
   server.addService(
     etcdService('KV'),
@@ -200,8 +195,9 @@ export function createEtcdServer(options: EtcdServerOptions): EtcdServer {
           deleteRange(ctx, req),
         ),
         Txn: unary('write', (req: Parameters<typeof txn>[1]) => txn(ctx, req)),
+        Compact: unary('write', (req: Parameters<typeof compact>[1]) => compact(ctx, req)),
       },
-      () => unimplemented('Compact (MVCC history)'),
+      (m) => unimplemented(`KV.${m}`),
     ),
   );
   const watch: handleBidiStreamingCall<WatchRequest, WatchResponse> = (call) => {

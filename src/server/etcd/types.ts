@@ -121,6 +121,15 @@ export interface TxnResponse {
   readonly responses: readonly ResponseOp[];
 }
 
+export interface CompactionRequest {
+  readonly revision: number;
+  readonly physical: boolean;
+}
+
+export interface CompactionResponse {
+  readonly header: ResponseHeader;
+}
+
 export interface WatchCreateRequest {
   readonly key: Buffer;
   readonly range_end: Buffer;
@@ -361,6 +370,13 @@ export const messageFields = {
     succeeded: 'bool',
     responses: 'ResponseOp',
   } satisfies FieldsOf<TxnResponse>,
+  'etcdserverpb.CompactionRequest': {
+    revision: 'int64',
+    physical: 'bool',
+  } satisfies FieldsOf<CompactionRequest>,
+  'etcdserverpb.CompactionResponse': {
+    header: 'ResponseHeader',
+  } satisfies FieldsOf<CompactionResponse>,
   'etcdserverpb.WatchRequest': {
     request_union: 'oneof',
     create_request: 'WatchCreateRequest',

@@ -1,13 +1,13 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import type { KvChange, KvEntry } from '../../kv/machine.ts';
+import type { KvFeedChange } from '../../kv/machine.ts';
+import type { KeyRange } from '../../kv/ops.ts';
+import { inRange } from '../../kv/range.ts';
 import type { WatchHandle } from '../engine.ts';
-import { type EtcdContext, headerOf } from './context.ts';
-import { EtcdError, toEtcdError } from './errors.ts';
-import { inSpan, type Span, spanOf, wireBytesOf } from './keys.ts';
-import { readSpan } from './kv.ts';
+import { type EtcdContext, headerOf, resultOf } from './context.ts';
+import { toEtcdError } from './errors.ts';
+import { keyRangeOf, wireBytesOf, wireKvOf } from './keys.ts';
 import {
   EventType,
-  type KeyValue,
   type WatchCreateRequest,
   type WatchEvent,
   WatchFilter,
@@ -25,16 +25,6 @@ export interface WatchLimits {
   readonly backlogMax: number;
   /** How often a watch created with progress_notify hears the revision when idle. */
   readonly progressNotifyMs: number;
-  /** Keys whose version a watch tracks (for exact versions and prev_kv); past it, it stops. */
-  readonly trackedKeysMax: number;
-}
-
-/** What a watch knows of a key between events; createRevision 0 when it does not know it. */
-interface Known {
-  readonly value: string;
-  readonly version: number;
-  readonly modRevision: number;
-  readonly createRevision: number;
 }
 
 /** clientv3's InvalidWatchID: the id of a progress answer meant for the whole stream. */
@@ -42,7 +32,7 @@ const STREAM_WATCH_ID = -1;
 
 interface Watcher {
   readonly id: number;
-  readonly span: Span;
+  readonly range: KeyRange;
   readonly noPut: boolean;
   readonly noDelete: boolean;
   readonly progressNotify: boolean;
@@ -55,21 +45,17 @@ interface Watcher {
   /** Whether events were sent since the last progress notice. */
   active: boolean;
   readonly prevKv: boolean;
-  /**
-   * The keys of the span as this watch knows them. With `tracksAll` (a watch from now, whose
-   * span was read when it began) a key missing here is absent; without it, missing is
-   * unknown and null is known absent (learnt from a delete), after which versions are exact.
-   */
-  readonly known: Map<string, Known | null>;
-  tracksAll: boolean;
 }
 
 type Call = ServerDuplexStream<WatchRequest, WatchResponse>;
 
 /**
- * One Watch stream: many watches, each over the engine's change feed. Events go out in
- * revision order, batched per turn of the event loop; a cancel or the end of the stream
- * cancels the feeds.
+ * One Watch stream: many watches, each over the engine's change feed, whose changes carry
+ * the key's state after and before them from the store's history, so events have exact
+ * versions, create and mod revisions, leases and prev_kv, from now or from any revision the
+ * store still keeps (a watch from a compacted one is cancelled with compact_revision, as
+ * etcd does). Events go out in revision order, batched per turn of the event loop; a
+ * cancel or the end of the stream cancels the feeds.
  */
 export class WatchSession {
   private readonly watchers = new Map<number, Watcher>();
@@ -120,10 +106,9 @@ export class WatchSession {
       this.send({ watch_id: id, created: true, canceled: true, cancel_reason: checked });
       return;
     }
-    const span = checked;
     const watcher: Watcher = {
       id,
-      span,
+      range: checked,
       noPut: req.filters.includes(WatchFilter.noPut),
       noDelete: req.filters.includes(WatchFilter.noDelete),
       progressNotify: req.progress_notify,
@@ -133,30 +118,25 @@ export class WatchSession {
       backlog: 0,
       active: false,
       prevKv: req.prev_kv,
-      known: new Map(),
-      tracksAll: false,
     };
     this.watchers.set(id, watcher);
     if (req.start_revision > 0) {
       this.begin(watcher, req.start_revision - 1);
       return;
     }
-    // From now: read the span first, so that events carry exact versions (and prev_kv). The
-    // read is linearizable, so "now" is no earlier than any write already acknowledged
-    // anywhere (a lagging member would otherwise replay those as new).
-    readSpan(this.ctx, span, 'linearizable').then(
+    // From now: at a linearizable read's revision, so "now" is no earlier than any write
+    // already acknowledged anywhere (a lagging member would otherwise replay those as new).
+    // Any key serves; one key is the cheapest read.
+    const probe = { f: 'range', key: checked.key } as const;
+    this.ctx.engine.read(probe, 'linearizable').then(
       (read) => {
         if (this.closed || this.watchers.get(id) !== watcher) return;
-        for (const e of read.entries) watcher.known.set(e.key, knownOf(e));
-        watcher.tracksAll = true;
-        this.begin(watcher, read.revision);
+        this.begin(watcher, resultOf(read, 'range').revision);
       },
-      (err: unknown) => {
+      () => {
+        // No linearizable read now: from this member's revision, as before the read existed.
         if (this.closed || this.watchers.get(id) !== watcher) return;
-        if (!watcher.prevKv) return this.begin(watcher, this.ctx.engine.status().revision);
-        this.watchers.delete(id);
-        const reason = err instanceof EtcdError ? err.message : String(err);
-        this.send({ watch_id: id, created: true, canceled: true, cancel_reason: reason });
+        this.begin(watcher, this.ctx.engine.status().revision);
       },
     );
   }
@@ -181,20 +161,15 @@ export class WatchSession {
     else handle.cancel(); // cancelled from inside its own first delivery
   }
 
-  /** The watch's span, or why it is refused (etcd answers created, then canceled). */
-  private checkCreate(req: WatchCreateRequest, id: number): Span | string {
+  /** The watch's key range, or why it is refused (etcd answers created, then canceled). */
+  private checkCreate(req: WatchCreateRequest, id: number): KeyRange | string {
     if (this.watchers.has(id)) return `quorate: watch id ${id} is in use on this stream`;
     if (this.watchers.size >= this.limits.watchesPerStreamMax) {
       return `quorate: a stream holds at most ${this.limits.watchesPerStreamMax} watches`;
     }
-    if (req.prev_kv && req.start_revision > 0) {
-      return 'quorate: prev_kv on a watch from a past revision is not implemented yet (MVCC history)';
-    }
-    try {
-      return spanOf(req.key, req.range_end);
-    } catch (err) {
-      return err instanceof EtcdError ? err.message : String(err);
-    }
+    if (req.start_revision < 0) return 'quorate: start_revision must not be negative';
+    // etcd's watch server: an empty key is "\0", the smallest key.
+    return keyRangeOf(req.key.length === 0 ? Buffer.from([0]) : req.key, req.range_end);
   }
 
   /** The smallest start the feed still serves after `from` (its revision is compact_revision). */
@@ -218,16 +193,13 @@ export class WatchSession {
     return this.nextId++;
   }
 
-  private onChange(w: Watcher, change: KvChange): void {
+  private onChange(w: Watcher, change: KvFeedChange): void {
     if (this.closed || this.watchers.get(w.id) !== w) return;
     w.seen = change.revision;
-    if (!inSpan(w.span, change.key)) return;
-    // What the watch knows changes with every event of its span, filtered out or not.
-    const event = this.eventOf(w, change);
-    if (event === undefined) return;
-    const isPut = change.value !== null;
+    if (!inRange(w.range, change.key)) return;
+    const isPut = change.kv !== null;
     if ((isPut && w.noPut) || (!isPut && w.noDelete)) return;
-    w.pending.push(event);
+    w.pending.push(eventOf(change, w.prevKv));
     if (this.congested) w.backlog++;
     if (w.backlog > this.limits.backlogMax) {
       w.pending = [];
@@ -242,51 +214,6 @@ export class WatchSession {
       this.flushQueued = true;
       queueMicrotask(() => this.flush());
     }
-  }
-
-  /**
-   * The event for `change`, with the key's version and create_revision when the watch knows
-   * them (0 otherwise), and its prev_kv when asked; updates what the watch knows. Undefined
-   * when the watch was cancelled because it could no longer keep track.
-   */
-  private eventOf(w: Watcher, change: KvChange): WatchEvent | undefined {
-    const before = w.known.has(change.key)
-      ? w.known.get(change.key)
-      : w.tracksAll
-        ? null
-        : undefined;
-    let after: Known | null | undefined = null;
-    if (change.value !== null) {
-      after =
-        before === undefined
-          ? undefined
-          : {
-              value: change.value,
-              version: (before?.version ?? 0) + 1,
-              modRevision: change.revision,
-              createRevision: before === null ? change.revision : before.createRevision,
-            };
-    }
-    if (after === undefined || (after === null && w.tracksAll)) w.known.delete(change.key);
-    else w.known.set(change.key, after);
-    if (w.known.size > this.limits.trackedKeysMax) {
-      if (w.prevKv) {
-        this.cancel(
-          w.id,
-          `quorate: a prev_kv watch tracks at most ${this.limits.trackedKeysMax} keys`,
-        );
-        return undefined;
-      }
-      w.known.clear();
-      w.tracksAll = false;
-    }
-    const base = eventOf(change);
-    const kv = after === undefined || after === null ? base.kv : keyValueOfKnown(change.key, after);
-    const prev =
-      w.prevKv && before !== undefined && before !== null
-        ? keyValueOfKnown(change.key, before)
-        : undefined;
-    return { ...base, kv, ...(prev === undefined ? {} : { prev_kv: prev }) };
   }
 
   private flush(): void {
@@ -362,37 +289,24 @@ export class WatchSession {
   }
 }
 
-function knownOf(e: KvEntry): Known {
-  return {
-    value: e.value,
-    version: e.version,
-    modRevision: e.modRevision,
-    createRevision: e.version === 1 ? e.modRevision : 0,
-  };
-}
-
-function keyValueOfKnown(key: string, k: Known): KeyValue {
-  return {
-    key: wireBytesOf(key),
-    create_revision: k.createRevision,
-    mod_revision: k.modRevision,
-    version: k.version,
-    value: wireBytesOf(k.value),
-    lease: 0,
-  };
-}
-
-function eventOf(change: KvChange): WatchEvent {
-  // The feed carries no version yet (MVCC will): 0 means unknown here, as README says.
-  return {
-    type: change.value === null ? EventType.delete : EventType.put,
-    kv: {
-      key: wireBytesOf(change.key),
-      create_revision: 0,
-      mod_revision: change.revision,
-      version: 0,
-      value: change.value === null ? Buffer.alloc(0) : wireBytesOf(change.value),
-      lease: 0,
-    },
-  };
+/**
+ * etcd's event for a change: the key as the put left it, or for a delete etcd's tombstone
+ * (the key and the deleting revision, every other field zero); prev_kv when asked and the key
+ * existed before.
+ */
+function eventOf(change: KvFeedChange, withPrev: boolean): WatchEvent {
+  const kv =
+    change.kv === null
+      ? {
+          key: wireBytesOf(change.key),
+          create_revision: 0,
+          mod_revision: change.revision,
+          version: 0,
+          value: Buffer.alloc(0),
+          lease: 0,
+        }
+      : wireKvOf(change.kv);
+  const type = change.kv === null ? EventType.delete : EventType.put;
+  if (!withPrev || change.prev === null) return { type, kv };
+  return { type, kv, prev_kv: wireKvOf(change.prev) };
 }

@@ -8,8 +8,8 @@ import type { NodeId } from '../../kernel/ids.ts';
 import {
   type AuthView,
   defaultKvLimits,
-  type KvChange,
   type KvCommand,
+  type KvFeedChange,
   type KvLimits,
   type KvReadOp,
   type KvResult,
@@ -54,7 +54,7 @@ export class MemoryEngine implements KvEngine {
   readonly writes: KvCommand[] = [];
   private mode: MemoryEngineMode = { kind: 'leader' };
   private index = 0;
-  private readonly watchers = new Set<(change: KvChange) => void>();
+  private readonly watchers = new Set<(change: KvFeedChange) => void>();
   private readonly faults: AfterApplyFault[] = [];
   private readonly hung = new Set<() => void>();
   private readonly members = new Map<NodeId, MemberStatus>();
@@ -109,7 +109,7 @@ export class MemoryEngine implements KvEngine {
     return this.machine.read(op);
   }
 
-  watch(fromRevision: number, onChange: (change: KvChange) => void): WatchHandle | 'compacted' {
+  watch(fromRevision: number, onChange: (change: KvFeedChange) => void): WatchHandle | 'compacted' {
     const past = this.machine.changesSince(fromRevision);
     if (past === undefined) return 'compacted';
     for (const change of past) onChange(change);

@@ -29,6 +29,8 @@ export function isLiveMember(view: GossipView, id: NodeId): boolean {
 export class GossipMonitor implements Monitor<GossipTypes, GossipDurable> {
   /** Wrong dead verdicts about live nodes (allowed only with faults). */
   falseDead = 0;
+  /** Wrong dead verdicts per node they were about. */
+  readonly falseDeadAbout = new Map<NodeId, number>();
   verdicts = 0;
   /** Dead or left members forgotten after their reap interval. */
   reaped = 0;
@@ -64,6 +66,7 @@ export class GossipMonitor implements Monitor<GossipTypes, GossipDurable> {
     // A verdict on an incarnation from before the node's last restart is about a process that did die.
     if (event.incarnation < (this.startIncarnation.get(event.about) ?? 0)) return undefined;
     this.falseDead++;
+    this.falseDeadAbout.set(event.about, (this.falseDeadAbout.get(event.about) ?? 0) + 1);
     if (!this.healthy) return undefined;
     return `live node declared dead on a healthy network: n${node} declared n${event.about} (incarnation ${event.incarnation}) dead at ${time.toFixed(1)}ms`;
   }
@@ -118,14 +121,17 @@ export class GossipMonitor implements Monitor<GossipTypes, GossipDurable> {
   /** Every live member sees every live member alive at its incarnation and every other node gone. */
   atEnd(view: GossipView): string | undefined {
     const live = view.members.filter((id) => isLiveMember(view, id));
+    // A joiner with no other live node (the rest left or crashed for good) has nobody to
+    // join: waiting on its seeds is right. Its member table is the one it had when it left:
+    // a node that is not a member neither probes nor is probed, so nothing can correct that
+    // table and it claims nothing about the cluster; it is not held to the truth. Two
+    // joiners join each other (a push-pull makes its receiver a member), so with anyone
+    // else live, joining is a failure.
+    if (live.length === 1 && gossipNodeOf(view, live[0]!)!.currentMode === 'joining')
+      return undefined;
     for (const id of live) {
       const node = gossipNodeOf(view, id)!;
-      // A joiner with no other live node (the rest left or crashed for good) has nobody to
-      // join: waiting on its seeds is right. Two joiners join each other (a push-pull makes
-      // its receiver a member), so with anyone else live, joining is a failure.
-      const alone = node.currentMode === 'joining' && live.length === 1;
-      if (node.currentMode !== 'member' && !alone)
-        return `n${id} is still ${node.currentMode} after healing`;
+      if (node.currentMode !== 'member') return `n${id} is still ${node.currentMode} after healing`;
     }
     for (const id of live) {
       const problem = this.viewProblem(view, gossipNodeOf(view, id)!, live);

@@ -1,8 +1,11 @@
 import type { Json } from '../../check/history.ts';
 import {
+  awarenessScaledMs,
   GOSSIP_DEFAULTS,
   type GossipConfig,
   type GossipUnsafeTestingFaults,
+  suspicionMaxTimeoutMs,
+  suspicionMinTimeoutMs,
 } from '../../gossip/config.ts';
 import { applyGossipPersist, initialGossipDurable } from '../../gossip/index.ts';
 import { GossipNode } from '../../gossip/node.ts';
@@ -25,12 +28,39 @@ export interface GossipSimSettings {
   readonly windowFromMs?: number;
 }
 
-export const defaultEventWorkload: EventWorkloadSettings = {
+export const defaultEventWorkload: Omit<EventWorkloadSettings, 'minorityConvergeMs'> = {
   publishWindowMs: 15_000,
   safetyMs: 20_000,
   convergeMs: 30_000,
   convergeCheckMs: 500,
 };
+
+/**
+ * How long the survivors of a cluster that lost most of its members may take to converge.
+ * The 30 s window holds while most probes are answered. When most members are gone, most
+ * of a survivor's probes fail and its indirect probers (gone too) send no nacks, so
+ * Lifeguard raises its health score to the maximum and stretches its probe interval and
+ * timeout awarenessMax-fold, as it is meant to: the survivor cannot tell that it is not
+ * the slow one. Its bound is then one member waiting 2(n−1)−1 probes (each round is a
+ * fresh shuffle: first in one, last in the next) at the stretched interval, that probe's
+ * interval, the longest suspicion, and `convergeMs` for the verdicts to spread
+ * (118 s at n = 5, 855 s at n = 50).
+ */
+export function minorityConvergeMs(
+  c: Pick<
+    GossipConfig,
+    'probeIntervalMs' | 'awarenessMax' | 'suspicionMult' | 'suspicionMaxTimeoutMult'
+  >,
+  n: number,
+  convergeMs: number,
+): number {
+  const probeMs = awarenessScaledMs(c.probeIntervalMs, c.awarenessMax - 1);
+  const untilProbedMs = Math.max(1, 2 * (n - 1) - 1) * probeMs;
+  const minMs = suspicionMinTimeoutMs(c.suspicionMult, n, c.probeIntervalMs);
+  return (
+    untilProbedMs + probeMs + suspicionMaxTimeoutMs(minMs, c.suspicionMaxTimeoutMult) + convergeMs
+  );
+}
 
 /**
  * The protocol fault `leave`: a member leaves gracefully, or a node that left joins again
@@ -91,7 +121,9 @@ export function gossipSimProtocol(settings: GossipSimSettings): SimProtocol<
     simDefaults: {
       restartAtHeal: false,
       safetyMsMax: workload.safetyMs * 3,
-      livenessMs: workload.convergeMs + 5_000,
+      // A backstop only: the workload ends every run by its own window (see heal()), which
+      // depends on the size and on who is live at healing.
+      livenessMs: 24 * 3_600_000,
       ops: 50,
     },
     faults: [leaveFault],
@@ -118,8 +150,27 @@ export function gossipSimProtocol(settings: GossipSimSettings): SimProtocol<
       return monitor;
     },
 
-    createWorkload: (ctx) =>
-      new EventWorkload(ctx, workload, () => monitor?.atEnd(monitor.view) === undefined),
+    createWorkload: (ctx) => {
+      const n = ctx.members.length;
+      const s = {
+        minorityConvergeMs: minorityConvergeMs(base, n, workload.convergeMs),
+        ...workload,
+      };
+      const view = () => monitor!.view;
+      return new EventWorkload(
+        ctx,
+        s,
+        () => monitor?.atEnd(view()) === undefined,
+        // A leaving node still counts as live at healing but is gone leaveGraceMs later.
+        () => {
+          const staying = ctx.members.filter((id) => {
+            const mode = gossipNodeOf(view(), id)?.currentMode;
+            return mode === 'member' || mode === 'joining';
+          });
+          return 2 * staying.length <= n;
+        },
+      );
+    },
     describeMessage,
     lastMonitor: () => monitor,
     lastLedger: () => ledger,

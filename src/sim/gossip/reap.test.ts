@@ -9,10 +9,9 @@ import { gossipSimProtocol } from './plugin.ts';
  * forgotten inside a run, with every fault and late rejoins. Every check still holds after
  * every step, and after healing every live node's view is the truth: a reaped member is
  * never brought back by a stale record, and one that comes back at a higher incarnation is
- * taken back. At n = 5 (300 seeds) one schedule fails the 30 s convergence window, and
- * not because of reaping: its lone survivor, whose indirect probers had all crashed, has
- * its health at the maximum (every probe misses its nacks) and probes 8x slower, so two
- * crashed members are still suspect 30 s after heal; reaping only changed the schedule.
+ * taken back. A lone survivor, whose indirect probers all crashed, has its health at the
+ * maximum (every probe misses its nacks) and probes 8x slower; with at most half the nodes
+ * live the end check waits minorityConvergeMs (plugin.ts) instead of 30 s for it.
  */
 const reaping = gossipSimProtocol({
   name: 'gossip',

@@ -9,6 +9,11 @@ export interface EventWorkloadSettings {
   readonly safetyMs: number;
   /** After healing, the cluster has this long to converge; the monitor checks at its end. */
   readonly convergeMs: number;
+  /**
+   * The window instead of `convergeMs` when at most half the nodes are live after healing
+   * (the rest left or crashed for good); see `minorityConvergeMs`.
+   */
+  readonly minorityConvergeMs: number;
   /** How often after healing to look whether it converged already (the run then ends). */
   readonly convergeCheckMs: number;
 }
@@ -26,6 +31,7 @@ export class EventWorkload implements Workload<GossipTypes> {
   private published = 0;
   private refused = 0;
   private healedAt = Number.POSITIVE_INFINITY;
+  private windowMs: number;
   private converged = false;
 
   constructor(
@@ -33,7 +39,11 @@ export class EventWorkload implements Workload<GossipTypes> {
     private readonly s: EventWorkloadSettings,
     /** Whether every live view is the truth right now. */
     private readonly convergedNow: () => boolean,
-  ) {}
+    /** Whether at most half the nodes stay live (asked once, at healing: no faults follow). */
+    private readonly minorityLive: () => boolean,
+  ) {
+    this.windowMs = s.convergeMs;
+  }
 
   start(io: WorkloadIo<GossipTypes>): void {
     this.io = io;
@@ -54,13 +64,9 @@ export class EventWorkload implements Workload<GossipTypes> {
     const io = this.io!;
     if (token === TIMER_CONVERGED) {
       const now = io.now();
-      if (this.convergedNow() || now >= this.healedAt + this.s.convergeMs) this.converged = true;
-      else
-        io.setTimer(
-          1,
-          Math.min(now + this.s.convergeCheckMs, this.healedAt + this.s.convergeMs),
-          TIMER_CONVERGED,
-        );
+      const end = this.healedAt + this.windowMs;
+      if (this.convergedNow() || now >= end) this.converged = true;
+      else io.setTimer(1, Math.min(now + this.s.convergeCheckMs, end), TIMER_CONVERGED);
       return;
     }
     const node = this.ctx.rng.pick(this.ctx.members);
@@ -76,6 +82,7 @@ export class EventWorkload implements Workload<GossipTypes> {
   heal(): void {
     const io = this.io!;
     this.healedAt = io.now();
+    if (this.minorityLive()) this.windowMs = Math.max(this.s.convergeMs, this.s.minorityConvergeMs);
     // Client 1 owns the convergence timer; with no clients the monitor checks at the end of the liveness bound.
     if (this.ctx.clients.length > 0)
       io.setTimer(1, this.healedAt + this.s.convergeCheckMs, TIMER_CONVERGED);
@@ -87,7 +94,7 @@ export class EventWorkload implements Workload<GossipTypes> {
   }
 
   describePending(): string {
-    return `not converged ${this.s.convergeMs} ms after healing at ${this.healedAt}ms`;
+    return `not converged ${this.windowMs} ms after healing at ${this.healedAt}ms`;
   }
 
   check(): CheckOutcome {

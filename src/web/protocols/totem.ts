@@ -162,6 +162,8 @@ function lookOf(msg: TotemMsg): MessageLook {
       return { label: 'probe', tone: 'heartbeat' };
     case 'ack':
       return { label: 'ack', tone: 'heartbeat' };
+    case 'release':
+      return { label: 'release', tone: 'heartbeat' };
   }
 }
 
