@@ -131,3 +131,62 @@ describe.skipIf(bin === undefined).each(protocols)('leases on a 3-node %s cluste
     await cluster.start(cluster.nodes.find((n) => !cluster.isRunning(n.id))?.id ?? 1);
   }, 90_000);
 });
+
+describe.skipIf(bin === undefined).each(protocols)(
+  'etcdctl lock and elect on a 3-node %s cluster',
+  (protocol) => {
+    let t: EtcdTestCluster;
+    beforeAll(async () => {
+      t = await startEtcdTestCluster(3, ['--protocol', protocol]);
+      await waitForLeader(t.cluster);
+    }, 90_000);
+    afterAll(async () => {
+      await t?.cleanup();
+    });
+
+    it('lock: a second contender gets the lock once the first holder is stopped', async () => {
+      const first = etcdctlBackground(bin as string, t.endpoints, ['lock', 'mylock', '--ttl=2']);
+      await waitUntil('the first to hold the lock', async () =>
+        first.output().includes('mylock/') ? true : undefined,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}; etcdctl said: ${first.output()}`);
+      });
+      // Started once the first holds it, so which one holds it first is not a race.
+      const second = etcdctlBackground(bin as string, t.endpoints, ['lock', 'mylock', '--ttl=2']);
+      try {
+        await sleep(1000);
+        expect(second.output()).not.toContain('mylock/');
+        await first.stop();
+        await waitUntil(
+          'the second to hold the lock',
+          async () => (second.output().includes('mylock/') ? true : undefined),
+          15_000,
+        );
+      } finally {
+        await first.stop();
+        await second.stop();
+      }
+    }, 60_000);
+
+    it('elect: the second candidate becomes leader once the first resigns', async () => {
+      const first = etcdctlBackground(bin as string, t.endpoints, ['elect', 'myelection', 'one']);
+      await waitUntil('the first elected', async () =>
+        first.output().includes('one') ? true : undefined,
+      );
+      const second = etcdctlBackground(bin as string, t.endpoints, ['elect', 'myelection', 'two']);
+      try {
+        await sleep(1000);
+        expect(second.output()).not.toContain('two');
+        await first.stop();
+        await waitUntil(
+          'the second elected',
+          async () => (second.output().includes('two') ? true : undefined),
+          15_000,
+        );
+      } finally {
+        await first.stop();
+        await second.stop();
+      }
+    }, 60_000);
+  },
+);

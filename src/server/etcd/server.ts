@@ -24,7 +24,7 @@ import {
   memberRemove,
 } from './cluster.ts';
 import { headerOf } from './context.ts';
-import { type EtcdError, etcdErrors, toEtcdError, unimplemented } from './errors.ts';
+import { type EtcdError, toEtcdError, unimplemented } from './errors.ts';
 import { compact, deleteRange, put, range } from './kv.ts';
 import { leaseGrant, leaseKeepAlive, leaseLeases, leaseRevoke, leaseTimeToLive } from './lease.ts';
 import { type EtcdServiceName, etcdService } from './proto.ts';
