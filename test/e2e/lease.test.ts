@@ -188,5 +188,33 @@ describe.skipIf(bin === undefined).each(protocols)(
         await second.stop();
       }
     }, 60_000);
+
+    it("the etcd3 client's lock and election", async () => {
+      const client = new Etcd3({ hosts: t.endpoints.split(',').map((h) => `http://${h}`) });
+      try {
+        // Lock (etcd3's does not wait): a second acquire fails while the first holds it.
+        const held = await client.lock('e3lock').acquire();
+        await expect(client.lock('e3lock').acquire()).rejects.toThrow(/Failed to acquire a lock/);
+        await held.release();
+        const again = await client.lock('e3lock').acquire();
+        await again.release();
+        // Election: the second candidate is elected once the first resigns.
+        const election = client.election('e3election');
+        const a = election.campaign('a');
+        await a.wait();
+        const b = election.campaign('b');
+        let bElected = false;
+        const bWon = b.wait().then(() => {
+          bElected = true;
+        });
+        await sleep(500);
+        expect(bElected).toBe(false);
+        await a.resign();
+        await bWon;
+        await b.resign();
+      } finally {
+        client.close();
+      }
+    }, 60_000);
   },
 );
