@@ -79,6 +79,11 @@ export function applyEtcd(store: MvccStore, op: EtcdOp, limits: EtcdLimits): Etc
         revision: store.revision,
       };
     }
+    case 'leaseKeepAlive': {
+      const lease = store.leases.get(op.id);
+      if (lease === undefined) return { f: 'error', code: 'leaseNotFound', lease: op.id };
+      return { f: 'leaseKeepAlive', id: op.id, ttl: lease.ttl, revision: store.revision };
+    }
     case 'leaseLeases':
       return {
         f: 'leaseLeases',
@@ -218,6 +223,7 @@ function grantLease(
   const id = op.id !== 0 ? op.id : store.nextLeaseId();
   store.leases.set(id, { id, ttl: op.ttl, remainingTtl: -1, keys: new Set() });
   store.leaseIdHigh = Math.max(store.leaseIdHigh, id);
+  store.leaseChanges++;
   return { f: 'leaseGrant', id, ttl: op.ttl, revision: store.revision };
 }
 
@@ -228,5 +234,6 @@ function revokeLease(store: MvccStore, op: LeaseRevokeRequest): LeaseRevokeRespo
   for (const key of [...lease.keys].sort(byteOrder)) store.deleteRange({ f: 'deleteRange', key });
   store.end();
   store.leases.delete(op.id);
+  store.leaseChanges++;
   return { f: 'leaseRevoke', revision: store.revision };
 }

@@ -209,6 +209,8 @@ export class KvStateMachine {
   private authStore = new AuthStore();
   private readonly sessions = new Map<number, Session>();
   private applied = 0;
+  /** The applied index of the last command that granted or revoked a lease (or the restore). */
+  private leasesChanged = 0;
   private readonly limits: Required<Omit<KvLimits, 'unsafeTestingFaults'>> & KvLimits;
 
   constructor(limits: KvLimits = defaultKvLimits) {
@@ -242,6 +244,19 @@ export class KvStateMachine {
     return this.authStore;
   }
 
+  /**
+   * Changes whenever the lease set does (a grant, a revoke, a restore): the index of the
+   * last such apply, so a copy of the set made at one value is current while it holds.
+   */
+  get leasesVersion(): number {
+    return this.leasesChanged;
+  }
+
+  /** Every lease as [id, granted TTL in seconds], in no set order. */
+  leaseTtls(): IterableIterator<readonly [number, number]> {
+    return leaseTtlsOf(this.store);
+  }
+
   /** Keys with retained history (live, or deleted but still readable at a past revision). */
   get size(): number {
     return this.store.keyCount;
@@ -265,6 +280,15 @@ export class KvStateMachine {
   apply(index: number, cmd: KvCommand): KvResult {
     assert(index > this.applied, `kv apply out of order: ${index} after ${this.applied}`);
     this.applied = index;
+    const leaseChanges = this.store.leaseChanges;
+    try {
+      return this.applySession(cmd);
+    } finally {
+      if (this.store.leaseChanges !== leaseChanges) this.leasesChanged = index;
+    }
+  }
+
+  private applySession(cmd: KvCommand): KvResult {
     if (cmd.session === 0) return this.execute(cmd.op);
     const session = this.sessions.get(cmd.session);
     if (session !== undefined) {
@@ -333,6 +357,7 @@ export class KvStateMachine {
   static restore(image: KvImage, limits: KvLimits = defaultKvLimits): KvStateMachine {
     const machine = new KvStateMachine(limits);
     machine.applied = image.appliedIndex;
+    machine.leasesChanged = image.appliedIndex;
     // Leases first: the log's puts attach their keys to them.
     const leases = image.leases.map(([id, ttl, remainingTtl]) => ({
       id,
@@ -460,6 +485,9 @@ export class KvStateMachine {
         return auth.checkUser(user) ?? leaseKeys(op.id, 'write');
       case 'leaseTimeToLive':
         return auth.checkUser(user) ?? leaseKeys(op.id, 'read');
+      case 'leaseKeepAlive':
+        // etcd checks no permission on a keep-alive; a user it is, though.
+        return auth.checkUser(user);
     }
   }
 
@@ -525,6 +553,10 @@ export class KvStateMachine {
       store.compact(store.revision - this.limits.changesMax);
     }
   }
+}
+
+function* leaseTtlsOf(store: MvccStore): IterableIterator<readonly [number, number]> {
+  for (const lease of store.leases.values()) yield [lease.id, lease.ttl];
 }
 
 function entryOf(kv: KeyValue | null): KvEntry | null {

@@ -72,6 +72,10 @@ export class MvccStore {
   readonly leases = new Map<number, Lease>();
   /** The largest lease id ever granted: ids the machine picks go above it. */
   leaseIdHigh = 0;
+  /** Grants and revokes so far: tells the machine (and the lessor) the lease set changed. */
+  leaseChanges = 0;
+  /** While `rebuild` replays a snapshot's log. */
+  private replaying = false;
 
   /** A fresh lease id: the smallest unused one above every id granted so far. */
   nextLeaseId(): number {
@@ -308,6 +312,7 @@ export class MvccStore {
     leases: readonly Lease[],
   ): MvccStore {
     const store = new MvccStore();
+    store.replaying = true;
     for (const lease of leases) store.leases.set(lease.id, lease);
     for (const kv of base) {
       assert(kv.modRevision < compacted, 'base records precede the compaction');
@@ -345,6 +350,7 @@ export class MvccStore {
       }
       store.open = false;
     }
+    store.replaying = false;
     store.rev = revision;
     store.sub = 0;
     store.compacted = compacted;
@@ -368,8 +374,10 @@ export class MvccStore {
     if (prev !== null && prev.lease !== 0) this.leases.get(prev.lease)?.keys.delete(key);
     if (kv !== null && kv.lease !== 0) {
       const lease = this.leases.get(kv.lease);
-      assert(lease !== undefined, 'puts attach to existing leases');
-      lease.keys.add(key);
+      // A replayed put may name a lease revoked since: the log's later delete (the revoke's)
+      // detaches the key again, so there is nothing to attach it to meanwhile.
+      assert(lease !== undefined || this.replaying, 'puts attach to existing leases');
+      lease?.keys.add(key);
     }
   }
 

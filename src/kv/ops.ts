@@ -235,6 +235,24 @@ export interface LeaseTimeToLiveResponse {
   readonly revision: number;
 }
 
+/**
+ * A keep-alive, as the machine serves it: a read of the lease's granted TTL (or
+ * `leaseNotFound`). It is never written to the log (etcd writes none either); the leader's
+ * lessor (src/replica/lessor.ts) restarts the lease's countdown when it answers one.
+ */
+export interface LeaseKeepAliveRequest {
+  readonly f: 'leaseKeepAlive';
+  readonly id: number;
+}
+
+export interface LeaseKeepAliveResponse {
+  readonly f: 'leaseKeepAlive';
+  readonly id: number;
+  /** The granted TTL, seconds: the countdown the keep-alive restarted. */
+  readonly ttl: number;
+  readonly revision: number;
+}
+
 /** A read: every lease id, ascending. */
 export interface LeaseLeasesRequest {
   readonly f: 'leaseLeases';
@@ -338,7 +356,11 @@ export type EtcdWriteOp =
   | LeaseCheckpointRequest;
 
 /** The etcd operations that only read (a txn with no write is still applied through the log). */
-export type EtcdReadOp = RangeRequest | LeaseTimeToLiveRequest | LeaseLeasesRequest;
+export type EtcdReadOp =
+  | RangeRequest
+  | LeaseTimeToLiveRequest
+  | LeaseLeasesRequest
+  | LeaseKeepAliveRequest;
 
 export type EtcdOp = EtcdWriteOp | EtcdReadOp;
 
@@ -353,6 +375,7 @@ export type EtcdResult =
   | LeaseCheckpointResponse
   | LeaseTimeToLiveResponse
   | LeaseLeasesResponse
+  | LeaseKeepAliveResponse
   | KvError;
 
 /**

@@ -27,6 +27,7 @@ const readOps: ReadonlySet<KvOp['f']> = new Set<KvReadOp['f']>([
   'range',
   'leaseTimeToLive',
   'leaseLeases',
+  'leaseKeepAlive',
 ]);
 
 /** Deepest nesting of txns accepted (each level is a recursion in every replica). */
@@ -96,6 +97,7 @@ const opFields = {
   leaseCheckpoint: { checkpoints: 'checkpoints' },
   leaseTimeToLive: { id: 'a positive count', keys: 'a flag?' },
   leaseLeases: {},
+  leaseKeepAlive: { id: 'a positive count' },
   authEnable: {},
   authDisable: {},
   userAdd: { name: 'a name', password: 'a password hash or null' },

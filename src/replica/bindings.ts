@@ -1,10 +1,11 @@
 import { unreachable } from '../kernel/assert.ts';
 import { NO_NODE, type NodeId } from '../kernel/ids.ts';
 import { kindSet } from '../kernel/kinds.ts';
-import type { KvCommand } from '../kv/machine.ts';
+import type { KvCommand, KvStateMachine } from '../kv/machine.ts';
 import type { MultiMsg } from '../paxos/multi/types.ts';
 import { isMember } from '../raft/membership.ts';
 import type { RaftConfig, RaftDeliver, RaftMsg } from '../raft/types.ts';
+import type { LeaseSource } from './lessor.ts';
 import {
   encodeMemberRecord,
   idOfKey,
@@ -153,6 +154,11 @@ export const raftMembershipRules: MembershipRules<RaftKvReplica, RaftKvTypes['re
   }),
 };
 
+/** The machine's leases as the lessor reads them. */
+function leaseSource(machine: KvStateMachine): LeaseSource {
+  return { version: machine.leasesVersion, list: () => machine.leaseTtls() };
+}
+
 function put(key: string, value: string) {
   return { f: 'put', key, value } as const;
 }
@@ -192,6 +198,7 @@ export function raftKvBinding<R extends RoutedReplica<RaftKvTypes>>(
     appliedRequest: (id, session, seq) => ({ type: 'awaitApplied', id, session, seq }),
     replyId: (reply) => reply.id,
     leader: (r) => replicaOf(r).raft.knownLeader(),
+    leases: (r) => leaseSource(replicaOf(r).machine),
     admit: reservedKeyRefusal,
     removal: {
       tombstones: (r) => removal.tombstones(replicaOf(r)),
@@ -217,6 +224,7 @@ export function multiPaxosKvBinding<R extends RoutedReplica<MultiPaxosKvTypes>>(
     msgKinds: multiPaxosMsgKinds,
     kvRequest: (id, cmd) => ({ type: 'kv', id, session: cmd.session, seq: cmd.seq, op: cmd.op }),
     replyId: (reply) => reply.id,
+    leases: (r) => leaseSource(replicaOf(r).machine),
     leader(r) {
       const paxos = replicaOf(r).paxos;
       if (paxos.isLeader()) return paxos.id;

@@ -283,3 +283,57 @@ describe('a leader whose proposal of a write came back unknown, and that then st
     ]);
   });
 });
+
+describe('leases on routed nodes (the leader’s lessor)', () => {
+  const keepAlive = (id: number, lease: number) =>
+    call(id, { f: 'leaseKeepAlive', id: lease }, { kind: 'read' });
+  const leasesOf = (c: RoutedRaftCluster, id: NodeId) =>
+    c.router(id).replica.machine.read({ f: 'leaseLeases' });
+
+  it('keeps a lease alive through followers and a leader crash, then revokes it a TTL after the last keep-alive', () => {
+    const c = new RoutedRaftCluster([1, 2, 3]);
+    const leader = c.leader();
+    const [f1, f2] = [1, 2, 3].filter((id) => id !== leader) as [NodeId, NodeId];
+    c.request(f1, 1, call(1, { f: 'leaseGrant', id: 0, ttl: 1 }));
+    c.request(f1, 2, call(2, { f: 'put', key: 'held', value: 'v', lease: 1 }));
+    c.run(c.now + 100);
+    expect(c.answersTo(f1, 1)).toEqual([
+      { type: 'result', result: expect.objectContaining({ f: 'leaseGrant', id: 1, ttl: 1 }) },
+    ]);
+    // A follower forwards keep-alives to the leader, whose lessor answers them.
+    let client = 10;
+    let lastSent = 0;
+    const keep = (at: NodeId, untilAt: number) => {
+      while (c.now < untilAt) {
+        lastSent = c.now;
+        c.request(at, ++client, keepAlive(client, 1));
+        c.run(c.now + 300);
+        expect(c.answersTo(at, client)).toEqual([
+          { type: 'result', result: expect.objectContaining({ f: 'leaseKeepAlive', ttl: 1 }) },
+        ]);
+      }
+    };
+    keep(f1, c.now + 2000);
+    expect(c.router(leader).leaseRemainingMs(1)).toBeGreaterThan(500);
+    expect(c.router(f1).leaseRemainingMs(1)).toBeUndefined();
+    c.crash(leader);
+    const next = c.leader();
+    expect(next).not.toBe(leader);
+    // The new leader restarted the countdown at its full TTL when it took over.
+    keep(f2 === next ? f1 : f2, c.now + 2000);
+    expect(leasesOf(c, next)).toMatchObject({ leases: [1] });
+    c.run(lastSent + 950);
+    expect(leasesOf(c, next)).toMatchObject({ leases: [1] });
+    c.run(lastSent + 1300);
+    expect(leasesOf(c, next)).toMatchObject({ leases: [] });
+    expect(c.router(next).replica.machine.read({ f: 'get', key: 'held' })).toMatchObject({
+      entry: null,
+    });
+    // Told it is gone (etcd's TTL 0), not renewed.
+    c.request(next, 99, keepAlive(99, 1));
+    c.run(c.now + 100);
+    expect(c.answersTo(next, 99)).toEqual([
+      { type: 'result', result: expect.objectContaining({ f: 'error', code: 'leaseNotFound' }) },
+    ]);
+  });
+});

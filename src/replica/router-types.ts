@@ -1,6 +1,7 @@
 import type { Core, CoreTypes } from '../kernel/core.ts';
 import type { NodeId } from '../kernel/ids.ts';
 import type { KvCommand, KvOp } from '../kv/machine.ts';
+import type { LeaseSource, LessorOptions } from './lessor.ts';
 import type { ReplicaReply } from './raft-kv.ts';
 import type { CallAnswer, Refusal } from './refusal.ts';
 import type { CallOutcome, MemberChange, RouterMsg } from './router-msgs.ts';
@@ -144,6 +145,8 @@ export interface RouterBinding<T extends RoutedTypes, R extends RoutedReplica<T>
   replyId(reply: T['reply']): number;
   /** Who leads, as this node's replica knows it: NO_NODE when none. The one place. */
   leader(replica: R): NodeId;
+  /** The state machine's leases, for the lessor (without it, leases never expire). */
+  leases?(replica: R): LeaseSource;
   /** The refusal this node's own clients would get for `op`, applied to forwarded calls too. */
   admit?(op: KvOp): Refusal | undefined;
   readonly removal?: RemovalRules<R>;
@@ -176,6 +179,8 @@ export interface RouterOptions {
   readonly probeIntervalMs: number;
   /** Peers known from outside the replica's state (the addresses given at start). */
   readonly peers: readonly NodeId[];
+  /** The leader's lease bookkeeping (lessor.ts); `defaultLessorOptions` when absent. */
+  readonly lessor?: LessorOptions;
   /** Deliberate bugs for the simulator's broken-variant tests; never set in production. */
   readonly unsafeTestingFaults?: RouterUnsafeTestingFaults;
 }
@@ -189,6 +194,11 @@ export interface RouterUnsafeTestingFaults {
    * attempt could not have applied; the leader then cannot tell the copies apart.
    */
   readonly reforwardWritesWithoutSession?: boolean;
+  /**
+   * Every node's lessor counts leases down from when it learned of them, and a new leader
+   * keeps those deadlines instead of restarting them (lessor.ts, keepDeadlinesOnPromote).
+   */
+  readonly lessorKeepsDeadlines?: boolean;
 }
 
 export const defaultRouterOptions: RouterOptions = {

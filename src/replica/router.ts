@@ -1,6 +1,8 @@
 import { assert, unreachable } from '../kernel/assert.ts';
 import { type Core, OutputBuffer, type Ready } from '../kernel/core.ts';
 import { type ClientId, NO_NODE, type NodeId } from '../kernel/ids.ts';
+import type { KvOp } from '../kv/machine.ts';
+import { defaultLessorOptions, isLessorRead, Lessor } from './lessor.ts';
 import { classifyReplicaReply, type Refusal } from './refusal.ts';
 import {
   type Asker,
@@ -90,7 +92,9 @@ export { defaultRouterOptions } from './router-types.ts';
 type Owner =
   | { readonly of: 'call'; readonly key: number }
   | { readonly of: 'applied'; readonly key: number }
-  | { readonly of: 'host'; readonly client: ClientId };
+  | { readonly of: 'host'; readonly client: ClientId }
+  /** A revoke the lessor proposed for an expired lease. */
+  | { readonly of: 'lessor'; readonly lease: number };
 
 export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   implements Core<RouterTypes<T>>
@@ -110,6 +114,8 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   private readonly removals: Removals<R> | undefined;
   /** Since when this node has known no leader (undefined while it knows one). */
   private leaderlessSince: number | undefined;
+  /** Who decides that leases expired: active while this node leads (lessor.ts). */
+  private readonly lessor: Lessor;
 
   constructor(
     readonly replica: R,
@@ -135,6 +141,12 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     for (const kind of routerMsgKinds) {
       assert(!binding.msgKinds.has(kind), `the replica's message kind '${kind}' is the router's`);
     }
+    const lessor = options.lessor ?? defaultLessorOptions;
+    this.lessor = new Lessor(
+      options.unsafeTestingFaults?.lessorKeepsDeadlines === true
+        ? { ...lessor, unsafeTestingFaults: { keepDeadlinesOnPromote: true } }
+        : lessor,
+    );
     this.removals =
       binding.removal === undefined
         ? undefined
@@ -160,6 +172,11 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
   /** Calls in flight, own and forwarded. */
   pendingCalls(): number {
     return this.calls.size;
+  }
+
+  /** Milliseconds left of lease `id` by this node's lessor (undefined off the leader). */
+  leaseRemainingMs(id: number): number | undefined {
+    return this.lessor.remainingMs(this.now, id);
   }
 
   /** Members whose removal this node has committed. */
@@ -276,6 +293,9 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
     let due = this.replica.deadline();
     const probe = this.removals?.probeDueAt() ?? Number.POSITIVE_INFINITY;
     if (probe < due) due = probe;
+    const lessor =
+      this.binding.leases === undefined ? Number.POSITIVE_INFINITY : this.lessor.deadline();
+    if (lessor < due) due = lessor;
     for (const c of this.calls.values()) due = Math.min(due, dueAt(c));
     return due;
   }
@@ -450,6 +470,9 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
       case 'host':
         this.emitReply(owner.client, { type: 'replica', reply });
         return;
+      case 'lessor':
+        this.lessor.revokeEnded(this.now, owner.lease);
+        return;
       case 'applied': {
         const call = this.calls.get(owner.key);
         if (call?.stage.at !== 'forwarded' || call.stage.applied !== client) return;
@@ -461,7 +484,8 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
         const stage = call?.stage;
         if (call === undefined || stage === undefined) return;
         if (stage.at === 'replica' && stage.client === client && call.body.kind !== 'member') {
-          this.onAttemptAnswer(call, classifyReplicaReply(reply, call.body.kind), 'replica');
+          const answer = classifyReplicaReply(reply, call.body.kind);
+          this.onAttemptAnswer(call, this.leaseAnswer(call.body.cmd.op, answer), 'replica');
         } else if (stage.at === 'member' && stage.client === client) {
           this.onMemberStepReply(call, stage.steps, stage.step, reply);
         }
@@ -532,6 +556,37 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
         return;
       default:
         unreachable(refusal, 'refusal');
+    }
+  }
+
+  /** A keep-alive or time-to-live the replica answered, as the lessor serves it (lessor.ts). */
+  private leaseAnswer(op: KvOp, answer: CallOutcome): CallOutcome {
+    const leases = this.binding.leases;
+    if (answer.type !== 'result' || leases === undefined || !isLessorRead(op)) return answer;
+    const leads = this.leader() === this.id;
+    const result = this.lessor.serve(this.now, leads, leases(this.replica), answer.result);
+    if (result === undefined) return { type: 'refused', refusal: notLeader(this.leader()) };
+    return { type: 'result', result };
+  }
+
+  /**
+   * The lessor follows this node's leadership and the machine's leases, and proposes the
+   * revokes of leases that expired on its clock (sessionless: a second revoke of a lease
+   * finds it gone).
+   */
+  private maintainLeases(): void {
+    const leases = this.binding.leases;
+    if (leases === undefined) return;
+    const source = leases(this.replica);
+    const leads = this.leader() === this.id;
+    if (leads && !this.lessor.isPrimary) this.lessor.promote(this.now, source);
+    else if (!leads && this.lessor.isPrimary) this.lessor.demote();
+    this.lessor.sync(this.now, source);
+    for (const id of this.lessor.takeExpired(this.now)) {
+      const client = this.nextClient++;
+      this.owners.set(client, { of: 'lessor', lease: id });
+      const cmd = { session: 0, seq: 0, op: { f: 'leaseRevoke', id } } as const;
+      this.replica.request(this.now, client, this.binding.kvRequest(client, cmd, undefined));
     }
   }
 
@@ -694,6 +749,7 @@ export class Router<T extends RoutedTypes, R extends RoutedReplica<T>>
 
   private endInput(): void {
     this.observeLeader();
+    this.maintainLeases();
     this.invariants();
   }
 

@@ -78,6 +78,11 @@ const list: AnyVariant[] = [
     'test fixture: a router that re-forwards writes without their session',
     { reforwardWritesWithoutSession: true },
   ),
+  raftRouter(
+    'raft-lessor-keeps-deadlines',
+    "test fixture: a new leader's lessor keeps the lease deadlines it counted as a follower",
+    { lessorKeepsDeadlines: true },
+  ),
   basic('paxos-replies-before-persisting', { skipPersistBeforeReply: true }),
   basic('paxos-accepts-below-promise', { acceptBelowPromise: true }),
   basic('paxos-ignores-promised-values', { ignorePromisedValues: true }),
@@ -110,6 +115,7 @@ const list: AnyVariant[] = [
       reforwardWritesWithoutSession: true,
     },
   ),
+  multi('multipaxos-lessor-keeps-deadlines', {}, { lessorKeepsDeadlines: true }),
   // Anti-entropy stores: a gap in deltas, a version reused after a restart, a tombstone
   // collected before every live peer has it.
   erase(scuttlebuttBrokenGap),

@@ -216,7 +216,8 @@ export class RoutedRaftCluster {
         .map((n) => n.router?.leader());
       const first = named[0];
       if (first !== undefined && first !== NO_NODE && named.every((l) => l === first)) {
-        if (this.router(first).replica.status().role === 'leader') return first;
+        // The survivors of a crashed leader name it until they time out: wait that out.
+        if (this.node(first).router?.replica.status().role === 'leader') return first;
       }
     }
     throw new Error('no agreed leader');

@@ -35,6 +35,7 @@ export function resultOf<F extends KvResult['f']>(
 ): Extract<KvResult, { f: F }> {
   if (result.f === 'error' && f !== 'error') throw kvErrorStatus(result);
   // gRPC writes carry no session (etcd has no exactly-once), so 'stale' cannot come back.
+  if (result.f === 'error' && f !== 'error') throw kvErrorStatus(result);
   if (result.f !== f) throw new Error(`engine answered '${result.f}' to a '${f}'`);
   return result as Extract<KvResult, { f: F }>;
 }

@@ -24,11 +24,19 @@ import {
   memberRemove,
 } from './cluster.ts';
 import { headerOf } from './context.ts';
-import { type EtcdError, etcdErrors, toEtcdError, unimplemented } from './errors.ts';
+import { type EtcdError, toEtcdError, unimplemented } from './errors.ts';
 import { compact, deleteRange, put, range } from './kv.ts';
+import { leaseGrant, leaseKeepAlive, leaseLeases, leaseRevoke, leaseTimeToLive } from './lease.ts';
 import { type EtcdServiceName, etcdService } from './proto.ts';
 import { txn } from './txn.ts';
-import type { ResponseHeader, WatchRequest, WatchResponse } from './types.ts';
+import type {
+  LeaseGrantRequest,
+  LeaseIdRequest,
+  LeaseTimeToLiveRequest,
+  ResponseHeader,
+  WatchRequest,
+  WatchResponse,
+} from './types.ts';
 import { type WatchLimits, WatchSession } from './watch.ts';
 
 /** The etcd API version whose .proto files (proto/) this front end serves. */
@@ -229,24 +237,18 @@ export function createEtcdServer(options: EtcdServerOptions): EtcdServer {
       (m) => unimplemented(`Maintenance.${m}`),
     ),
   );
-  // No lease exists (leases are not implemented), so the calls about one lease say so
-  // exactly as etcd would; granting one is what is missing.
   server.addService(
     etcdService('Lease'),
     complete(
       'Lease',
       {
-        LeaseRevoke: unary('write', () => Promise.reject(etcdErrors.leaseNotFound())),
-        LeaseTimeToLive: unary('read', (req: { ID: number }) => ({
-          header: header(),
-          ID: req.ID,
-          TTL: -1,
-          grantedTTL: 0,
-          keys: [],
-        })),
-        LeaseLeases: unary('read', () => ({ header: header(), leases: [] })),
+        LeaseGrant: unary('write', (req: LeaseGrantRequest) => leaseGrant(ctx, req)),
+        LeaseRevoke: unary('write', (req: LeaseIdRequest) => leaseRevoke(ctx, req)),
+        LeaseKeepAlive: leaseKeepAlive(ctx),
+        LeaseTimeToLive: unary('read', (req: LeaseTimeToLiveRequest) => leaseTimeToLive(ctx, req)),
+        LeaseLeases: unary('read', () => leaseLeases(ctx)),
       },
-      (m) => unimplemented(`leases (${m})`),
+      (m) => unimplemented(`Lease.${m}`),
     ),
   );
   server.addService(

@@ -223,6 +223,50 @@ export interface AlarmResponse {
   readonly alarms: readonly { readonly memberID: number; readonly alarm: number }[];
 }
 
+export interface LeaseGrantRequest {
+  readonly TTL: number;
+  readonly ID: number;
+}
+
+export interface LeaseGrantResponse {
+  readonly header: ResponseHeader;
+  readonly ID: number;
+  readonly TTL: number;
+  readonly error: string;
+}
+
+export interface LeaseIdRequest {
+  readonly ID: number;
+}
+
+export interface LeaseRevokeResponse {
+  readonly header: ResponseHeader;
+}
+
+export interface LeaseKeepAliveResponse {
+  readonly header: ResponseHeader;
+  readonly ID: number;
+  readonly TTL: number;
+}
+
+export interface LeaseTimeToLiveRequest {
+  readonly ID: number;
+  readonly keys: boolean;
+}
+
+export interface LeaseTimeToLiveResponse {
+  readonly header: ResponseHeader;
+  readonly ID: number;
+  readonly TTL: number;
+  readonly grantedTTL: number;
+  readonly keys: readonly Buffer[];
+}
+
+export interface LeaseLeasesResponse {
+  readonly header: ResponseHeader;
+  readonly leases: readonly LeaseIdRequest[];
+}
+
 /** A field's protobuf type as the descriptor names it (a message type by its full name). */
 type FieldType = string;
 type FieldsOf<T> = { readonly [K in keyof Required<T>]: FieldType };
@@ -408,4 +452,40 @@ export const messageFields = {
     header: 'ResponseHeader',
     alarms: 'AlarmMember',
   } satisfies FieldsOf<AlarmResponse>,
+  'etcdserverpb.LeaseGrantRequest': {
+    TTL: 'int64',
+    ID: 'int64',
+  } satisfies FieldsOf<LeaseGrantRequest>,
+  'etcdserverpb.LeaseGrantResponse': {
+    header: 'ResponseHeader',
+    ID: 'int64',
+    TTL: 'int64',
+    error: 'string',
+  } satisfies FieldsOf<LeaseGrantResponse>,
+  'etcdserverpb.LeaseRevokeRequest': { ID: 'int64' } satisfies FieldsOf<LeaseIdRequest>,
+  'etcdserverpb.LeaseRevokeResponse': {
+    header: 'ResponseHeader',
+  } satisfies FieldsOf<LeaseRevokeResponse>,
+  'etcdserverpb.LeaseKeepAliveRequest': { ID: 'int64' } satisfies FieldsOf<LeaseIdRequest>,
+  'etcdserverpb.LeaseKeepAliveResponse': {
+    header: 'ResponseHeader',
+    ID: 'int64',
+    TTL: 'int64',
+  } satisfies FieldsOf<LeaseKeepAliveResponse>,
+  'etcdserverpb.LeaseTimeToLiveRequest': {
+    ID: 'int64',
+    keys: 'bool',
+  } satisfies FieldsOf<LeaseTimeToLiveRequest>,
+  'etcdserverpb.LeaseTimeToLiveResponse': {
+    header: 'ResponseHeader',
+    ID: 'int64',
+    TTL: 'int64',
+    grantedTTL: 'int64',
+    keys: 'bytes',
+  } satisfies FieldsOf<LeaseTimeToLiveResponse>,
+  'etcdserverpb.LeaseStatus': { ID: 'int64' } satisfies FieldsOf<LeaseIdRequest>,
+  'etcdserverpb.LeaseLeasesResponse': {
+    header: 'ResponseHeader',
+    leases: 'LeaseStatus',
+  } satisfies FieldsOf<LeaseLeasesResponse>,
 } as const;

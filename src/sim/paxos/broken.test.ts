@@ -57,6 +57,13 @@ const variants: [string, RegExp, AnySimProtocol][] = [
     /not linearizable/,
     brokenVariant('multipaxos-router-reforwards-writes-without-session'),
   ],
+  [
+    // A new leader keeps the lease deadlines it counted as a follower instead of restarting
+    // them, and revokes a lease the old leader's keep-alives kept alive.
+    'Multi-Paxos: a lessor that keeps lease deadlines across a failover',
+    /lease safety/,
+    brokenVariant('multipaxos-lessor-keeps-deadlines'),
+  ],
 ];
 
 describe('the sweep catches each deliberately broken Paxos variant', () => {

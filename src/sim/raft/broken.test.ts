@@ -100,3 +100,18 @@ describe('a call router that re-forwards writes without their session', () => {
     expect(output.text()).toContain(caught.replay);
   }, 600_000);
 });
+
+// The lessor: a new leader must restart every lease's countdown, because the keep-alives the
+// old leader answered never reached it. One that keeps the deadlines it counted as a
+// follower (from when it applied each grant) revokes leases that are being kept alive.
+const lessorKeepsDeadlines = brokenVariant('raft-lessor-keeps-deadlines');
+
+describe("a lessor that keeps a follower's lease deadlines when it becomes leader", () => {
+  it('is caught by the 5-node all-faults sweep, reproducibly', () => {
+    const caught = firstViolation(lessorKeepsDeadlines, 5);
+    expect(caught.message).toContain('lease safety');
+    const again = runSimulation(lessorKeepsDeadlines, parseReplay(caught.replay));
+    expect([again.verdict, again.message]).toEqual(['violation', caught.message]);
+    console.log(`lessor-keeps-deadlines caught at seed ${caught.seed}`);
+  }, 600_000);
+});
