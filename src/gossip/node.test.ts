@@ -356,3 +356,81 @@ describe('GossipNode: digest repair', () => {
     expect(pp.map((m) => m.to)).toEqual([2]);
   });
 });
+
+describe('GossipNode: joining', () => {
+  /** A node joining through seed 2, given the seed's reply listing `others` alive. */
+  function joined(others: NodeId[], over: Partial<GossipConfig> = {}) {
+    const n = node(1, { seeds: [2], ...over });
+    n.tick(0);
+    const asked = drain(n).sent.filter((m) => m.msg.type === 'push-pull');
+    expect(asked.map((m) => m.to)).toEqual([2]);
+    const members = [2, ...others].map((id) => ({
+      id,
+      incarnation: 3,
+      status: 'alive' as const,
+      tags: '',
+    }));
+    n.receive(5, 2, {
+      type: 'push-pull',
+      reply: true,
+      join: false,
+      members,
+      heads: [],
+      events: [],
+    });
+    return { n, sent: drain(n).sent };
+  }
+
+  it("tells every member of the seed's reply of itself at once, one datagram each, not the seed", () => {
+    const { n, sent } = joined([3, 4, 5, 6]);
+    expect(n.currentMode).toBe('member');
+    const told = sent.filter(
+      (m) =>
+        m.msg.type === 'gossip' &&
+        m.msg.rumours.length === 1 &&
+        m.msg.rumours[0]!.kind === 'alive' &&
+        m.msg.rumours[0]!.id === 1,
+    );
+    expect(told.map((m) => m.to).sort()).toEqual([3, 4, 5, 6]);
+    // Outside the retransmit queue: the first gossip round still carries our alive.
+    n.tick(5);
+    const round = drain(n).sent.filter((m) => m.msg.type === 'gossip');
+    expect(round.length).toBeGreaterThan(0);
+    expect(
+      round.every(
+        (m) =>
+          m.msg.type === 'gossip' && m.msg.rumours.some((r) => r.kind === 'alive' && r.id === 1),
+      ),
+    ).toBe(true);
+  });
+
+  it('tells at most joinAnnounceNodes members, and none with 0', () => {
+    const others = Array.from({ length: 30 }, (_, i) => i + 3);
+    const some = joined(others, { joinAnnounceNodes: 5 }).sent.filter(
+      (m) => m.msg.type === 'gossip',
+    );
+    expect(new Set(some.map((m) => m.to)).size).toBe(5);
+    expect(
+      joined(others, { joinAnnounceNodes: 0 }).sent.filter((m) => m.msg.type === 'gossip'),
+    ).toEqual([]);
+  });
+});
+
+describe('GossipNode: spreading a death', () => {
+  it('gossips a death it learns at once, not at its next round', () => {
+    const n = withMembers(1, [2, 3, 4]);
+    n.tick(0);
+    drain(n);
+    expect(n.deadline()).toBeGreaterThan(50);
+    n.receive(50, 2, {
+      type: 'gossip',
+      rumours: [{ kind: 'dead', id: 3, incarnation: 1, from: 2 }],
+    });
+    expect(n.deadline()).toBe(50);
+    n.tick(50);
+    const sent = drain(n).sent.filter(
+      (m) => m.msg.type === 'gossip' && m.msg.rumours.some((r) => r.kind === 'dead' && r.id === 3),
+    );
+    expect(sent.length).toBeGreaterThan(0);
+  });
+});
