@@ -5,7 +5,14 @@ import { Rng } from '../kernel/rng.ts';
 import { GOSSIP_DEFAULTS, type GossipConfig } from './config.ts';
 import { applyGossipPersist, initialGossipDurable } from './index.ts';
 import { GossipNode } from './node.ts';
-import type { GossipDeliver, GossipDurable, GossipEvent, GossipMsg, GossipReply } from './types.ts';
+import type {
+  GossipDeliver,
+  GossipDurable,
+  GossipEvent,
+  GossipMsg,
+  GossipReply,
+  Rumour,
+} from './types.ts';
 import { isStreamMessage } from './types.ts';
 import { msgBytes } from './wire.ts';
 
@@ -357,6 +364,8 @@ describe('GossipNode: digest repair', () => {
   });
 });
 
+const aboutOne = (r: Rumour) => r.kind === 'alive' && r.id === 1;
+
 describe('GossipNode: joining', () => {
   /** A node joining through seed 2, given the seed's reply listing `others` alive. */
   function joined(others: NodeId[], over: Partial<GossipConfig> = {}) {
@@ -402,6 +411,52 @@ describe('GossipNode: joining', () => {
           m.msg.type === 'gossip' && m.msg.rumours.some((r) => r.kind === 'alive' && r.id === 1),
       ),
     ).toBe(true);
+  });
+
+  it('announces itself too when a member alone is told to join (an agent started without seeds)', () => {
+    const n = node(1);
+    expect(n.currentMode).toBe('member');
+    n.request(0, 1, { type: 'join', seeds: [2] });
+    expect(
+      drain(n)
+        .sent.filter((m) => m.msg.type === 'push-pull')
+        .map((m) => m.to),
+    ).toEqual([2]);
+    const members = [2, 3, 4].map((id) => ({
+      id,
+      incarnation: 1,
+      status: 'alive' as const,
+      tags: '',
+    }));
+    n.receive(5, 2, {
+      type: 'push-pull',
+      reply: true,
+      join: false,
+      members,
+      heads: [],
+      events: [],
+    });
+    const told = drain(n).sent.filter(
+      (m) => m.msg.type === 'gossip' && m.msg.rumours.length === 1 && aboutOne(m.msg.rumours[0]!),
+    );
+    expect(told.map((m) => m.to).sort()).toEqual([3, 4]);
+    // A periodic exchange's reply is no join: nothing is announced.
+    n.tick(40_000);
+    const periodic = drain(n).sent.find((m) => m.msg.type === 'push-pull');
+    expect(periodic).toBeDefined();
+    n.receive(40_001, periodic!.to, {
+      type: 'push-pull',
+      reply: true,
+      join: false,
+      members: [{ id: 5, incarnation: 1, status: 'alive', tags: '' }],
+      heads: [],
+      events: [],
+    });
+    expect(
+      drain(n).sent.filter(
+        (m) => m.msg.type === 'gossip' && m.msg.rumours.length === 1 && aboutOne(m.msg.rumours[0]!),
+      ),
+    ).toEqual([]);
   });
 
   it('tells at most joinAnnounceNodes members, and none with 0', () => {

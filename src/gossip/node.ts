@@ -88,7 +88,9 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   private nextGossipAt: number;
   private nextPushPullAt: number;
   private nextReconnectAt: number;
-  private pushPull: { readonly with: NodeId; readonly timeoutAt: number } | undefined = undefined;
+  private pushPull:
+    | { readonly with: NodeId; readonly timeoutAt: number; readonly reason: PushPullReason }
+    | undefined = undefined;
   /** Per peer, since when its digests have disagreed with ours (bounded by the membership). */
   private readonly mismatchSince = new Map<NodeId, number>();
   /** What digest slices showed peers know better, and since when (bounded by BEHIND_MAX). */
@@ -626,7 +628,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   // --- push-pull state exchange -----------------------------------------------------------------
 
   private startPushPull(peer: NodeId, reason: PushPullReason): void {
-    this.pushPull = { with: peer, timeoutAt: this.now + this.config.pushPullTimeoutMs };
+    this.pushPull = { with: peer, timeoutAt: this.now + this.config.pushPullTimeoutMs, reason };
     this.stats.pushPulls++;
     this.out.emit({ type: 'push-pull', with: peer, reason });
     this.out.send(peer, {
@@ -689,6 +691,9 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   private handlePushPull(from: NodeId, msg: Extract<GossipMsg, { type: 'push-pull' }>): void {
     if (msg.reply && this.pushPull?.with !== from) return;
     const joined = msg.reply && this.mode === 'joining';
+    // A member joining more seeds (an agent started alone, then told to join) announces
+    // itself as a first join does: its new cluster has never heard of it.
+    const announce = joined || (msg.reply && this.pushPull?.reason === 'join');
     if (msg.reply) this.pushPull = undefined;
     const hashBefore = this.hash;
     this.mergeMembers(from, msg.members);
@@ -696,7 +701,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
       this.mode = 'member';
       this.queueSelfAlive();
     }
-    if (joined) this.announceJoin(from);
+    if (announce) this.announceJoin(from);
     // News from a state exchange (a node joining through us, or our own join) is gossiped
     // now, not at the next round: the rest of the cluster waits on it. One extra round
     // per exchange, and exchanges are rare.
