@@ -81,7 +81,7 @@ export class TcpTransport<M> implements Transport<M> {
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly addresses = new Map<NodeId, PeerAddress>();
   private readonly inbound = new Set<Socket>();
-  /** The latest authenticated inbound connection of each peer, for `sendBack`. */
+  /** Each peer's latest inbound connection that carried a message, for `sendBack`. */
   private readonly inboundByPeer = new Map<NodeId, Socket>();
   private handler: MessageHandler<M> = () => {};
   private linkHandler: LinkHandler = () => {};
@@ -222,7 +222,7 @@ export class TcpTransport<M> implements Transport<M> {
   }
 
   /**
-   * Sends on the connection `to` dialled to us, if it has one that takes the message now
+   * Sends on the connection `to` dialled to us and sent a message on, if it takes this now
    * (its unsent backlog within `queueBytesMax`): the answer to a message it just sent, with
    * no connection of our own to set up. 'unknown-peer' when there is none; use `send`.
    */
@@ -237,12 +237,6 @@ export class TcpTransport<M> implements Transport<M> {
       return 'unknown-peer';
     socket.write(frame);
     return 'queued';
-  }
-
-  /** Whether `peer` has an authenticated connection to us open now. */
-  hasInbound(peer: NodeId): boolean {
-    const socket = this.inboundByPeer.get(peer);
-    return socket !== undefined && !socket.destroyed;
   }
 
   removePeer(id: NodeId): void {
@@ -301,13 +295,15 @@ export class TcpTransport<M> implements Transport<M> {
       if (!result.ok) return this.reject(socket, `${result.error} from ${peer ?? remote}`);
       for (const frame of result.frames) {
         if (peer !== undefined) {
+          // Answerable once the peer has spoken: it has read our welcome by then, so what
+          // we send back never shares a read with the handshake's last frame.
+          if (this.inboundByPeer.get(peer) !== socket) this.inboundByPeer.set(peer, socket);
           if (!this.deliver(socket, peer, frame)) return;
           continue;
         }
         peer = this.authenticate(socket, challenge, frame, remote);
         if (peer === undefined) return;
         clearTimeout(timer);
-        this.inboundByPeer.set(peer, socket);
         this.links.get(peer)?.peerIsBack();
         if (result.frames.length > 1 || !decoder.idle()) {
           return this.reject(socket, `node ${peer} sent messages before the handshake finished`);
