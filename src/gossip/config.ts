@@ -83,6 +83,13 @@ export interface GossipConfig {
   readonly pushPullEventsMax: number;
   /** Indirect probes we relay at once for others. */
   readonly relaysMax: number;
+  /**
+   * Members a joiner tells of itself directly, one datagram each, once its seed's state
+   * arrives (0: rumours only). Of two nodes joining through one seed at once, the later one
+   * the seed served has the earlier in its reply; its datagram is how the earlier learns of
+   * it without waiting for the rumour's epidemic.
+   */
+  readonly joinAnnounceNodes: number;
   /** Test-only broken behaviours the simulator must catch. */
   readonly unsafeTestingFaults?: GossipUnsafeTestingFaults;
 }
@@ -131,6 +138,7 @@ export const GOSSIP_DEFAULTS = {
   eventHoleTimeoutMs: 5_000,
   pushPullEventsMax: 256,
   relaysMax: 64,
+  joinAnnounceNodes: 64,
 } as const;
 
 /** Membership rumours are piggybacked at most retransmitMult·⌈log10(n+1)⌉ times (4 → 8 at n = 50). */
@@ -245,6 +253,7 @@ const nonNegativeInts = [
   'digestHeadsMax',
   'leaveGraceMs',
   'tagsBytesMax',
+  'joinAnnounceNodes',
 ] as const;
 
 /** The smallest packet that still carries a ping with one rumour of the largest tags. */

@@ -127,6 +127,8 @@ export abstract class MembershipCore {
 
   /** An event rumour arrived; the node decides how to spread it. */
   protected abstract receiveEvent(e: UserEvent): 'new' | 'known' | 'full';
+  /** A death became known here: the node gossips it now rather than at its next round. */
+  protected abstract spreadSoon(): void;
 
   // --- views for hosts, monitors and tests ---------------------------------------------------
 
@@ -434,6 +436,7 @@ export abstract class MembershipCore {
     this.setMember(m, incarnation, 'dead');
     if (from === this.id) this.out.emit({ type: 'verdict', about: id, incarnation });
     this.membershipQueue.put({ kind: 'dead', id, incarnation, from });
+    this.spreadSoon();
   }
 
   protected applyLeave(id: NodeId, incarnation: number, ltime: number): void {

@@ -5,7 +5,14 @@ import { Rng } from '../kernel/rng.ts';
 import { GOSSIP_DEFAULTS, type GossipConfig } from './config.ts';
 import { applyGossipPersist, initialGossipDurable } from './index.ts';
 import { GossipNode } from './node.ts';
-import type { GossipDeliver, GossipDurable, GossipEvent, GossipMsg, GossipReply } from './types.ts';
+import type {
+  GossipDeliver,
+  GossipDurable,
+  GossipEvent,
+  GossipMsg,
+  GossipReply,
+  Rumour,
+} from './types.ts';
 import { isStreamMessage } from './types.ts';
 import { msgBytes } from './wire.ts';
 
@@ -426,5 +433,131 @@ describe('GossipNode: digest repair', () => {
     n.receive(2_000, 2, { type: 'gossip', rumours: [], digest });
     const pp = drain(n).sent.filter((m) => m.msg.type === 'push-pull');
     expect(pp.map((m) => m.to)).toEqual([2]);
+  });
+});
+
+const aboutOne = (r: Rumour) => r.kind === 'alive' && r.id === 1;
+
+describe('GossipNode: joining', () => {
+  /** A node joining through seed 2, given the seed's reply listing `others` alive. */
+  function joined(others: NodeId[], over: Partial<GossipConfig> = {}) {
+    const n = node(1, { seeds: [2], ...over });
+    n.tick(0);
+    const asked = drain(n).sent.filter((m) => m.msg.type === 'push-pull');
+    expect(asked.map((m) => m.to)).toEqual([2]);
+    const members = [2, ...others].map((id) => ({
+      id,
+      incarnation: 3,
+      status: 'alive' as const,
+      tags: '',
+    }));
+    n.receive(5, 2, {
+      type: 'push-pull',
+      reply: true,
+      join: false,
+      members,
+      heads: [],
+      events: [],
+    });
+    return { n, sent: drain(n).sent };
+  }
+
+  it("tells every member of the seed's reply of itself at once, one datagram each, not the seed", () => {
+    const { n, sent } = joined([3, 4, 5, 6]);
+    expect(n.currentMode).toBe('member');
+    const told = sent.filter(
+      (m) =>
+        m.msg.type === 'gossip' &&
+        m.msg.rumours.length === 1 &&
+        m.msg.rumours[0]!.kind === 'alive' &&
+        m.msg.rumours[0]!.id === 1,
+    );
+    expect(told.map((m) => m.to).sort()).toEqual([3, 4, 5, 6]);
+    // Outside the retransmit queue: the first gossip round still carries our alive.
+    n.tick(5);
+    const round = drain(n).sent.filter((m) => m.msg.type === 'gossip');
+    expect(round.length).toBeGreaterThan(0);
+    expect(
+      round.every(
+        (m) =>
+          m.msg.type === 'gossip' && m.msg.rumours.some((r) => r.kind === 'alive' && r.id === 1),
+      ),
+    ).toBe(true);
+  });
+
+  it('announces itself too when a member alone is told to join (an agent started without seeds)', () => {
+    const n = node(1);
+    expect(n.currentMode).toBe('member');
+    n.request(0, 1, { type: 'join', seeds: [2] });
+    expect(
+      drain(n)
+        .sent.filter((m) => m.msg.type === 'push-pull')
+        .map((m) => m.to),
+    ).toEqual([2]);
+    const members = [2, 3, 4].map((id) => ({
+      id,
+      incarnation: 1,
+      status: 'alive' as const,
+      tags: '',
+    }));
+    n.receive(5, 2, {
+      type: 'push-pull',
+      reply: true,
+      join: false,
+      members,
+      heads: [],
+      events: [],
+    });
+    const told = drain(n).sent.filter(
+      (m) => m.msg.type === 'gossip' && m.msg.rumours.length === 1 && aboutOne(m.msg.rumours[0]!),
+    );
+    expect(told.map((m) => m.to).sort()).toEqual([3, 4]);
+    // A periodic exchange's reply is no join: nothing is announced.
+    n.tick(40_000);
+    const periodic = drain(n).sent.find((m) => m.msg.type === 'push-pull');
+    expect(periodic).toBeDefined();
+    n.receive(40_001, periodic!.to, {
+      type: 'push-pull',
+      reply: true,
+      join: false,
+      members: [{ id: 5, incarnation: 1, status: 'alive', tags: '' }],
+      heads: [],
+      events: [],
+    });
+    expect(
+      drain(n).sent.filter(
+        (m) => m.msg.type === 'gossip' && m.msg.rumours.length === 1 && aboutOne(m.msg.rumours[0]!),
+      ),
+    ).toEqual([]);
+  });
+
+  it('tells at most joinAnnounceNodes members, and none with 0', () => {
+    const others = Array.from({ length: 30 }, (_, i) => i + 3);
+    const some = joined(others, { joinAnnounceNodes: 5 }).sent.filter(
+      (m) => m.msg.type === 'gossip',
+    );
+    expect(new Set(some.map((m) => m.to)).size).toBe(5);
+    expect(
+      joined(others, { joinAnnounceNodes: 0 }).sent.filter((m) => m.msg.type === 'gossip'),
+    ).toEqual([]);
+  });
+});
+
+describe('GossipNode: spreading a death', () => {
+  it('gossips a death it learns at once, not at its next round', () => {
+    const n = withMembers(1, [2, 3, 4]);
+    n.tick(0);
+    drain(n);
+    expect(n.deadline()).toBeGreaterThan(50);
+    n.receive(50, 2, {
+      type: 'gossip',
+      rumours: [{ kind: 'dead', id: 3, incarnation: 1, from: 2 }],
+    });
+    expect(n.deadline()).toBe(50);
+    n.tick(50);
+    const sent = drain(n).sent.filter(
+      (m) => m.msg.type === 'gossip' && m.msg.rumours.some((r) => r.kind === 'dead' && r.id === 3),
+    );
+    expect(sent.length).toBeGreaterThan(0);
   });
 });

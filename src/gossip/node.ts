@@ -88,7 +88,9 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   private nextGossipAt: number;
   private nextPushPullAt: number;
   private nextReconnectAt: number;
-  private pushPull: { readonly with: NodeId; readonly timeoutAt: number } | undefined = undefined;
+  private pushPull:
+    | { readonly with: NodeId; readonly timeoutAt: number; readonly reason: PushPullReason }
+    | undefined = undefined;
   /** Per peer, since when its digests have disagreed with ours (bounded by the membership). */
   private readonly mismatchSince = new Map<NodeId, number>();
   /** What digest slices showed peers know better, and since when (bounded by BEHIND_MAX). */
@@ -626,7 +628,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   // --- push-pull state exchange -----------------------------------------------------------------
 
   private startPushPull(peer: NodeId, reason: PushPullReason): void {
-    this.pushPull = { with: peer, timeoutAt: this.now + this.config.pushPullTimeoutMs };
+    this.pushPull = { with: peer, timeoutAt: this.now + this.config.pushPullTimeoutMs, reason };
     this.stats.pushPulls++;
     this.out.emit({ type: 'push-pull', with: peer, reason });
     this.out.send(peer, {
@@ -689,6 +691,9 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   private handlePushPull(from: NodeId, msg: Extract<GossipMsg, { type: 'push-pull' }>): void {
     if (msg.reply && this.pushPull?.with !== from) return;
     const joined = msg.reply && this.mode === 'joining';
+    // A member joining more seeds (an agent started alone, then told to join) announces
+    // itself as a first join does: its new cluster has never heard of it.
+    const announce = joined || (msg.reply && this.pushPull?.reason === 'join');
     if (msg.reply) this.pushPull = undefined;
     const hashBefore = this.hash;
     this.mergeMembers(from, msg.members);
@@ -696,6 +701,7 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
       this.mode = 'member';
       this.queueSelfAlive();
     }
+    if (announce) this.announceJoin(from);
     // News from a state exchange (a node joining through us, or our own join) is gossiped
     // now, not at the next round: the rest of the cluster waits on it. One extra round
     // per exchange, and exchanges are rare.
@@ -722,6 +728,21 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
     if (theirs.length > 0) this.out.send(from, { type: 'events', events: theirs });
   }
 
+  /**
+   * Just joined with the seed's state: tell up to `joinAnnounceNodes` of its alive members
+   * of us directly. The seed's own rumour of us reaches them too, but in an epidemic's
+   * rounds; a burst of nodes joining one seed left the early ones to learn of every later
+   * one that way (at n = 20, most of a join's second). Each gets only our own alive, sent
+   * outside the retransmit queue, whose limit these sends must not use up.
+   */
+  private announceJoin(seed: NodeId): void {
+    const k = this.config.joinAnnounceNodes;
+    if (k === 0) return;
+    const targets = this.randomPeers(k, (m) => m.id !== seed && m.status === 'alive');
+    const self = this.rumourFor(this.members.get(this.id)!);
+    for (const to of targets) this.out.send(to, { type: 'gossip', rumours: [self] });
+  }
+
   // --- user events ----------------------------------------------------------------------
 
   protected receiveEvent(e: UserEvent): 'new' | 'known' | 'full' {
@@ -734,10 +755,15 @@ export class GossipNode extends MembershipCore implements Core<GossipTypes> {
   }
 
   /**
-   * A new event is gossiped now rather than at the next round: each hop of its epidemic
-   * would otherwise wait half a gossip interval on average. At most one early round per
+   * A new event, or a death, is gossiped now rather than at the next round: each hop of its
+   * epidemic would otherwise wait half a gossip interval on average (a kill -9 at n = 50 is
+   * three or four hops from the first verdict to the last member). At most one early round per
    * quarter interval, so a burst of events still goes out a few rounds, coalesced.
    */
+  protected spreadSoon(): void {
+    this.gossipSoon();
+  }
+
   private gossipSoon(): void {
     const earliest =
       this.lastEarlyRoundAt + this.config.gossipIntervalMs / EARLY_ROUNDS_PER_INTERVAL;

@@ -17,7 +17,7 @@ import { Rng } from '../kernel/rng.ts';
 import type { PeerAddress } from '../runtime/transport/transport.ts';
 import { DeliveryFeed } from './gossip-feed.ts';
 import { GossipStateStore } from './gossip-state.ts';
-import { discoverNodeId, GossipTransport } from './gossip-transport.ts';
+import { GossipTransport } from './gossip-transport.ts';
 import { NodeHost } from './node-host.ts';
 import { parsePeerAddress } from './raft-members.ts';
 
@@ -92,7 +92,7 @@ export interface AgentCounters {
 }
 
 /**
- * One look-up of a seed's id; a loaded seed (50 agents joining at once on two busy cores)
+ * One connection attempt to a seed (its id is read from the handshake); a loaded seed (50 agents joining at once on two busy cores)
  * took over a second to answer, and a join that gave up left its agent alone for good.
  */
 const LOOKUP_TIMEOUT_MS = 3_000;
@@ -327,7 +327,7 @@ export class GossipAgent {
 /**
  * The ids of the seeds that answer, retried until one does or `waitMs` passes; our own
  * address is skipped (the first node of a cluster may list itself). Each answering seed
- * is added to the transport, so the core's first push-pull can reach it.
+ * is connected and authenticated already, so the core's first push-pull goes at once.
  */
 async function findSeeds(
   seeds: readonly PeerAddress[],
@@ -340,13 +340,10 @@ async function findSeeds(
   if (others.length === 0) return [];
   const until = performance.now() + waitMs;
   for (;;) {
-    const ids = await Promise.all(others.map((s) => discoverNodeId(s, LOOKUP_TIMEOUT_MS)));
+    const ids = await Promise.all(others.map((s) => transport.dialSeed(s, LOOKUP_TIMEOUT_MS)));
     const found: NodeId[] = [];
-    ids.forEach((id, i) => {
-      if (id === undefined || id === selfId) return;
-      transport.addPeer(id, others[i]!);
-      found.push(id);
-    });
+    for (const id of ids)
+      if (id !== undefined && id !== selfId && !found.includes(id)) found.push(id);
     if (found.length > 0) return found;
     if (performance.now() >= until) {
       throw new Error(

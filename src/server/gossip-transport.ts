@@ -5,7 +5,6 @@
  * frame overhead, for the agent's metrics. It decides nothing: which kind goes where is
  * the core's `isStreamMessage`.
  */
-import { connect } from 'node:net';
 import {
   type GossipMsg,
   type GossipMsgType,
@@ -16,9 +15,8 @@ import { assert } from '../kernel/assert.ts';
 import type { NodeId } from '../kernel/ids.ts';
 import type { Codec } from '../runtime/transport/codec.ts';
 import { SEAL_OVERHEAD_BYTES } from '../runtime/transport/datagram-seal.ts';
-import { FRAME_HEADER_BYTES, FrameDecoder } from '../runtime/transport/frame.ts';
+import { FRAME_HEADER_BYTES } from '../runtime/transport/frame.ts';
 import { gossipDatagramCodec } from '../runtime/transport/gossip-codec.ts';
-import { decodeChallenge } from '../runtime/transport/handshake.ts';
 import { TcpTransport } from '../runtime/transport/tcp-transport.ts';
 import type {
   MessageHandler,
@@ -217,6 +215,21 @@ export class GossipTransport implements Transport<GossipMsg> {
     if (this.streamPeers.delete(id)) this.tcp.removePeer(id);
   }
 
+  /**
+   * Connects to a seed known only by address and returns its id, read from the challenge of
+   * the very connection that then carries our join push-pull (and, sent back on it, the
+   * seed's reply): a join is one connection and one exchange. Undefined if it does not
+   * answer in `timeoutMs`, fails the handshake, or is ourselves.
+   */
+  async dialSeed(address: PeerAddress, timeoutMs: number): Promise<NodeId | undefined> {
+    const id = await this.tcp.dialAddress(address, timeoutMs);
+    if (id === undefined) return undefined;
+    this.udp.addPeer(id, address);
+    this.streamAddresses.set(id, address);
+    this.streamPeers.add(id);
+    return id;
+  }
+
   send(to: NodeId, msg: GossipMsg): SendResult {
     if (!isStreamMessage(msg)) return this.udp.send(to, msg);
     return this.streamSend(to, msg);
@@ -234,6 +247,10 @@ export class GossipTransport implements Transport<GossipMsg> {
 
   private streamSend(to: NodeId, msg: StreamMsg): SendResult {
     if (!this.streamPeers.has(to)) {
+      // The peer dialled us (a joiner's push-pull): answer on its connection rather than
+      // dial one of our own, a connection and a handshake the joiner would wait for.
+      const back = this.tcp.sendBack(to, msg);
+      if (back !== 'unknown-peer') return back;
       const address = this.streamAddresses.get(to);
       if (address === undefined) return 'unknown-peer';
       this.tcp.addPeer(to, address);
@@ -263,36 +280,4 @@ export class GossipTransport implements Transport<GossipMsg> {
   rejectedStreams(): number {
     return this.tcp.rejectedConnections;
   }
-}
-
-/**
- * The node id listening at `address`, read from the challenge its TCP listener sends first
- * (handshake.ts). Unauthenticated, and so only a hint: the handshake that follows binds the
- * id into both proofs, so a wrong answer fails there. Undefined if nothing answers in time.
- */
-export function discoverNodeId(
-  address: PeerAddress,
-  timeoutMs: number,
-): Promise<NodeId | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address.host, port: address.port });
-    const decoder = new FrameDecoder(128);
-    let done = false;
-    const finish = (id: NodeId | undefined) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(id);
-    };
-    const timer = setTimeout(() => finish(undefined), timeoutMs);
-    socket.on('error', () => finish(undefined));
-    socket.on('close', () => finish(undefined));
-    socket.on('data', (chunk) => {
-      const r = decoder.push(chunk);
-      if (!r.ok) return finish(undefined);
-      const first = r.frames[0];
-      if (first !== undefined) finish(decodeChallenge(first)?.serverId);
-    });
-  });
 }

@@ -1,11 +1,15 @@
 /**
  * One outbound connection to a peer: dials, authenticates (handshake.ts), then writes the
  * peer's send queue, many frames per socket write, and redials with capped exponential
- * backoff and jitter when the connection drops. Messages only flow on connections this node
- * dialled; a peer's messages arrive on the connection it dialled (see tcp-transport.ts).
+ * backoff and jitter when the connection drops. Messages flow on connections this node
+ * dialled; a peer's messages arrive on the connection it dialled (see tcp-transport.ts),
+ * except an answer the peer sends back on ours (`TcpTransport.sendBack`: a push-pull
+ * reply), which `onFrame` receives. A link dialled by address alone (a seed) learns its
+ * peer's id from the challenge and asks `Discovery.identify` whether to go on.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { assert } from '../../kernel/assert.ts';
 import type { NodeId } from '../../kernel/ids.ts';
 import { encodeFrame, FrameDecoder } from './frame.ts';
 import type { Challenge } from './handshake.ts';
@@ -44,6 +48,20 @@ export interface LinkSettings {
   readonly onBytesSent: ((peer: NodeId, bytes: number) => void) | undefined;
   /** Told when the link comes up or goes down (each change once). */
   readonly onLink: (peer: NodeId, up: boolean) => void;
+  /** Largest frame the peer may send back on our connection. */
+  readonly frameBytesMax: number;
+  /** A frame the peer sent back on our connection; false closes the connection (undecodable). */
+  readonly onFrame: (peer: NodeId, frame: Uint8Array) => boolean;
+}
+
+/** For a link dialled by address alone: what to do once the challenge names the peer. */
+export interface Discovery {
+  /** The peer at the address is `id`: true to go on as its link, false to close for good. */
+  identify(id: NodeId): boolean;
+  /** The handshake finished. */
+  ready(id: NodeId): void;
+  /** The connection closed before the handshake finished; the link is closed for good. */
+  failed(): void;
 }
 
 export class PeerLink {
@@ -60,14 +78,32 @@ export class PeerLink {
   private closed = false;
   /** What the link last reported: undefined before its first dial ends. */
   private reported: boolean | undefined;
+  /** Undefined only while a link dialled by address waits for the peer's challenge. */
+  private id: NodeId | undefined;
 
   constructor(
     private readonly settings: LinkSettings,
-    readonly peerId: NodeId,
+    peerId: NodeId | undefined,
     private address: PeerAddress,
+    private discovery?: Discovery,
   ) {
+    assert(
+      (peerId === undefined) === (discovery !== undefined),
+      'a link knows its peer or discovers it',
+    );
+    this.id = peerId;
     this.queue = new SendQueue(settings.limits);
     this.dial();
+  }
+
+  get peerId(): NodeId {
+    assert(this.id !== undefined, 'peer id asked before the challenge named it');
+    return this.id;
+  }
+
+  /** The peer's id, or the address while a discovering link does not know it yet. */
+  private get name(): string {
+    return this.id === undefined ? `${this.address.host}:${this.address.port}` : `${this.id}`;
   }
 
   /** Queues an encoded frame; returns whether an older frame was dropped for it. */
@@ -146,24 +182,25 @@ export class PeerLink {
       : netConnect({ host, port });
     socket.setNoDelay(true);
     this.socket = socket;
-    const decoder = new FrameDecoder(HANDSHAKE_FRAME_BYTES_MAX);
     const clientNonce = newNonce();
     let challenge: Challenge | undefined;
     this.timer = setTimeout(
       () => this.drop(socket, 'handshake timed out'),
       this.settings.handshakeTimeoutMs,
     );
+    let decoder = new FrameDecoder(HANDSHAKE_FRAME_BYTES_MAX);
     socket.on('data', (chunk: Buffer) => {
       const result = decoder.push(chunk);
       if (!result.ok) return this.drop(socket, result.error);
-      for (const frame of result.frames) {
-        if (this.ready) return this.drop(socket, 'unexpected data after the handshake');
+      for (const [i, frame] of result.frames.entries()) {
+        if (this.ready && this.socket === socket) {
+          if (!this.settings.onFrame(this.peerId, frame)) return this.drop(socket, 'undecodable');
+          continue;
+        }
         if (challenge === undefined) {
           challenge = decodeChallenge(frame);
           if (challenge === undefined) return this.drop(socket, 'malformed challenge');
-          if (challenge.serverId !== this.peerId) {
-            return this.drop(socket, `address belongs to node ${challenge.serverId}`);
-          }
+          if (!this.identify(socket, challenge.serverId)) return;
           const proof = clientProof(
             this.settings.secret,
             challenge,
@@ -192,6 +229,11 @@ export class PeerLink {
         ) {
           return this.drop(socket, 'peer failed to prove the cluster secret');
         }
+        // Nothing may follow the welcome until we have spoken: a reply answers a message.
+        if (i + 1 < result.frames.length || !decoder.idle()) {
+          return this.drop(socket, 'data before the handshake finished');
+        }
+        decoder = new FrameDecoder(this.settings.frameBytesMax);
         this.onReady();
       }
     });
@@ -199,8 +241,26 @@ export class PeerLink {
       this.blocked = false;
       this.flush();
     });
-    socket.on('error', (e) => this.settings.log('info', `link to ${this.peerId}: ${e.message}`));
+    socket.on('error', (e) => this.settings.log('info', `link to ${this.name}: ${e.message}`));
     socket.on('close', () => this.onClose(socket));
+  }
+
+  /** Whether the peer named by its challenge is the one we want (a discovering link asks). */
+  private identify(socket: Socket, serverId: NodeId): boolean {
+    if (this.id !== undefined) {
+      if (serverId === this.id) return true;
+      this.drop(socket, `address belongs to node ${serverId}`);
+      return false;
+    }
+    const d = this.discovery;
+    assert(d !== undefined, 'a link without an id discovers it');
+    if (!d.identify(serverId)) {
+      this.discovery = undefined;
+      this.close();
+      return false;
+    }
+    this.id = serverId;
+    return true;
   }
 
   private onReady(): void {
@@ -208,18 +268,21 @@ export class PeerLink {
     this.ready = true;
     this.attempts = 0;
     this.settings.log('info', `connected to node ${this.peerId}`);
+    const d = this.discovery;
+    this.discovery = undefined;
+    d?.ready(this.peerId);
     this.report(true);
     this.flush();
   }
 
   private report(up: boolean): void {
-    if (this.reported === up) return;
+    if (this.reported === up || this.id === undefined) return;
     this.reported = up;
     this.settings.onLink(this.peerId, up);
   }
 
   private drop(socket: Socket, why: string): void {
-    this.settings.log('warn', `closing link to node ${this.peerId}: ${why}`);
+    this.settings.log('warn', `closing link to node ${this.name}: ${why}`);
     socket.destroy();
   }
 
@@ -243,6 +306,14 @@ export class PeerLink {
     this.socket = undefined;
     this.ready = false;
     this.blocked = false;
+    if (this.discovery !== undefined) {
+      // A seed that did not finish the handshake: the caller looks again, by address.
+      const d = this.discovery;
+      this.discovery = undefined;
+      this.close();
+      d.failed();
+      return;
+    }
     if (this.closed) return;
     this.report(false);
     this.timer = setTimeout(() => this.dial(), this.backoffMs());

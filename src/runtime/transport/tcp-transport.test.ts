@@ -288,3 +288,46 @@ describe('TcpTransport over TLS', () => {
     await stillExchanging(a, b, 10);
   });
 });
+
+describe('TcpTransport dialling by address and answering back', () => {
+  it('learns a seed id from its challenge and gets the answer on the same connection', async () => {
+    const a = await node(1);
+    const b = await node(2);
+    const fromB: NodeId[] = [];
+    b.t.onMessage((from, msg) => {
+      fromB.push(from);
+      // No address for 1 was ever added: only the connection 1 dialled can carry this.
+      expect(b.t.sendBack(from, { n: msg.n + 100 })).toBe('queued');
+    });
+    expect(await a.t.dialAddress(b.address, 2_000)).toBe(2);
+    expect(a.t.send(2, { n: 7 })).toBe('queued');
+    await eventually(() => a.got.length === 1);
+    expect(a.got).toEqual([{ n: 107 }]);
+    expect(fromB).toEqual([1]);
+    // b never dialled a: one connection carried the exchange both ways.
+    expect(b.t.peerStats(1)).toBeUndefined();
+  });
+
+  it('answers undefined for its own address, a wrong secret, or nothing listening, and sendBack without a connection is unknown-peer', async () => {
+    const a = await node(1);
+    expect(await a.t.dialAddress(a.address, 2_000)).toBeUndefined();
+    const other = await node(3, { secret: 'another cluster secret, wrong one' });
+    expect(await a.t.dialAddress(other.address, 2_000)).toBeUndefined();
+    expect(a.t.peerStats(3)).toBeUndefined();
+    const dead = createServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
+    const port = (dead.address() as { port: number }).port;
+    await new Promise<void>((r) => dead.close(() => r()));
+    expect(await a.t.dialAddress({ host: '127.0.0.1', port }, 2_000)).toBeUndefined();
+    expect(a.t.sendBack(3, { n: 1 })).toBe('unknown-peer');
+  });
+
+  it('reuses a link it already has to the peer at that address', async () => {
+    const a = await node(1);
+    const b = await node(2);
+    a.t.addPeer(2, b.address);
+    expect(await a.t.dialAddress(b.address, 2_000)).toBe(2);
+    expect(a.t.send(2, { n: 1 })).toBe('queued');
+    await eventually(() => b.got.length === 1);
+  });
+});

@@ -3,9 +3,10 @@
  * mutually authenticated with a cluster secret (handshake.ts).
  *
  * Each node dials every peer it sends to (peer-link.ts) and accepts the connections its
- * peers dial; a connection carries messages in the dialler's direction only. Two sockets
- * per pair, but no tie-breaking between simultaneous dials and no shared state between
- * directions. Anything wrong on an inbound connection (random bytes, an unknown frame
+ * peers dial; a connection carries messages in the dialler's direction, and back only when
+ * the accepting side answers on it with `sendBack` (gossip's push-pull reply: one
+ * connection per exchange, as memberlist's). Two sockets per pair otherwise, but no
+ * tie-breaking between simultaneous dials and no shared state between directions. Anything wrong on an inbound connection (random bytes, an unknown frame
  * version, an oversized frame, a wrong secret, a slow handshake, an undecodable message)
  * closes THAT connection and is logged; the node and its other connections carry on.
  */
@@ -80,6 +81,8 @@ export class TcpTransport<M> implements Transport<M> {
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly addresses = new Map<NodeId, PeerAddress>();
   private readonly inbound = new Set<Socket>();
+  /** Each peer's latest inbound connection that carried a message, for `sendBack`. */
+  private readonly inboundByPeer = new Map<NodeId, Socket>();
   private handler: MessageHandler<M> = () => {};
   private linkHandler: LinkHandler = () => {};
   private server: Server | undefined;
@@ -116,6 +119,8 @@ export class TcpTransport<M> implements Transport<M> {
       log,
       onBytesSent: options.onBytesSent,
       onLink: (peer, up) => this.linkHandler(peer, up),
+      frameBytesMax: options.frameBytesMax ?? 16 * 1024 * 1024,
+      onFrame: (peer, frame) => this.decodeAndDeliver(peer, frame),
     };
     validate(this.settings, this.frameBytesMax, this.inboundMax);
   }
@@ -152,6 +157,7 @@ export class TcpTransport<M> implements Transport<M> {
     for (const link of this.links.values()) link.close();
     this.links.clear();
     for (const s of this.inbound) s.destroy();
+    this.inboundByPeer.clear();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
@@ -163,6 +169,74 @@ export class TcpTransport<M> implements Transport<M> {
     const link = this.links.get(id);
     if (link) link.setAddress(address);
     else this.links.set(id, new PeerLink(this.settings, id, address));
+  }
+
+  /**
+   * Dials `address` without knowing who listens there (a seed given as host:port): the
+   * peer's challenge names it, and the connection goes on as that peer's link, so the first
+   * message to it needs no second connection. Resolves with the id once the handshake is
+   * done (also when a link to that peer already existed: the new connection is closed),
+   * undefined if it fails, times out, or is ourselves.
+   */
+  dialAddress(address: PeerAddress, timeoutMs: number): Promise<NodeId | undefined> {
+    if (this.server === undefined) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      let settled = false;
+      const finish = (id: NodeId | undefined) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(id);
+      };
+      const link: PeerLink = new PeerLink(this.settings, undefined, address, {
+        identify: (id) => {
+          if (id === this.id || this.server === undefined) {
+            finish(undefined);
+            return false;
+          }
+          if (this.links.has(id)) {
+            finish(id);
+            return false;
+          }
+          this.links.set(id, link);
+          this.addresses.set(id, address);
+          return true;
+        },
+        ready: (id) => finish(id),
+        failed: () => {
+          for (const [id, l] of this.links) {
+            if (l !== link) continue;
+            this.links.delete(id);
+            this.addresses.delete(id);
+          }
+          finish(undefined);
+        },
+      });
+      const timer = setTimeout(() => {
+        if (settled) return;
+        for (const [id, l] of this.links) if (l === link) this.removePeer(id);
+        link.close();
+        finish(undefined);
+      }, timeoutMs);
+    });
+  }
+
+  /**
+   * Sends on the connection `to` dialled to us and sent a message on, if it takes this now
+   * (its unsent backlog within `queueBytesMax`): the answer to a message it just sent, with
+   * no connection of our own to set up. 'unknown-peer' when there is none; use `send`.
+   */
+  sendBack(to: NodeId, msg: M): SendResult {
+    if (this.server === undefined) return 'stopped';
+    const socket = this.inboundByPeer.get(to);
+    if (socket === undefined || socket.destroyed || !socket.writable) return 'unknown-peer';
+    const payload = this.codec.encode(msg);
+    if (payload.length > this.frameBytesMax) return 'too-large';
+    const frame = encodeFrame(payload);
+    if (socket.writableLength + frame.length > this.settings.limits.queueBytesMax)
+      return 'unknown-peer';
+    socket.write(frame);
+    return 'queued';
   }
 
   removePeer(id: NodeId): void {
@@ -221,6 +295,9 @@ export class TcpTransport<M> implements Transport<M> {
       if (!result.ok) return this.reject(socket, `${result.error} from ${peer ?? remote}`);
       for (const frame of result.frames) {
         if (peer !== undefined) {
+          // Answerable once the peer has spoken: it has read our welcome by then, so what
+          // we send back never shares a read with the handshake's last frame.
+          if (this.inboundByPeer.get(peer) !== socket) this.inboundByPeer.set(peer, socket);
           if (!this.deliver(socket, peer, frame)) return;
           continue;
         }
@@ -238,6 +315,8 @@ export class TcpTransport<M> implements Transport<M> {
     socket.on('close', () => {
       clearTimeout(timer);
       this.inbound.delete(socket);
+      if (peer !== undefined && this.inboundByPeer.get(peer) === socket)
+        this.inboundByPeer.delete(peer);
     });
     socket.write(encodeFrame(encodeChallenge(challenge)));
   }
@@ -269,11 +348,18 @@ export class TcpTransport<M> implements Transport<M> {
   }
 
   private deliver(socket: Socket, from: NodeId, frame: Uint8Array): boolean {
+    if (this.decodeAndDeliver(from, frame)) return true;
+    this.reject(socket, `undecodable message from node ${from}`);
+    return false;
+  }
+
+  /** Decodes a frame from `from` and hands it on; false if it does not decode. */
+  private decodeAndDeliver(from: NodeId, frame: Uint8Array): boolean {
     let msg: M;
     try {
       msg = this.codec.decode(frame);
     } catch (e) {
-      this.reject(socket, `undecodable message from node ${from}: ${(e as Error).message}`);
+      this.settings.log('warn', `undecodable message from node ${from}: ${(e as Error).message}`);
       return false;
     }
     this.handler(from, msg);
