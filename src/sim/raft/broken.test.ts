@@ -66,9 +66,7 @@ const earlyForwardAnswers = brokenVariant('raft-router-answers-forwarded-writes-
 describe('a call router that answers forwarded writes before they apply', () => {
   it('is caught by the 5-node all-faults sweep, reproducibly', () => {
     const caught = firstViolation(earlyForwardAnswers, 5);
-    // The invented answer is seen either by a read that misses the write, or first by the
-    // lease client, whose grant is answered with what no grant returns.
-    expect(caught.message).toMatch(/not linearizable|lease client: unexpected result/);
+    expect(caught.message).toContain('not linearizable');
     const again = runSimulation(earlyForwardAnswers, {
       seed: caught.seed,
       nodes: 5,

@@ -431,9 +431,12 @@ export function withLeaseClient<T extends RoutedTypes>(
         .map((w) => w.describePending())
         .join('; '),
     check() {
+      // The key-value history first, as the KV workload puts linearizability first: a broken
+      // replica or router then reads as the violation of the history it broke.
+      const outcome = kvs.check();
+      if (outcome.verdict === 'violation') return outcome;
       const lease = leases.check();
       if (lease.verdict !== 'pass') return lease;
-      const outcome = kvs.check();
       if (outcome.verdict !== 'pass') return outcome;
       return { verdict: 'pass', summary: `${outcome.summary}; ${lease.summary}` };
     },
