@@ -11,6 +11,7 @@ import type { GossipAgent } from './gossip-agent.ts';
 import type { FeedItem } from './gossip-feed.ts';
 import type { GossipStore } from './gossip-store.ts';
 import { registerStoreRoutes, storeMetricsText } from './gossip-store-routes.ts';
+import { PromText } from './prometheus-text.ts';
 import { parsePeerAddress } from './raft-members.ts';
 
 /**
@@ -242,11 +243,8 @@ function status(agent: GossipAgent) {
 /** Prometheus text exposition of the core's, the transport's and the agent's counters. */
 export function metricsText(agent: GossipAgent): string {
   const s = agent.core.stats;
-  const lines: string[] = [];
-  const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
-    lines.push(`# HELP quorate_gossip_${name} ${help}`, `# TYPE quorate_gossip_${name} ${type}`);
-    for (const [labels, v] of samples) lines.push(`quorate_gossip_${name}${labels} ${v}`);
-  };
+  const out = new PromText('quorate_gossip_');
+  const metric = out.metric.bind(out);
   metric('probes_total', 'counter', 'Probes we sent.', [['', s.probes]]);
   metric('probes_failed_total', 'counter', 'Probes with no ack, direct or indirect.', [
     ['', s.failedProbes],
@@ -323,5 +321,5 @@ export function metricsText(agent: GossipAgent): string {
   metric('unaddressable_total', 'counter', 'Sends to a member whose address we do not know.', [
     ['', agent.counters.unaddressable],
   ]);
-  return `${lines.join('\n')}\n`;
+  return out.text();
 }

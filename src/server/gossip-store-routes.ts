@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { MERKLE_MSG_TYPES, type MerkleRefusal } from '../gossip/antientropy/index.ts';
 import type { GossipStore, StoreEntryView } from './gossip-store.ts';
+import { PromText } from './prometheus-text.ts';
 
 /**
  * The anti-entropy store's HTTP API on a gossip agent (JSON; every answer says
@@ -251,11 +252,8 @@ export function storeStatus(store: GossipStore) {
 
 /** Prometheus text of the store's counters (appended to the agent's /metrics). */
 export function storeMetricsText(store: GossipStore): string {
-  const lines: string[] = [];
-  const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
-    lines.push(`# HELP quorate_store_${name} ${help}`, `# TYPE quorate_store_${name} ${type}`);
-    for (const [labels, v] of samples) lines.push(`quorate_store_${name}${labels} ${v}`);
-  };
+  const out = new PromText('quorate_store_');
+  const metric = out.metric.bind(out);
   const c = store.counters;
   const byKind = (pick: (k: (typeof MERKLE_MSG_TYPES)[number]) => number): [string, number][] =>
     MERKLE_MSG_TYPES.map((k) => [`{kind="${k}"}`, pick(k)]);
@@ -303,5 +301,5 @@ export function storeMetricsText(store: GossipStore): string {
   metric('undecodable_total', 'counter', 'Repair frames that did not decode.', [
     ['', c.undecodable],
   ]);
-  return `${lines.join('\n')}\n`;
+  return out.text();
 }

@@ -144,49 +144,48 @@ describe.skipIf(bin === undefined).each(protocols)(
       await t?.cleanup();
     });
 
-    it('lock: a second contender gets the lock once the first holder is stopped', async () => {
-      const first = etcdctlBackground(bin as string, t.endpoints, ['lock', 'mylock', '--ttl=2']);
-      await waitUntil('the first to hold the lock', async () =>
-        first.output().includes('mylock/') ? true : undefined,
+    /**
+     * Two etcdctl contenders for one lock or election: the second is started once the first
+     * holds it (so which one holds it first is not a race) and holds it only after the first
+     * is stopped. `holds` tells from a contender's output that it holds it.
+     */
+    async function secondTakesOver(
+      firstArgs: string[],
+      secondArgs: string[],
+      holds: { first: string; second: string },
+    ): Promise<void> {
+      const first = etcdctlBackground(bin as string, t.endpoints, firstArgs);
+      await waitUntil('the first to hold it', async () =>
+        first.output().includes(holds.first) ? true : undefined,
       ).catch((e: Error) => {
         throw new Error(`${e.message}; etcdctl said: ${first.output()}`);
       });
-      // Started once the first holds it, so which one holds it first is not a race.
-      const second = etcdctlBackground(bin as string, t.endpoints, ['lock', 'mylock', '--ttl=2']);
+      const second = etcdctlBackground(bin as string, t.endpoints, secondArgs);
       try {
         await sleep(1000);
-        expect(second.output()).not.toContain('mylock/');
+        expect(second.output()).not.toContain(holds.second);
         await first.stop();
         await waitUntil(
-          'the second to hold the lock',
-          async () => (second.output().includes('mylock/') ? true : undefined),
+          'the second to hold it',
+          async () => (second.output().includes(holds.second) ? true : undefined),
           15_000,
         );
       } finally {
         await first.stop();
         await second.stop();
       }
+    }
+
+    it('lock: a second contender gets the lock once the first holder is stopped', async () => {
+      const args = ['lock', 'mylock', '--ttl=2'];
+      await secondTakesOver(args, args, { first: 'mylock/', second: 'mylock/' });
     }, 60_000);
 
     it('elect: the second candidate becomes leader once the first resigns', async () => {
-      const first = etcdctlBackground(bin as string, t.endpoints, ['elect', 'myelection', 'one']);
-      await waitUntil('the first elected', async () =>
-        first.output().includes('one') ? true : undefined,
-      );
-      const second = etcdctlBackground(bin as string, t.endpoints, ['elect', 'myelection', 'two']);
-      try {
-        await sleep(1000);
-        expect(second.output()).not.toContain('two');
-        await first.stop();
-        await waitUntil(
-          'the second elected',
-          async () => (second.output().includes('two') ? true : undefined),
-          15_000,
-        );
-      } finally {
-        await first.stop();
-        await second.stop();
-      }
+      await secondTakesOver(['elect', 'myelection', 'one'], ['elect', 'myelection', 'two'], {
+        first: 'one',
+        second: 'two',
+      });
     }, 60_000);
 
     it("the etcd3 client's lock and election", async () => {
